@@ -1,0 +1,5 @@
+//! nsboot: a runc-compatible namespace bootstrap and rootfs preparation.
+#![deny(unsafe_code)]
+
+pub mod ns;
+pub mod wire;
