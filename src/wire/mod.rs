@@ -89,8 +89,14 @@ pub enum WireError {
     NlmsgError,
     #[error("message type {got}: expected INIT_MSG (62000)")]
     WrongType { got: u16 },
+    #[error("message header: length {len} but {got} bytes were given (extra bytes after the message)")]
+    TrailingData { len: u32, got: usize },
     #[error("attribute at offset {offset}: {reason}")]
     BadAttrHeader { offset: usize, reason: String },
+    #[error("attribute at offset {offset}: nla_len {nla_len} is below the 4-byte attribute header")]
+    AttrLenTooSmall { offset: usize, nla_len: u16 },
+    #[error("attribute at offset {offset}: nla_len {nla_len} runs past the end of the message ({available} bytes left)")]
+    AttrPastEnd { offset: usize, nla_len: u16, available: usize },
     #[error("attribute {kind} at offset {offset}: unknown attribute type")]
     UnknownAttr { kind: u16, offset: usize },
     #[error("attribute {name} ({kind}) at offset {offset}: not valid in the {dialect:?} dialect")]
