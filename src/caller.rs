@@ -1,0 +1,219 @@
+//! The caller's side of the protocol (what runc's Go code does): start a
+//! program with the init socket, send the message, read the pid JSON, check
+//! stage-0's exit, and hand back the pids to reap.
+//!
+//! stage-1 and stage-2 are created with `CLONE_PARENT`, so they are the
+//! caller's children: [`Spawned::reap_stage1`] and [`Spawned::wait_init`]
+//! reap them.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::Command;
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::wire::{self, BootstrapConfig, Dialect, WireError};
+
+/// Why a spawn failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("encode the bootstrap message: {0}")]
+    Encode(#[from] WireError),
+    #[error("socketpair for the init pipe: {0}")]
+    Socket(Errno),
+    #[error("start {program}: {source}")]
+    Start { program: String, source: std::io::Error },
+    #[error("init pipe: {what}: {source}")]
+    Pipe { what: &'static str, source: Errno },
+    #[error("init pipe: expected the \\0 setup byte, got {0:#x}")]
+    BadSetupByte(u8),
+    #[error("bootstrap failed: stage-0 {status} ({detail})")]
+    Failed { status: String, detail: &'static str },
+    #[error("bad pid JSON from stage-0: {0:?}")]
+    BadPidJson(String),
+}
+
+impl SpawnError {
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            SpawnError::Socket(e) | SpawnError::Pipe { source: e, .. } => Some(*e),
+            SpawnError::Start { source, .. } => source.raw_os_error().map(Errno::from_raw),
+            _ => None,
+        }
+    }
+}
+
+/// A bootstrapped process: stage-0 exited 0, stage-2 is running inside the
+/// namespaces (and has returned into the program's `main`).
+#[derive(Debug)]
+pub struct Spawned {
+    pub stage1: Pid,
+    pub stage2: Pid,
+    /// The caller's end of the init socket, still connected to stage-2.
+    pub init_sock: OwnedFd,
+    stage1_reaped: bool,
+}
+
+impl Spawned {
+    /// Reap stage-1 (it has exited or is about to).
+    pub fn reap_stage1(&mut self) {
+        if !self.stage1_reaped {
+            let _ = waitpid(self.stage1, None);
+            self.stage1_reaped = true;
+        }
+    }
+
+    /// Wait for stage-2 (the container's init) and return its status as a
+    /// shell would: the exit code, or 128 + signal.
+    pub fn wait_init(&mut self) -> Result<i32, Errno> {
+        self.reap_stage1();
+        loop {
+            match waitpid(self.stage2, None) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+                Ok(_) => continue,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Options of [`spawn`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpawnOptions<'a> {
+    pub dialect: Dialect,
+    /// Write end of a log pipe passed as `_LIBCONTAINER_LOGPIPE`.
+    pub log_fd: Option<std::os::fd::BorrowedFd<'a>>,
+    /// `_LIBCONTAINER_LOGLEVEL` (0..6); unset means debug.
+    pub log_level: Option<u8>,
+}
+
+fn fd_inheritable(fd: i32) -> std::io::Result<()> {
+    // Runs in the forked child before exec: fcntl is async-signal-safe.
+    nix::fcntl::fcntl(
+        // The fd is open in the child (a copy of the parent's table).
+        crate::sys::process::borrow_for_exec(fd),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )
+    .map(|_| ())
+    .map_err(std::io::Error::from)
+}
+
+fn read_some(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    crate::sys::process::read_raw(fd.as_raw_fd(), buf)
+}
+
+/// Start `cmd` as a bootstrap: it must be a program that runs nsboot (or
+/// runc's nsexec) before `main` or first thing in it. Sends `cfg`, waits for
+/// stage-0, returns the pids. On failure nothing is left running.
+pub fn spawn(mut cmd: Command, cfg: &BootstrapConfig, opts: SpawnOptions<'_>) -> Result<Spawned, SpawnError> {
+    let msg = wire::encode(cfg, opts.dialect)?;
+    let (parent, child) = crate::stages::sync::pair().map_err(SpawnError::Socket)?;
+    let child_fd = child.as_raw_fd();
+    cmd.env("_LIBCONTAINER_INITPIPE", child_fd.to_string());
+    if opts.dialect == Dialect::Runc12 {
+        cmd.env("NSBOOT_DIALECT", "1.2");
+    }
+    let log_raw = opts.log_fd.map(|f| f.as_raw_fd());
+    if let Some(l) = log_raw {
+        cmd.env("_LIBCONTAINER_LOGPIPE", l.to_string());
+    }
+    if let Some(level) = opts.log_level {
+        cmd.env("_LIBCONTAINER_LOGLEVEL", level.to_string());
+    }
+    // SAFETY-relevant note: the closure runs between fork and exec; it only
+    // calls fcntl (async-signal-safe).
+    #[allow(unsafe_code)]
+    // SAFETY: see above; no allocation, no locks.
+    unsafe {
+        cmd.pre_exec(move || {
+            fd_inheritable(child_fd)?;
+            if let Some(l) = log_raw {
+                fd_inheritable(l)?;
+            }
+            Ok(())
+        });
+    }
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut stage0 = cmd.spawn().map_err(|source| SpawnError::Start { program, source })?;
+    drop(child);
+
+    let result = handshake(&parent, &msg, opts.dialect);
+    if result.is_err() {
+        // Stage-0 may still be blocked on us: end it. Its children see the
+        // sync sockets close and exit too.
+        let _ = stage0.kill();
+    }
+    let status = stage0.wait();
+    let pids = result?;
+    let (s1, s2) = pids;
+    let ok = matches!(&status, Ok(s) if s.success());
+    if !ok {
+        let _ = kill(s2, Signal::SIGKILL);
+        let _ = kill(s1, Signal::SIGKILL);
+        let _ = waitpid(s1, None);
+        let _ = waitpid(s2, None);
+        let shown = match status {
+            Ok(s) => match (s.code(), s.signal()) {
+                (Some(c), _) => format!("exited with status {c}"),
+                (None, Some(sig)) => format!("killed by signal {sig}"),
+                _ => "ended".to_owned(),
+            },
+            Err(e) => format!("could not be waited for: {e}"),
+        };
+        return Err(SpawnError::Failed { status: shown, detail: "after reporting pids" });
+    }
+    Ok(Spawned { stage1: s1, stage2: s2, init_sock: parent, stage1_reaped: false })
+}
+
+fn handshake(sock: &OwnedFd, msg: &[u8], dialect: Dialect) -> Result<(Pid, Pid), SpawnError> {
+    if dialect == Dialect::Runc11 {
+        let mut b = [0u8; 1];
+        match read_some(sock, &mut b) {
+            Ok(1) if b[0] == 0 => {}
+            Ok(1) => return Err(SpawnError::BadSetupByte(b[0])),
+            Ok(_) => return Err(SpawnError::Failed { status: "closed the init pipe".into(), detail: "before the setup byte" }),
+            Err(source) => return Err(SpawnError::Pipe { what: "read setup byte", source }),
+        }
+    }
+    crate::sys::process::write_all_raw(sock.as_raw_fd(), msg)
+        .map_err(|source| SpawnError::Pipe { what: "write message", source })?;
+    let mut line = Vec::with_capacity(64);
+    let mut b = [0u8; 1];
+    loop {
+        match read_some(sock, &mut b) {
+            Ok(0) => {
+                return Err(SpawnError::Failed { status: "closed the init pipe".into(), detail: "before the pid JSON" })
+            }
+            Ok(_) if b[0] == b'\n' => break,
+            Ok(_) => {
+                line.push(b[0]);
+                if line.len() > 256 {
+                    return Err(SpawnError::BadPidJson(String::from_utf8_lossy(&line).into_owned()));
+                }
+            }
+            Err(source) => return Err(SpawnError::Pipe { what: "read pid JSON", source }),
+        }
+    }
+    parse_pid_json(&line)
+}
+
+/// Parse `{"stage1_pid":N,"stage2_pid":M}` strictly (no other keys).
+pub fn parse_pid_json(line: &[u8]) -> Result<(Pid, Pid), SpawnError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Pids {
+        stage1_pid: i32,
+        stage2_pid: i32,
+    }
+    let shown = || String::from_utf8_lossy(line).into_owned();
+    let p: Pids = serde_json::from_slice(line).map_err(|_| SpawnError::BadPidJson(shown()))?;
+    if p.stage1_pid <= 0 || p.stage2_pid <= 0 {
+        return Err(SpawnError::BadPidJson(shown()));
+    }
+    Ok((Pid::from_raw(p.stage1_pid), Pid::from_raw(p.stage2_pid)))
+}

@@ -1,0 +1,194 @@
+//! Caller-side C API: spawn a bootstrap, seal a binary once, version.
+
+use std::ffi::{c_char, c_int, OsStr};
+use std::os::fd::{BorrowedFd, IntoRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+
+use super::error::{nsboot_error, nsboot_status, report};
+use super::msg::{dialect_from_c, nsboot_msg};
+use super::{boundary, cstr};
+use crate::caller::{self, SpawnOptions};
+use crate::sealed::SealedExe;
+
+use nsboot_status::*;
+
+/// A sealed, immutable copy of a program (CVE-2019-5736 defence made once).
+/// Create with `nsboot_sealed_exe_new`, free with `nsboot_sealed_exe_free`.
+/// May be shared between threads for spawning (read-only use).
+pub struct nsboot_sealed_exe {
+    exe: SealedExe,
+}
+
+/// What a successful `nsboot_spawn` started. The caller owns all three:
+/// reap `stage1_pid` (it exits 0 on its own) and `stage2_pid` (the process
+/// inside the namespaces) with `waitpid`, and close `init_fd` (the caller's
+/// end of the init socket, still connected to stage-2).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct nsboot_spawned {
+    pub stage1_pid: i32,
+    pub stage2_pid: i32,
+    pub init_fd: c_int,
+}
+
+/// nsboot's version as "MAJOR.MINOR.PATCH" (static string, never NULL).
+#[no_mangle]
+pub extern "C" fn nsboot_version() -> *const c_char {
+    static V: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+    V.as_ptr().cast()
+}
+
+/// Seal a copy of the program at `path` into a memfd (or use the file as is
+/// when it is already immutable). On success `*out` receives the handle.
+/// Errors: `NSBOOT_STATUS_SYSCALL` with errno (ENOENT, EACCES, ENOMEM...).
+#[no_mangle]
+pub extern "C" fn nsboot_sealed_exe_new(
+    path: *const c_char,
+    out: *mut *mut nsboot_sealed_exe,
+    err: *mut *mut nsboot_error,
+) -> nsboot_status {
+    boundary(NSBOOT_STATUS_PANIC, || {
+        // SAFETY: path is NULL or a valid C string (contract).
+        let Some(p) = (unsafe { cstr(path) }) else {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "path is NULL".into())) };
+        };
+        if out.is_null() {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "out is NULL".into())) };
+        }
+        match SealedExe::new(std::path::Path::new(OsStr::from_bytes(p.to_bytes()))) {
+            Ok(exe) => {
+                // SAFETY: out is non-NULL and writable (contract).
+                unsafe { *out = Box::into_raw(Box::new(nsboot_sealed_exe { exe })) };
+                NSBOOT_STATUS_OK
+            }
+            // SAFETY: err is NULL or valid (contract).
+            Err(e) => unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_SYSCALL, e.errno(), e.to_string())) },
+        }
+    })
+}
+
+/// Free a sealed program. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn nsboot_sealed_exe_free(exe: *mut nsboot_sealed_exe) {
+    boundary((), || {
+        if !exe.is_null() {
+            // SAFETY: from Box::into_raw in nsboot_sealed_exe_new, freed once.
+            drop(unsafe { Box::from_raw(exe) });
+        }
+    })
+}
+
+/// Collect a NULL-terminated `char *const[]`.
+///
+/// # Safety
+/// `v` is NULL or a NULL-terminated array of valid C strings.
+unsafe fn c_vec<'a>(v: *const *const c_char) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    if v.is_null() {
+        return out;
+    }
+    let mut i = 0;
+    loop {
+        // SAFETY: the array is NULL-terminated (contract), so every index up
+        // to and including the terminator is readable.
+        let p = unsafe { *v.add(i) };
+        if p.is_null() {
+            return out;
+        }
+        // SAFETY: non-NULL entries are valid C strings (contract).
+        out.push(unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes());
+        i += 1;
+    }
+}
+
+/// Start a bootstrap: run `path` (or, when `exe` is non-NULL, the sealed
+/// copy, so the bootstrap never re-executes) with `argv` (`argv[0]` is the
+/// process name) and `envp` (NULL: inherit this process's environment),
+/// the init socket set up, `msg` sent in `dialect` (0 = runc 1.1, 1 =
+/// runc ≥ 1.2); `log_fd` (-1 for none) becomes `_LIBCONTAINER_LOGPIPE`.
+/// Waits for stage-0 to finish; on success fills `*out` (see
+/// `nsboot_spawned`). On failure nothing is left running and `*err`
+/// (if `err` is non-NULL) says why (`NSBOOT_STATUS_BOOTSTRAP_FAILED`: the
+/// child's fatal line went to its stderr or the log pipe).
+///
+/// Threads: safe to call from any thread; it forks and waits for its own
+/// children only.
+#[no_mangle]
+pub extern "C" fn nsboot_spawn(
+    exe: *const nsboot_sealed_exe,
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    msg: *const nsboot_msg,
+    dialect: c_int,
+    log_fd: c_int,
+    out: *mut nsboot_spawned,
+    err: *mut *mut nsboot_error,
+) -> nsboot_status {
+    boundary(NSBOOT_STATUS_PANIC, || {
+        let fail = |status, errno, m: String| {
+            // SAFETY: err is NULL or valid (contract).
+            unsafe { report(err, nsboot_error::new(status, errno, m)) }
+        };
+        // SAFETY: msg is NULL or live (contract).
+        let Some(m) = (unsafe { msg.as_ref() }) else {
+            return fail(NSBOOT_STATUS_NULL_PARAMETER, None, "msg is NULL".into());
+        };
+        if out.is_null() {
+            return fail(NSBOOT_STATUS_NULL_PARAMETER, None, "out is NULL".into());
+        }
+        let Some(d) = dialect_from_c(dialect) else {
+            return fail(NSBOOT_STATUS_INVALID_ARGUMENT, None, format!("unknown dialect {dialect}"));
+        };
+        // SAFETY: exe is NULL or live (contract).
+        let sealed = unsafe { exe.as_ref() };
+        // SAFETY: path is NULL or a valid C string (contract).
+        let program = match (sealed, unsafe { cstr(path) }) {
+            (Some(s), _) => s.exe.exec_path(),
+            (None, Some(p)) => std::path::PathBuf::from(OsStr::from_bytes(p.to_bytes())),
+            (None, None) => return fail(NSBOOT_STATUS_NULL_PARAMETER, None, "both exe and path are NULL".into()),
+        };
+        // SAFETY: argv/envp are NULL or NULL-terminated arrays (contract).
+        let (args, env) = unsafe { (c_vec(argv), c_vec(envp)) };
+        let mut cmd = std::process::Command::new(&program);
+        if let Some((a0, rest)) = args.split_first() {
+            cmd.arg0(OsStr::from_bytes(a0));
+            cmd.args(rest.iter().map(|a| OsStr::from_bytes(a)));
+        }
+        if !envp.is_null() {
+            cmd.env_clear();
+            for kv in env {
+                if let Some(eq) = kv.iter().position(|b| *b == b'=') {
+                    cmd.env(OsStr::from_bytes(kv.get(..eq).unwrap_or_default()), OsStr::from_bytes(kv.get(eq + 1..).unwrap_or_default()));
+                }
+            }
+        }
+        // SAFETY: a non-negative log_fd is an open fd of the caller that
+        // stays open during the call (contract).
+        let log = (log_fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(log_fd) });
+        let opts = SpawnOptions { dialect: d, log_fd: log, log_level: None };
+        match caller::spawn(cmd, &m.cfg, opts) {
+            Ok(s) => {
+                let spawned = nsboot_spawned {
+                    stage1_pid: s.stage1.as_raw(),
+                    stage2_pid: s.stage2.as_raw(),
+                    init_fd: s.init_sock.into_raw_fd(),
+                };
+                // SAFETY: out is non-NULL and writable (contract).
+                unsafe { *out = spawned };
+                NSBOOT_STATUS_OK
+            }
+            Err(e) => {
+                let status = match e {
+                    caller::SpawnError::Encode(_) => NSBOOT_STATUS_WIRE,
+                    caller::SpawnError::Start { .. } | caller::SpawnError::Socket(_) => NSBOOT_STATUS_SYSCALL,
+                    _ => NSBOOT_STATUS_BOOTSTRAP_FAILED,
+                };
+                fail(status, e.errno(), e.to_string())
+            }
+        }
+    })
+}

@@ -1,0 +1,63 @@
+//! The ELF constructor and runc's `nsexec` symbol.
+//!
+//! Loading the library (linking it, or `LD_PRELOAD`) places [`CTOR`] in
+//! `.init_array`: it runs before `main` and before any thread exists. With
+//! `_LIBCONTAINER_INITPIPE` unset it returns after one `getenv`, touching
+//! nothing.
+
+use std::ffi::{c_char, c_int};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Run the bootstrap entry; a panic inside it ends the process with a fatal
+/// line instead of unwinding into C or returning into the host program from
+/// a stage child.
+fn guarded(f: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(f)).is_err() {
+        crate::log::fatal("nsboot: internal error (panic) during the bootstrap");
+        crate::sys::process::exit_now(1);
+    }
+}
+
+extern "C" fn nsboot_ctor(_argc: c_int, _argv: *const *const c_char, _envp: *const *const c_char) {
+    guarded(|| {
+        crate::entry::nsexec();
+        crate::preload::run_from_ctor();
+    });
+}
+
+/// The constructor entry, placed in `.init_array` (glibc passes argc, argv
+/// and envp to these).
+#[used]
+#[link_section = ".init_array"]
+static CTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = nsboot_ctor;
+
+/// runc's `nsexec()`: run the bootstrap if `_LIBCONTAINER_INITPIPE` is set.
+///
+/// For programs that call it from their own constructor, as runc's Go
+/// `nsenter` package does. Returns at once when the variable is unset or
+/// empty, or when the bootstrap already ran in this process (the library's
+/// own constructor and an explicit call never both run it). Otherwise
+/// returns only in stage-2, inside the namespaces; stage-0 and stage-1 exit
+/// in it, and any failure exits 1 after a fatal log line.
+///
+/// Threads: must be called before the process starts any thread.
+#[no_mangle]
+pub extern "C" fn nsexec() {
+    guarded(|| {
+        crate::entry::nsexec();
+    });
+}
+
+/// Same as `nsexec`, with nsboot's naming; returns 0 when no bootstrap was
+/// requested (or it already ran) and 1 in stage-2 inside the namespaces.
+#[no_mangle]
+pub extern "C" fn nsboot_nsexec() -> c_int {
+    let mut out = 0;
+    guarded(|| {
+        out = match crate::entry::nsexec() {
+            crate::entry::Outcome::InContainer => 1,
+            _ => 0,
+        };
+    });
+    out
+}

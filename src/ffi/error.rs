@@ -1,0 +1,105 @@
+//! Status codes and the owned error object of the C API.
+
+use std::ffi::{c_char, c_int, CString};
+
+/// Result of every fallible C API call. 0 is success.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum nsboot_status {
+    /// Success.
+    NSBOOT_STATUS_OK = 0,
+    /// A required pointer argument was NULL.
+    NSBOOT_STATUS_NULL_PARAMETER = 1,
+    /// An argument was malformed (bad map text, unknown namespace, ...).
+    NSBOOT_STATUS_INVALID_ARGUMENT = 2,
+    /// A bootstrap message could not be encoded or decoded.
+    NSBOOT_STATUS_WIRE = 3,
+    /// A system call failed (see the errno).
+    NSBOOT_STATUS_SYSCALL = 4,
+    /// The bootstrap (stage-0/1/2) reported a failure.
+    NSBOOT_STATUS_BOOTSTRAP_FAILED = 5,
+    /// Rootfs preparation failed.
+    NSBOOT_STATUS_ROOTFS = 6,
+    /// An output buffer was too small (the needed size is reported).
+    NSBOOT_STATUS_BUFFER_TOO_SMALL = 7,
+    /// nsboot panicked (a bug); the call had no effect beyond what the
+    /// message says.
+    NSBOOT_STATUS_PANIC = 99,
+}
+
+/// An error: status, errno (0 if none) and a message with context.
+/// Owned by the caller; free with `nsboot_error_free`.
+pub struct nsboot_error {
+    status: nsboot_status,
+    errno: c_int,
+    message: CString,
+}
+
+impl nsboot_error {
+    pub(crate) fn new(status: nsboot_status, errno: Option<nix::errno::Errno>, message: String) -> Self {
+        let message = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+        nsboot_error { status, errno: errno.map(|e| e as c_int).unwrap_or(0), message }
+    }
+}
+
+/// Store `e` into `*err` when `err` is non-NULL; return its status.
+///
+/// # Safety
+/// `err` is NULL or a valid pointer to writable `*mut nsboot_error` storage.
+pub(crate) unsafe fn report(err: *mut *mut nsboot_error, e: nsboot_error) -> nsboot_status {
+    let status = e.status;
+    if !err.is_null() {
+        // SAFETY: non-NULL and writable per the caller's contract.
+        unsafe { *err = Box::into_raw(Box::new(e)) };
+    }
+    status
+}
+
+/// The message of `err` (NUL-terminated, valid until `nsboot_error_free`).
+///
+/// NULL `err` returns a static empty string. Thread-safe.
+#[no_mangle]
+pub extern "C" fn nsboot_error_message(err: *const nsboot_error) -> *const c_char {
+    super::boundary(c"".as_ptr(), || {
+        if err.is_null() {
+            return c"".as_ptr();
+        }
+        // SAFETY: a non-NULL err was returned by nsboot and not yet freed.
+        unsafe { (*err).message.as_ptr() }
+    })
+}
+
+/// The errno behind `err`, or 0 when the failure had none (or `err` is NULL).
+#[no_mangle]
+pub extern "C" fn nsboot_error_errno(err: *const nsboot_error) -> c_int {
+    super::boundary(0, || {
+        if err.is_null() {
+            return 0;
+        }
+        // SAFETY: a non-NULL err was returned by nsboot and not yet freed.
+        unsafe { (*err).errno }
+    })
+}
+
+/// The status of `err` (`NSBOOT_STATUS_NULL_PARAMETER` for NULL).
+#[no_mangle]
+pub extern "C" fn nsboot_error_status(err: *const nsboot_error) -> nsboot_status {
+    super::boundary(nsboot_status::NSBOOT_STATUS_PANIC, || {
+        if err.is_null() {
+            return nsboot_status::NSBOOT_STATUS_NULL_PARAMETER;
+        }
+        // SAFETY: a non-NULL err was returned by nsboot and not yet freed.
+        unsafe { (*err).status }
+    })
+}
+
+/// Free an error. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn nsboot_error_free(err: *mut nsboot_error) {
+    super::boundary((), || {
+        if !err.is_null() {
+            // SAFETY: err came from Box::into_raw in `report` and is freed once.
+            drop(unsafe { Box::from_raw(err) });
+        }
+    })
+}

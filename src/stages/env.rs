@@ -1,0 +1,135 @@
+//! The environment a bootstrap reads: `_LIBCONTAINER_*` variables (runc's
+//! names) and nsboot's own `NSBOOT_DIALECT` override.
+
+use std::ffi::CStr;
+
+use super::error::StageError;
+use crate::log::Level;
+use crate::sys::process::getenv;
+use crate::wire::Dialect;
+
+pub const INITPIPE: &CStr = c"_LIBCONTAINER_INITPIPE";
+pub const LOGPIPE: &CStr = c"_LIBCONTAINER_LOGPIPE";
+pub const LOGLEVEL: &CStr = c"_LIBCONTAINER_LOGLEVEL";
+pub const MOUNT_FDS: &CStr = c"_LIBCONTAINER_MOUNT_FDS";
+/// Explicit dialect override: `1.1` or `1.2` (also `runc-1.1`, `runc-1.2`).
+pub const DIALECT: &CStr = c"NSBOOT_DIALECT";
+
+/// What the caller told us through the environment.
+#[derive(Debug, Clone)]
+pub struct BootEnv {
+    pub init_fd: i32,
+    pub log_fd: Option<i32>,
+    pub log_level: Level,
+    pub dialect: Dialect,
+    /// `_LIBCONTAINER_MOUNT_FDS`, parsed (`-1` = no fd for that mount).
+    pub mount_fds: Option<Vec<i32>>,
+}
+
+fn shown(v: &CStr) -> String {
+    String::from_utf8_lossy(v.to_bytes()).into_owned()
+}
+
+/// Parse a non-negative decimal int like runc's `getenv_int`: `Ok(None)` when
+/// unset or empty.
+fn env_int(var: &'static CStr, name: &'static str) -> Result<Option<i32>, StageError> {
+    let Some(v) = getenv(var) else { return Ok(None) };
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let s = std::str::from_utf8(v.to_bytes()).map_err(|_| StageError::Env {
+        var: name,
+        value: shown(&v),
+        reason: "not a number",
+    })?;
+    let n: i64 = s.parse().map_err(|_| StageError::Env {
+        var: name,
+        value: s.to_owned(),
+        reason: "not a number",
+    })?;
+    if !(0..=i64::from(i32::MAX)).contains(&n) {
+        return Err(StageError::Env { var: name, value: s.to_owned(), reason: "out of range" });
+    }
+    Ok(Some(n as i32))
+}
+
+/// `_LIBCONTAINER_INITPIPE` alone: `Ok(None)` means "not a bootstrap".
+pub fn init_pipe() -> Result<Option<i32>, StageError> {
+    env_int(INITPIPE, "_LIBCONTAINER_INITPIPE")
+}
+
+/// Read the rest of the environment (after the init pipe said "bootstrap").
+pub fn read(init_fd: i32) -> Result<BootEnv, StageError> {
+    if !crate::sys::process::fd_is_open(init_fd) {
+        return Err(StageError::Env {
+            var: "_LIBCONTAINER_INITPIPE",
+            value: init_fd.to_string(),
+            reason: "not an open file descriptor",
+        });
+    }
+    let log_fd = env_int(LOGPIPE, "_LIBCONTAINER_LOGPIPE")?;
+    let log_level = match env_int(LOGLEVEL, "_LIBCONTAINER_LOGLEVEL")? {
+        None => Level::Debug,
+        Some(n) => Level::from_number(n as u32).ok_or(StageError::Env {
+            var: "_LIBCONTAINER_LOGLEVEL",
+            value: n.to_string(),
+            reason: "not a level 0..6",
+        })?,
+    };
+    let dialect = detect_dialect()?;
+    let mount_fds = match getenv(MOUNT_FDS) {
+        None => None,
+        Some(v) => Some(parse_mount_fds(v.to_bytes()).map_err(|reason| StageError::Env {
+            var: "_LIBCONTAINER_MOUNT_FDS",
+            value: shown(&v),
+            reason,
+        })?),
+    };
+    Ok(BootEnv { init_fd, log_fd, log_level, dialect, mount_fds })
+}
+
+/// Which runc speaks to us. An explicit `NSBOOT_DIALECT` wins; otherwise
+/// runc 1.1 (Debian 12's runc and nsboot's default).
+pub fn detect_dialect() -> Result<Dialect, StageError> {
+    match getenv(DIALECT) {
+        None => Ok(Dialect::Runc11),
+        Some(v) => match v.to_bytes() {
+            b"" | b"1.1" | b"runc-1.1" => Ok(Dialect::Runc11),
+            b"1.2" | b"runc-1.2" => Ok(Dialect::Runc12),
+            _ => Err(StageError::Env {
+                var: "NSBOOT_DIALECT",
+                value: shown(&v),
+                reason: "expected 1.1 or 1.2",
+            }),
+        },
+    }
+}
+
+/// Parse a JSON array of ints (`[3,-1,5]`), strictly.
+pub fn parse_mount_fds(s: &[u8]) -> Result<Vec<i32>, &'static str> {
+    let v: Vec<i64> = serde_json::from_slice(s).map_err(|_| "not a JSON array of integers")?;
+    v.into_iter()
+        .map(|n| {
+            if n == -1 || (0..=i64::from(i32::MAX)).contains(&n) {
+                Ok(n as i32)
+            } else {
+                Err("fd out of range")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_fds() {
+        assert_eq!(parse_mount_fds(b"[3,-1, 5]").unwrap(), vec![3, -1, 5]);
+        assert_eq!(parse_mount_fds(b"[]").unwrap(), Vec::<i32>::new());
+        assert!(parse_mount_fds(b"[3").is_err());
+        assert!(parse_mount_fds(b"3").is_err());
+        assert!(parse_mount_fds(b"[-2]").is_err());
+        assert!(parse_mount_fds(b"[\"a\"]").is_err());
+    }
+}

@@ -1,0 +1,39 @@
+//! Reading the bootstrap message off the init pipe, short reads handled.
+
+use super::error::StageError;
+use crate::sys::process::read_raw;
+use crate::wire::{self, BootstrapConfig, Dialect, NLMSG_HDRLEN};
+
+fn read_exact(fd: i32, buf: &mut [u8]) -> Result<(), StageError> {
+    let mut off = 0;
+    while off < buf.len() {
+        let rest = buf.get_mut(off..).unwrap_or_default();
+        match read_raw(fd, rest) {
+            Ok(0) => return Err(StageError::ShortMessage { got: off, want: buf.len() }),
+            Ok(n) => off += n,
+            Err(e) => return Err(StageError::ReadMessage(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Read exactly one message: the 16-byte header, then `len - 16` bytes
+/// (after the header has been validated, so a hostile `len` cannot make us
+/// allocate more than the cap).
+pub fn read(fd: i32, dialect: Dialect) -> Result<BootstrapConfig, StageError> {
+    let mut hdr = [0u8; NLMSG_HDRLEN];
+    read_exact(fd, &mut hdr)?;
+    let h = wire::decode_header(&hdr)?;
+    let total = h.len as usize;
+    let mut buf = vec![0u8; total];
+    buf.get_mut(..NLMSG_HDRLEN).unwrap_or_default().copy_from_slice(&hdr);
+    if let Some(rest) = buf.get_mut(NLMSG_HDRLEN..) {
+        read_exact(fd, rest).map_err(|e| match e {
+            StageError::ShortMessage { got, .. } => {
+                StageError::ShortMessage { got: got + NLMSG_HDRLEN, want: total }
+            }
+            e => e,
+        })?;
+    }
+    Ok(wire::decode(&buf, dialect)?)
+}

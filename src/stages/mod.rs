@@ -1,0 +1,50 @@
+//! The staged bootstrap: stage-0 (parent), stage-1 (child), stage-2 (init),
+//! as runc's `nsexec.c` runs them and `shared/protocol.md` describes.
+//!
+//! [`run`] returns only in stage-2, inside the namespaces; stage-0 and
+//! stage-1 end with `_exit`. Every failure is logged as one fatal line (log
+//! pipe, or `FATAL: ...` on stderr) and exits 1 after stage-0 has killed the
+//! stages it knows of. No stage outlives the caller (`PR_SET_PDEATHSIG`) or
+//! a sibling (a closed sync socket reads as EOF).
+
+pub mod env;
+pub mod error;
+mod idmap;
+mod message;
+mod plan;
+mod stage0;
+mod stage1;
+mod stage2;
+pub mod sync;
+
+pub use env::BootEnv;
+pub use error::StageError;
+pub use plan::Plan;
+
+use crate::log;
+
+pub use crate::sys::process::SingleThreaded;
+
+/// Run the whole bootstrap described by `env` and the message on its init
+/// pipe. Returns only in stage-2 (the process handed back to the host
+/// program); every other path ends the process.
+pub fn run(env: &BootEnv, token: &SingleThreaded) -> ! {
+    // A `!` function cannot return to the host; see `run_to_stage2`.
+    let _ = run_to_stage2(env, token);
+    crate::sys::process::exit_now(1)
+}
+
+/// Like [`run`], but returns `()` in stage-2.
+pub fn run_to_stage2(env: &BootEnv, token: &SingleThreaded) {
+    log::configure(env.log_fd, env.log_level);
+    match stage0::prepare(env, token) {
+        Ok(prepared) => stage0::fork_stages(env, prepared, token),
+        Err(e) => die(&e),
+    }
+}
+
+/// Log `e` as fatal and exit 1 (no unwinding, no atexit handlers).
+pub(crate) fn die(e: &StageError) -> ! {
+    log::fatal(&e.to_string());
+    crate::sys::process::exit_now(1)
+}

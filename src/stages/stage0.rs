@@ -1,0 +1,179 @@
+//! stage-0, the original process ("runc:[0:PARENT]"): reads the message,
+//! forks stage-1, serves its requests (id maps, pid, mount sources or time
+//! offsets), releases stage-2 and exits 0 once stage-2 has finished.
+
+use std::os::fd::AsRawFd;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::{getppid, Pid};
+
+use super::error::{sys, StageError};
+use super::plan::Plan;
+use super::sync::{self, SyncChannel, SyncMsg};
+use super::{die, idmap, message, stage1, BootEnv, SingleThreaded};
+use crate::log;
+use crate::ns::NsKind;
+use crate::sys::process::{clone_parent, exit_now, write_all_raw, Forked};
+use crate::wire::Dialect;
+
+/// Everything stage-0 does before forking.
+pub fn prepare(env: &BootEnv, token: &SingleThreaded) -> Result<Plan, StageError> {
+    crate::sealed::ensure_sealed_self(token)?;
+    if env.dialect == Dialect::Runc11 {
+        // "Past initial setup": runc 1.1's initWaiter reads one \0.
+        write_all_raw(env.init_fd, b"\0").map_err(StageError::InitByte)?;
+    }
+    crate::nslog!(Debug, "=> nsexec container setup");
+    let cfg = message::read(env.init_fd, env.dialect)?;
+    let plan = Plan::new(cfg, env)?;
+    if let Some(adj) = plan.cfg.oom_score_adj {
+        // Before going non-dumpable: the file is not writable afterwards
+        // without privilege.
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| StageError::OomScoreAdj {
+                value: adj,
+                source: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            })?;
+    }
+    if plan.joins() {
+        // Joining foreign namespaces: nothing of ours may be ptraced or
+        // read through /proc by their processes.
+        nix::sys::prctl::set_dumpable(false).map_err(sys("prctl(PR_SET_DUMPABLE, 0)"))?;
+    }
+    Ok(plan)
+}
+
+/// Fork stage-1 and serve it. Returns only in stage-2.
+pub fn fork_stages(env: &BootEnv, plan: Plan, token: &SingleThreaded) {
+    log::set_stage(0);
+    let _ = nix::sys::prctl::set_name(c"runc:[0:PARENT]");
+    let caller = getppid();
+    let (s0_child, s1_end) = sync::pair().unwrap_or_else(|e| die(&sys("socketpair (stage-1)")(e)));
+    let (s0_grand, s2_end) = sync::pair().unwrap_or_else(|e| die(&sys("socketpair (stage-2)")(e)));
+
+    match clone_parent(token, libc::CLONE_PARENT) {
+        Err(e) => die(&sys("clone stage-1")(e)),
+        Ok(Forked::Child) => {
+            drop(s0_child);
+            drop(s0_grand);
+            stage1::run(env, &plan, SyncChannel::new(s1_end, "stage-0"), s2_end, caller, token)
+        }
+        Ok(Forked::Parent(stage1)) => {
+            drop(s1_end);
+            drop(s2_end);
+            let ch1 = SyncChannel::new(s0_child, "stage-1");
+            let ch2 = SyncChannel::new(s0_grand, "stage-2");
+            let mut stage2 = None;
+            match serve(env, &plan, stage1, &ch1, &ch2, &mut stage2) {
+                Ok(()) => exit_now(0),
+                Err(e) => {
+                    // Leave nothing running: the caller only learns the pids
+                    // from the JSON line, which may not have been sent.
+                    let _ = kill(stage1, Signal::SIGKILL);
+                    if let Some(p) = stage2 {
+                        let _ = kill(p, Signal::SIGKILL);
+                    }
+                    die(&e)
+                }
+            }
+        }
+    }
+}
+
+fn serve(
+    env: &BootEnv,
+    plan: &Plan,
+    stage1: Pid,
+    ch1: &SyncChannel,
+    ch2: &SyncChannel,
+    stage2: &mut Option<Pid>,
+) -> Result<(), StageError> {
+    loop {
+        let v = ch1.recv_raw("waiting for stage-1")?;
+        match SyncMsg::from_value(v) {
+            Some(SyncMsg::UsermapPls) => {
+                crate::nslog!(Debug, "stage-1 requested userns mappings");
+                idmap::write_maps(stage1, &plan.cfg)?;
+                ch1.send(SyncMsg::UsermapAck, "USERMAP_ACK")?;
+            }
+            Some(SyncMsg::RecvPidPls) => {
+                let pid = ch1.recv_i32("reading stage-2 pid")?;
+                if pid <= 0 {
+                    return Err(StageError::Plan(format!("stage-1 sent a bad stage-2 pid {pid}")));
+                }
+                *stage2 = Some(Pid::from_raw(pid));
+                crate::nslog!(Debug, "stage-1 reports stage-2 pid {pid}");
+                ch1.send(SyncMsg::RecvPidAck, "RECVPID_ACK")?;
+                let line = format!("{{\"stage1_pid\":{stage1},\"stage2_pid\":{pid}}}\n");
+                write_all_raw(env.init_fd, line.as_bytes()).map_err(StageError::PidJson)?;
+            }
+            Some(SyncMsg::ExtraPls) => match plan.dialect {
+                Dialect::Runc11 => {
+                    send_mount_sources(plan, stage1, ch1)?;
+                    ch1.send(SyncMsg::ExtraAck, "MOUNTSOURCES_ACK")?;
+                }
+                Dialect::Runc12 => {
+                    crate::nslog!(Debug, "stage-1 requested timens offsets");
+                    idmap::write_time_offsets(stage1, &plan.cfg)?;
+                    ch1.send(SyncMsg::ExtraAck, "TIMEOFFSETS_ACK")?;
+                }
+            },
+            Some(SyncMsg::ChildFinish) => break,
+            _ => {
+                return Err(super::sync::SyncError::Unexpected {
+                    peer: "stage-1",
+                    step: "waiting for stage-1",
+                    got: v,
+                }
+                .into())
+            }
+        }
+    }
+    crate::nslog!(Debug, "stage-1 complete");
+    if stage2.is_none() {
+        return Err(StageError::Plan("stage-1 finished without reporting stage-2's pid".to_owned()));
+    }
+    ch2.send(SyncMsg::Grandchild, "GRANDCHILD")?;
+    ch2.expect(SyncMsg::ChildFinish, "waiting for stage-2")?;
+    crate::nslog!(Debug, "<~ nsexec stage-0");
+    Ok(())
+}
+
+/// Open each mount source `O_PATH` inside stage-1's mount namespace and
+/// send the fds, one per message.
+fn send_mount_sources(plan: &Plan, stage1: Pid, ch: &SyncChannel) -> Result<(), StageError> {
+    use nix::fcntl::{open, OFlag};
+    use nix::sched::{setns, CloneFlags};
+    use nix::sys::stat::Mode;
+    let host = open("/proc/self/ns/mnt", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(sys("open /proc/self/ns/mnt"))?;
+    let theirs = format!("/proc/{stage1}/ns/mnt");
+    let container = open(theirs.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(sys("open stage-1 mount namespace"))?;
+    setns(&container, CloneFlags::CLONE_NEWNS).map_err(|source| StageError::Setns {
+        kind: NsKind::Mnt,
+        path: theirs.clone(),
+        source,
+    })?;
+    let mut result = Ok(());
+    for (src, _) in &plan.mount_sources {
+        let shown = String::from_utf8_lossy(src).into_owned();
+        let fd = match open(src.as_slice(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(source) => {
+                result = Err(StageError::MountSource { path: shown, source });
+                break;
+            }
+        };
+        if let Err(e) = ch.send_fd(fd.as_raw_fd(), "sending mount sources") {
+            result = Err(e.into());
+            break;
+        }
+    }
+    setns(&host, CloneFlags::CLONE_NEWNS).map_err(|source| StageError::Setns {
+        kind: NsKind::Mnt,
+        path: "/proc/self/ns/mnt (back to the host)".to_owned(),
+        source,
+    })?;
+    result
+}

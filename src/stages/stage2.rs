@@ -1,0 +1,49 @@
+//! stage-2 ("runc:[2:INIT]"): the process handed back to the host program,
+//! PID 1 of a new PID namespace. Waits for stage-0's go, becomes session
+//! leader and root, unshares the cgroup namespace last (runc 1.1), prepares
+//! the rootfs when the message carries an OCI config, reports completion.
+
+use nix::sched::{unshare, CloneFlags};
+use nix::unistd::{setgid, setgroups, setsid, setuid, Gid, Pid, Uid};
+
+use super::error::{sys, StageError};
+use super::plan::Plan;
+use super::sync::{SyncChannel, SyncMsg};
+use super::{die, stage1::tie_to_caller, BootEnv, SingleThreaded};
+use crate::log;
+use crate::ns::NsKind;
+use crate::wire::Dialect;
+
+/// Returns (into the host program) once stage-2 is set up.
+pub fn run(env: &BootEnv, plan: &Plan, ch: SyncChannel, caller: Pid, _token: &SingleThreaded) {
+    log::set_stage(2);
+    let _ = nix::sys::prctl::set_name(c"runc:[2:INIT]");
+    if let Err(e) = tie_to_caller(caller).and_then(|()| setup(env, plan, &ch)) {
+        die(&e)
+    }
+    drop(ch);
+    // Handed back: the host program decides its own parent-death policy.
+    let _ = nix::sys::prctl::set_pdeathsig(None);
+}
+
+fn setup(_env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError> {
+    let cfg = &plan.cfg;
+    ch.expect(SyncMsg::Grandchild, "waiting for GRANDCHILD")?;
+    setsid().map_err(sys("setsid"))?;
+    setuid(Uid::from_raw(0)).map_err(sys("setuid(0)"))?;
+    setgid(Gid::from_raw(0)).map_err(sys("setgid(0)"))?;
+    if !cfg.rootless_euid && cfg.setgroup {
+        setgroups(&[]).map_err(sys("setgroups(0, NULL)"))?;
+    }
+    if plan.dialect == Dialect::Runc11 && cfg.clone_flags.contains(NsKind::Cgroup) {
+        crate::nslog!(Debug, "unshare cgroup namespace");
+        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|source| StageError::Unshare {
+            flags: libc::CLONE_NEWCGROUP as u32,
+            what: "cgroup namespace".to_owned(),
+            source,
+        })?;
+    }
+    crate::nslog!(Debug, "signal completion to stage-0");
+    ch.send(SyncMsg::ChildFinish, "CHILD_FINISH (stage-2)")?;
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! The sync protocol between the stage processes: native-endian 32-bit
+//! values over `SOCK_STREAM` socketpairs (runc's `enum sync_t`), plus the
+//! stage-2 pid and SCM_RIGHTS fds for mount sources.
+
+use std::io::IoSlice;
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+
+/// One sync value. Numbers are runc's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMsg {
+    UsermapPls,
+    UsermapAck,
+    RecvPidPls,
+    RecvPidAck,
+    Grandchild,
+    ChildFinish,
+    /// runc 1.1: MOUNTSOURCES_PLS; runc ≥ 1.2: TIMEOFFSETS_PLS (same value).
+    ExtraPls,
+    /// runc 1.1: MOUNTSOURCES_ACK; runc ≥ 1.2: TIMEOFFSETS_ACK.
+    ExtraAck,
+}
+
+impl SyncMsg {
+    pub const fn value(self) -> u32 {
+        match self {
+            SyncMsg::UsermapPls => 0x40,
+            SyncMsg::UsermapAck => 0x41,
+            SyncMsg::RecvPidPls => 0x42,
+            SyncMsg::RecvPidAck => 0x43,
+            SyncMsg::Grandchild => 0x44,
+            SyncMsg::ChildFinish => 0x45,
+            SyncMsg::ExtraPls => 0x46,
+            SyncMsg::ExtraAck => 0x47,
+        }
+    }
+    pub fn from_value(v: u32) -> Option<SyncMsg> {
+        Some(match v {
+            0x40 => SyncMsg::UsermapPls,
+            0x41 => SyncMsg::UsermapAck,
+            0x42 => SyncMsg::RecvPidPls,
+            0x43 => SyncMsg::RecvPidAck,
+            0x44 => SyncMsg::Grandchild,
+            0x45 => SyncMsg::ChildFinish,
+            0x46 => SyncMsg::ExtraPls,
+            0x47 => SyncMsg::ExtraAck,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a sync exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{peer} exited before {step} (sync socket closed)")]
+    PeerGone { peer: &'static str, step: &'static str },
+    #[error("{step}: unexpected sync value {got:#x} from {peer}")]
+    Unexpected { peer: &'static str, step: &'static str, got: u32 },
+    #[error("{step}: sync with {peer}: {source}")]
+    Io { peer: &'static str, step: &'static str, source: Errno },
+    #[error("{step}: no fd in the message from {peer}")]
+    NoFd { peer: &'static str, step: &'static str },
+}
+
+/// One end of a sync socketpair, and who is at the other end.
+pub struct SyncChannel {
+    fd: OwnedFd,
+    peer: &'static str,
+}
+
+/// A fresh `SOCK_STREAM|SOCK_CLOEXEC` unix socketpair.
+pub fn pair() -> Result<(OwnedFd, OwnedFd), Errno> {
+    socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
+}
+
+impl SyncChannel {
+    pub fn new(fd: OwnedFd, peer: &'static str) -> Self {
+        SyncChannel { fd, peer }
+    }
+
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    fn write_bytes(&self, b: &[u8], step: &'static str) -> Result<(), SyncError> {
+        crate::sys::process::write_all_raw(self.fd.as_raw_fd(), b).map_err(|e| match e {
+            Errno::EPIPE | Errno::ECONNRESET => SyncError::PeerGone { peer: self.peer, step },
+            source => SyncError::Io { peer: self.peer, step, source },
+        })
+    }
+
+    fn read_exact(&self, b: &mut [u8], step: &'static str) -> Result<(), SyncError> {
+        let mut off = 0;
+        while off < b.len() {
+            let rest = b.get_mut(off..).unwrap_or_default();
+            match crate::sys::process::read_raw(self.fd.as_raw_fd(), rest) {
+                Ok(0) => return Err(SyncError::PeerGone { peer: self.peer, step }),
+                Ok(n) => off += n,
+                Err(Errno::ECONNRESET) => return Err(SyncError::PeerGone { peer: self.peer, step }),
+                Err(source) => return Err(SyncError::Io { peer: self.peer, step, source }),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn send(&self, m: SyncMsg, step: &'static str) -> Result<(), SyncError> {
+        self.write_bytes(&m.value().to_ne_bytes(), step)
+    }
+
+    /// Read one raw sync value.
+    pub fn recv_raw(&self, step: &'static str) -> Result<u32, SyncError> {
+        let mut b = [0u8; 4];
+        self.read_exact(&mut b, step)?;
+        Ok(u32::from_ne_bytes(b))
+    }
+
+    /// Read one sync value; anything but `want` is an error.
+    pub fn expect(&self, want: SyncMsg, step: &'static str) -> Result<(), SyncError> {
+        let got = self.recv_raw(step)?;
+        if got == want.value() {
+            Ok(())
+        } else {
+            Err(SyncError::Unexpected { peer: self.peer, step, got })
+        }
+    }
+
+    pub fn send_i32(&self, v: i32, step: &'static str) -> Result<(), SyncError> {
+        self.write_bytes(&v.to_ne_bytes(), step)
+    }
+
+    pub fn recv_i32(&self, step: &'static str) -> Result<i32, SyncError> {
+        let mut b = [0u8; 4];
+        self.read_exact(&mut b, step)?;
+        Ok(i32::from_ne_bytes(b))
+    }
+
+    /// Send one fd with one data byte (SCM_RIGHTS).
+    pub fn send_fd(&self, fd: RawFd, step: &'static str) -> Result<(), SyncError> {
+        let data = [0u8; 1];
+        let iov = [IoSlice::new(&data)];
+        let fds = [fd];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        loop {
+            match sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EPIPE) => return Err(SyncError::PeerGone { peer: self.peer, step }),
+                Err(source) => return Err(SyncError::Io { peer: self.peer, step, source }),
+            }
+        }
+    }
+
+    /// Receive one fd sent by [`send_fd`](Self::send_fd) (close-on-exec).
+    pub fn recv_fd(&self, step: &'static str) -> Result<OwnedFd, SyncError> {
+        let mut data = [0u8; 1];
+        let mut iov = [IoSliceMut::new(&mut data)];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let msg = loop {
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(m) => break m,
+                Err(Errno::EINTR) => continue,
+                Err(source) => return Err(SyncError::Io { peer: self.peer, step, source }),
+            }
+        };
+        if msg.bytes == 0 {
+            return Err(SyncError::PeerGone { peer: self.peer, step });
+        }
+        let mut got: Option<OwnedFd> = None;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    for fd in fds {
+                        // Wrap every received fd so extras get closed.
+                        let owned = crate::sys::process::own_received_fd(fd);
+                        if got.is_none() {
+                            got = Some(owned);
+                        }
+                    }
+                }
+            }
+        }
+        got.ok_or(SyncError::NoFd { peer: self.peer, step })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip() {
+        for v in 0x40..=0x47 {
+            assert_eq!(SyncMsg::from_value(v).unwrap().value(), v);
+        }
+        assert_eq!(SyncMsg::from_value(0x48), None);
+    }
+
+    #[test]
+    fn exchange_and_eof() {
+        let (a, b) = pair().unwrap();
+        let a = SyncChannel::new(a, "a");
+        let b = SyncChannel::new(b, "b");
+        a.send(SyncMsg::RecvPidPls, "t").unwrap();
+        a.send_i32(1234, "t").unwrap();
+        b.expect(SyncMsg::RecvPidPls, "t").unwrap();
+        assert_eq!(b.recv_i32("t").unwrap(), 1234);
+        let devnull = std::fs::File::open("/dev/null").unwrap();
+        a.send_fd(devnull.as_raw_fd(), "t").unwrap();
+        let fd = b.recv_fd("t").unwrap();
+        assert!(fd.as_raw_fd() >= 0);
+        a.send(SyncMsg::Grandchild, "t").unwrap();
+        assert!(matches!(b.expect(SyncMsg::ChildFinish, "t"), Err(SyncError::Unexpected { got: 0x44, .. })));
+        drop(a);
+        assert!(matches!(b.recv_raw("t"), Err(SyncError::PeerGone { peer: "b", .. })));
+    }
+}

@@ -1,0 +1,6 @@
+//! The syscall seam: the only place (with `ffi/`) where `unsafe` is allowed.
+//!
+//! Each function here wraps one kernel or libc call whose safe wrapper is
+//! missing from nix, and documents why its `unsafe` block is sound.
+
+pub mod process;

@@ -1,0 +1,254 @@
+//! Process-level calls the stage machine needs and nix lacks or makes
+//! awkward: raw `clone` with fork semantics, `_exit`, `getenv`, raw-fd
+//! borrowing, `dup3` onto a chosen number, `execveat` of an fd.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// What [`clone_parent`] returned in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// We are the new child.
+    Child,
+    /// We are the caller; the child has this pid.
+    Parent(Pid),
+}
+
+/// Proof that the process is single-threaded. Created only by
+/// [`SingleThreaded::check`], which the entry points call before any thread
+/// could exist (ELF constructor, `nsexec`, first thing in a Rust `main`).
+#[derive(Debug)]
+pub struct SingleThreaded(());
+
+impl SingleThreaded {
+    /// Read `Threads:` from `/proc/self/status`; the token only if it is 1.
+    pub fn check() -> Option<SingleThreaded> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let threads = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|v| v.trim().parse::<u32>().ok())?;
+        (threads == 1).then_some(SingleThreaded(()))
+    }
+}
+
+/// `clone(flags | SIGCHLD)` with fork semantics (no new stack, no
+/// setjmp/longjmp): the child continues from this call on a copy-on-write
+/// copy of the caller's stack, exactly as after `fork(2)`.
+///
+/// `flags` is typically `CLONE_PARENT` (the child becomes a sibling of the
+/// caller, so the program that started stage-0 reaps it).
+///
+/// The `SingleThreaded` token makes this safe: in the child only the
+/// calling thread exists, glibc's fork handlers do not run, and no lock can
+/// be held by a thread that vanished. A forked child inherits the property,
+/// so stage children pass the same token on.
+pub fn clone_parent(_proof: &SingleThreaded, flags: libc::c_int) -> Result<Forked, Errno> {
+    let all = (flags | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: SYS_clone on x86_64/aarch64 takes (flags, newsp, parent_tid,
+    // child_tid, tls). newsp = 0 gives fork semantics; no CLONE_*TID or
+    // CLONE_SETTLS flags are passed, so the pointer arguments are unused.
+    // `_proof` shows the process is single-threaded, so the child's copy of
+    // the address space holds no lock owned by another thread.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            all,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(Pid::from_raw(pid as libc::pid_t))),
+    }
+}
+
+/// `_exit(2)`: leave without running atexit handlers or unwinding (a stage
+/// child must never run the host program's exit path).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// `getenv(3)`, returned as an owned copy.
+///
+/// Reads the C environment, which is what a constructor has before Rust's
+/// `std::env` is guaranteed usable.
+pub fn getenv(name: &CStr) -> Option<CString> {
+    // SAFETY: name is a valid NUL-terminated string. getenv is not
+    // thread-safe against setenv; nsboot only calls it before threads exist
+    // (constructor, stage children) or reads variables nobody mutates. The
+    // returned pointer is copied at once.
+    let p = unsafe { libc::getenv(name.as_ptr()) };
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: getenv returned a non-NULL pointer to a NUL-terminated
+        // string inside the environment block.
+        Some(unsafe { CStr::from_ptr(p) }.to_owned())
+    }
+}
+
+/// Borrow a raw fd number the caller handed us (init pipe, log pipe).
+///
+/// # Safety
+/// `fd` must stay open for the lifetime `'a`.
+pub unsafe fn borrow_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
+    // SAFETY: forwarded to the caller's contract.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// Whether `fd` is an open descriptor (`fcntl(F_GETFD)`).
+pub fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD on any integer is harmless; EBADF means closed.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Move `fd` onto the number `target` with `dup3(fd, target, O_CLOEXEC)`
+/// and close the original. Used to install mount-source fds at the numbers
+/// the caller reserved in `_LIBCONTAINER_MOUNT_FDS`.
+pub fn install_fd_at(fd: OwnedFd, target: RawFd) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    if fd.as_raw_fd() == target {
+        // Keep it open at that number; dropping would close it.
+        std::mem::forget(fd);
+        return Ok(());
+    }
+    // SAFETY: dup3 on a valid open fd; target may be any number: an fd that
+    // was open there is atomically replaced, which is what the protocol asks
+    // (the caller reserved the number with a placeholder).
+    let r = unsafe { libc::dup3(fd.as_raw_fd(), target, libc::O_CLOEXEC) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Close a raw fd number we were told to drop (not owned by a Rust value).
+pub fn close_raw(fd: RawFd) {
+    // SAFETY: closing an fd number we own by protocol; no Rust object owns it.
+    unsafe {
+        libc::close(fd);
+    }
+}
+
+/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: execute the file behind
+/// `fd` (a sealed memfd copy of ourselves). Returns only on failure.
+pub fn exec_fd(fd: BorrowedFd<'_>, argv: &[CString], envp: &[CString]) -> Errno {
+    use std::os::fd::AsRawFd;
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    let empty = c"";
+    // SAFETY: argv_p and envp_p are NULL-terminated arrays of pointers to
+    // NUL-terminated strings that outlive the call (owned by argv/envp);
+    // fd is a valid open descriptor.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            argv_p.as_ptr(),
+            envp_p.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+    }
+    Errno::last()
+}
+
+/// A copy of the current C environment (`environ`), for re-exec.
+pub fn environ_copy() -> Vec<CString> {
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    let mut out = Vec::new();
+    // SAFETY: `environ` is the libc environment array, NULL-terminated;
+    // single-threaded callers only (no concurrent setenv). Each entry is a
+    // NUL-terminated string and is copied at once.
+    unsafe {
+        let mut p = environ;
+        if p.is_null() {
+            return out;
+        }
+        while !(*p).is_null() {
+            out.push(CStr::from_ptr(*p).to_owned());
+            p = p.add(1);
+        }
+    }
+    out
+}
+
+/// `unsetenv(3)` for the LD_PRELOAD mode's scrubbing of `NSBOOT_*`.
+pub fn unsetenv(name: &CStr) {
+    // SAFETY: single-threaded callers only (constructor); name is a valid
+    // C string.
+    unsafe {
+        libc::unsetenv(name.as_ptr());
+    }
+}
+
+/// `write(2)` on a raw fd number the caller handed us (init pipe, log pipe,
+/// stderr), looping over short writes and EINTR.
+///
+/// Memory-safe for any number: a closed or foreign fd only makes the call
+/// fail (EBADF) or write where the caller pointed us.
+pub fn write_all_raw(fd: RawFd, bytes: &[u8]) -> Result<(), Errno> {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: the pointer/length pair comes from a live slice.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n < 0 {
+            let e = Errno::last();
+            if e == Errno::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Err(Errno::EPIPE);
+        }
+        rest = rest.get(n as usize..).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// `read(2)` on a raw fd number, retrying EINTR. Returns bytes read (0 = EOF).
+pub fn read_raw(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        // SAFETY: the pointer/length pair comes from a live mutable slice.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = Errno::last();
+        if e != Errno::EINTR {
+            return Err(e);
+        }
+    }
+}
+
+/// Take ownership of an fd number the kernel just installed in this
+/// process through SCM_RIGHTS.
+pub fn own_received_fd(fd: RawFd) -> OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the kernel installed `fd` for us in recvmsg; nothing else in
+    // the process knows the number, so this is its only owner.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Borrow an fd number inside a `pre_exec` closure (between fork and exec),
+/// where the child holds a copy of the parent's fd table.
+pub fn borrow_for_exec(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: only used between fork and exec on numbers the parent opened
+    // and kept open across the spawn; the borrow ends with the exec.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Run runc 1.1.5's own libcontainer/nsenter tests (from Debian's
+# golang-github-opencontainers-runc-dev) with libnsboot linked in place of
+# runc's nsexec.c. The test bodies are used unchanged; only the package's C
+# files are left out and one cgo file pointing at libnsboot is added. The
+# Debian copy carries a `// +build ignore` line, which is dropped.
+# Usage: runc-nsenter-test.sh LIBDIR (holding libnsboot.a)
+set -eu
+libdir=$(cd "$1" && pwd)
+src=/usr/share/gocode/src/github.com/opencontainers/runc/libcontainer/nsenter
+if [ ! -f "$src/nsenter_test.go" ]; then
+    echo "SKIP: $src/nsenter_test.go not installed (apt-get install golang-github-opencontainers-runc-dev)"
+    exit 0
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+pkg="$work/gopath/src/nsbootcompat/nsenter"
+mkdir -p "$pkg"
+cp "$src/nsenter.go" "$pkg/"
+grep -v '^// +build ignore$' "$src/nsenter_test.go" > "$pkg/nsenter_test.go"
+cat > "$pkg/link_nsboot.go" <<GO
+package nsenter
+
+// #cgo LDFLAGS: $libdir/libnsboot.a -ldl -lpthread -lm -lgcc_s -lc
+import "C"
+GO
+cd "$pkg"
+GOPATH="$work/gopath:/usr/share/gocode" GO111MODULE=off GOFLAGS=-mod=mod GOCACHE="${GOCACHE:-$work/cache}" \
+    go test -count=1 -v . 2>&1
