@@ -14,7 +14,7 @@ pub mod msg;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-pub use error::{nsboot_error, nsboot_status};
+
 
 /// Run `f`, turning a panic into `on_panic`.
 pub(crate) fn boundary<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
