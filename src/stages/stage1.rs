@@ -20,11 +20,18 @@ use crate::wire::Dialect;
 
 /// Die with the caller (PR_SET_PDEATHSIG), closing the race where it died
 /// before the prctl.
-pub(super) fn tie_to_caller(caller: Pid) -> Result<(), StageError> {
+/// `check_parent` is false where the parent cannot be seen (stage-2 in a
+/// new PID namespace reads ppid 0); a caller that died just before the
+/// prctl then shows up as EOF on the sync socket instead.
+pub(super) fn tie_to_caller(caller: Pid, check_parent: bool) -> Result<(), StageError> {
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .map_err(sys("prctl(PR_SET_PDEATHSIG)"))?;
-    if getppid() != caller {
-        return Err(StageError::Plan("the caller exited during the bootstrap".to_owned()));
+    if !check_parent {
+        return Ok(());
+    }
+    let now = getppid();
+    if now != caller {
+        return Err(StageError::Plan(format!("the caller (pid {caller}) exited during the bootstrap (parent is now {now})")));
     }
     Ok(())
 }
@@ -40,7 +47,7 @@ pub fn run(
 ) {
     log::set_stage(1);
     let _ = nix::sys::prctl::set_name(c"runc:[1:CHILD]");
-    if let Err(e) = tie_to_caller(caller).and_then(|()| setup(env, plan, &ch)) {
+    if let Err(e) = tie_to_caller(caller, true).and_then(|()| setup(env, plan, &ch)) {
         die(&e)
     }
     match clone_parent(token, libc::CLONE_PARENT) {

@@ -18,7 +18,7 @@ use crate::wire::Dialect;
 pub fn run(env: &BootEnv, plan: &Plan, ch: SyncChannel, caller: Pid, _token: &SingleThreaded) {
     log::set_stage(2);
     let _ = nix::sys::prctl::set_name(c"runc:[2:INIT]");
-    if let Err(e) = tie_to_caller(caller).and_then(|()| setup(env, plan, &ch)) {
+    if let Err(e) = tie_to_caller(caller, !plan.cfg.clone_flags.contains(NsKind::Pid)).and_then(|()| setup(env, plan, &ch)) {
         die(&e)
     }
     drop(ch);

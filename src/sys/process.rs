@@ -204,8 +204,14 @@ pub fn unsetenv(name: &CStr) {
 pub fn write_all_raw(fd: RawFd, bytes: &[u8]) -> Result<(), Errno> {
     let mut rest = bytes;
     while !rest.is_empty() {
+        // send(MSG_NOSIGNAL) so a vanished peer is EPIPE, not a SIGPIPE
+        // death; ENOTSOCK (a pipe or file) falls back to write.
         // SAFETY: the pointer/length pair comes from a live slice.
-        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        let mut n = unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
+        if n < 0 && Errno::last() == Errno::ENOTSOCK {
+            // SAFETY: as above.
+            n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        }
         if n < 0 {
             let e = Errno::last();
             if e == Errno::EINTR {
