@@ -12,6 +12,8 @@ pub const INITPIPE: &CStr = c"_LIBCONTAINER_INITPIPE";
 pub const LOGPIPE: &CStr = c"_LIBCONTAINER_LOGPIPE";
 pub const LOGLEVEL: &CStr = c"_LIBCONTAINER_LOGLEVEL";
 pub const MOUNT_FDS: &CStr = c"_LIBCONTAINER_MOUNT_FDS";
+/// Test hook: stop (SIGSTOP) at the named point of the stage protocol.
+pub const STOP_AT: &CStr = c"NSBOOT_TEST_STOP_AT";
 /// Explicit dialect override: `1.1` or `1.2` (also `runc-1.1`, `runc-1.2`).
 pub const DIALECT: &CStr = c"NSBOOT_DIALECT";
 
@@ -24,6 +26,9 @@ pub struct BootEnv {
     pub dialect: Dialect,
     /// `_LIBCONTAINER_MOUNT_FDS`, parsed (`-1` = no fd for that mount).
     pub mount_fds: Option<Vec<i32>>,
+    /// `NSBOOT_TEST_STOP_AT`: a fault-injection point where the stage stops
+    /// itself with SIGSTOP (tests kill parties there). Unset in production.
+    pub stop_at: Option<Vec<u8>>,
 }
 
 fn shown(v: &CStr) -> String {
@@ -85,7 +90,8 @@ pub fn read(init_fd: i32) -> Result<BootEnv, StageError> {
             reason,
         })?),
     };
-    Ok(BootEnv { init_fd, log_fd, log_level, dialect, mount_fds })
+    let stop_at = getenv(STOP_AT).map(|v| v.to_bytes().to_vec());
+    Ok(BootEnv { init_fd, log_fd, log_level, dialect, mount_fds, stop_at })
 }
 
 /// Which runc speaks to us. An explicit `NSBOOT_DIALECT` wins; otherwise
@@ -131,5 +137,20 @@ mod tests {
         assert!(parse_mount_fds(b"3").is_err());
         assert!(parse_mount_fds(b"[-2]").is_err());
         assert!(parse_mount_fds(b"[\"a\"]").is_err());
+    }
+}
+
+impl BootEnv {
+    /// Fault-injection point: if `NSBOOT_TEST_STOP_AT` names `point`, this
+    /// process renames itself `nsboot-stopped` and waits for a signal
+    /// forever, so a test can kill any party exactly here. (Not SIGSTOP:
+    /// PID 1 of a new PID namespace ignores signals it sends itself.)
+    pub fn fault_point(&self, point: &str) {
+        if self.stop_at.as_deref() == Some(point.as_bytes()) {
+            let _ = nix::sys::prctl::set_name(c"nsboot-stopped");
+            loop {
+                nix::unistd::pause();
+            }
+        }
     }
 }

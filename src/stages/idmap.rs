@@ -30,9 +30,10 @@ fn write_proc(pid: Pid, file: &str, data: &[u8]) -> Result<(), StageError> {
 fn run_helper(what: &'static str, helper: &CStr, pid: Pid, map: &IdMap) -> Result<(), StageError> {
     let shown = String::from_utf8_lossy(helper.to_bytes()).into_owned();
     let fail = |reason: String| StageError::MapHelper { what, helper: shown.clone(), pid: pid.as_raw(), reason };
-    let status = std::process::Command::new(std::ffi::OsStr::from_bytes(helper.to_bytes()))
-        .arg(pid.as_raw().to_string())
-        .args(map.helper_args())
+    let mut cmd = std::process::Command::new(std::ffi::OsStr::from_bytes(helper.to_bytes()));
+    cmd.arg(pid.as_raw().to_string()).args(map.helper_args());
+    crate::sys::process::kill_with_parent(&mut cmd);
+    let status = cmd
         .status()
         .map_err(|e| fail(format!("could not run it: {e}")))?;
     if status.success() {

@@ -25,6 +25,7 @@ pub fn prepare(env: &BootEnv, token: &SingleThreaded) -> Result<Plan, StageError
     }
     crate::nslog!(Debug, "=> nsexec container setup");
     let cfg = message::read(env.init_fd, env.dialect)?;
+    env.fault_point("stage0-after-message");
     let plan = Plan::new(cfg, env)?;
     if let Some(adj) = plan.cfg.oom_score_adj {
         // Before going non-dumpable: the file is not writable afterwards
@@ -48,6 +49,9 @@ pub fn fork_stages(env: &BootEnv, plan: Plan, token: &SingleThreaded) {
     log::set_stage(0);
     let _ = nix::sys::prctl::set_name(c"runc:[0:PARENT]");
     let caller = getppid();
+    if let Err(e) = super::stage1::tie_to_caller(caller, true) {
+        die(&e)
+    }
     let (s0_child, s1_end) = sync::pair().unwrap_or_else(|e| die(&sys("socketpair (stage-1)")(e)));
     let (s0_grand, s2_end) = sync::pair().unwrap_or_else(|e| die(&sys("socketpair (stage-2)")(e)));
 
@@ -93,7 +97,9 @@ fn serve(
         match SyncMsg::from_value(v) {
             Some(SyncMsg::UsermapPls) => {
                 crate::nslog!(Debug, "stage-1 requested userns mappings");
+                env.fault_point("stage0-before-usermap");
                 idmap::write_maps(stage1, &plan.cfg)?;
+                env.fault_point("stage0-after-usermap");
                 ch1.send(SyncMsg::UsermapAck, "USERMAP_ACK")?;
             }
             Some(SyncMsg::RecvPidPls) => {
@@ -106,6 +112,7 @@ fn serve(
                 ch1.send(SyncMsg::RecvPidAck, "RECVPID_ACK")?;
                 let line = format!("{{\"stage1_pid\":{stage1},\"stage2_pid\":{pid}}}\n");
                 write_all_raw(env.init_fd, line.as_bytes()).map_err(StageError::PidJson)?;
+                env.fault_point("stage0-after-pid");
             }
             Some(SyncMsg::ExtraPls) => match plan.dialect {
                 Dialect::Runc11 => {
@@ -133,6 +140,7 @@ fn serve(
     if stage2.is_none() {
         return Err(StageError::Plan("stage-1 finished without reporting stage-2's pid".to_owned()));
     }
+    env.fault_point("stage0-before-grandchild");
     ch2.send(SyncMsg::Grandchild, "GRANDCHILD")?;
     ch2.expect(SyncMsg::ChildFinish, "waiting for stage-2")?;
     crate::nslog!(Debug, "<~ nsexec stage-0");

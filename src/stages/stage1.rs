@@ -20,6 +20,12 @@ use crate::wire::Dialect;
 
 /// Die with the caller (PR_SET_PDEATHSIG), closing the race where it died
 /// before the prctl.
+/// Set PR_SET_PDEATHSIG again: the kernel clears it whenever the
+/// process's credentials change (unshare of a user namespace, setuid...).
+pub(super) fn rearm_pdeathsig() -> Result<(), StageError> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(sys("prctl(PR_SET_PDEATHSIG)"))
+}
+
 /// `check_parent` is false where the parent cannot be seen (stage-2 in a
 /// new PID namespace reads ppid 0); a caller that died just before the
 /// prctl then shows up as EOF on the sync socket instead.
@@ -58,6 +64,7 @@ pub fn run(
         }
         Ok(Forked::Parent(pid)) => {
             drop(stage2_end);
+            env.fault_point("stage1-after-clone");
             let r = report(&ch, pid);
             if let Err(e) = r {
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -78,6 +85,7 @@ fn report(ch: &SyncChannel, pid: Pid) -> Result<(), StageError> {
 
 fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError> {
     let cfg = &plan.cfg;
+    env.fault_point("stage1-start");
     if plan.joins() {
         join_namespaces(plan)?;
     }
@@ -90,12 +98,15 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
             source,
         })?;
         remaining.remove(NsKind::User);
+        // A credential change clears PR_SET_PDEATHSIG: re-arm it.
+        rearm_pdeathsig()?;
         // Let stage-0 open our /proc/<pid>/{uid,gid}_map: a non-dumpable
         // process's /proc files belong to root of the initial namespace.
         if plan.joins() {
             nix::sys::prctl::set_dumpable(true).map_err(sys("prctl(PR_SET_DUMPABLE, 1)"))?;
         }
         crate::nslog!(Debug, "request stage-0 to map user namespace");
+        env.fault_point("stage1-before-usermap");
         ch.send(SyncMsg::UsermapPls, "USERMAP_PLS")?;
         ch.expect(SyncMsg::UsermapAck, "waiting for USERMAP_ACK")?;
         if plan.joins() {
@@ -103,6 +114,7 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
         }
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .map_err(sys("setresuid(0, 0, 0) in the new user namespace"))?;
+        rearm_pdeathsig()?;
     }
     if plan.dialect == Dialect::Runc11 {
         // runc 1.1 unshares the cgroup namespace last, in stage-2.
@@ -118,6 +130,7 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
             },
         )?;
     }
+    env.fault_point("stage1-after-unshare");
     match plan.dialect {
         Dialect::Runc12 if !cfg.time_offsets.is_empty() => {
             crate::nslog!(Debug, "request stage-0 to write timens offsets");
@@ -142,7 +155,6 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
         }
         ch.expect(SyncMsg::ExtraAck, "waiting for MOUNTSOURCES_ACK")?;
     }
-    let _ = env;
     Ok(())
 }
 
@@ -156,6 +168,7 @@ fn join_namespaces(plan: &Plan) -> Result<(), StageError> {
             .map_err(|source| StageError::OpenNs { kind: p.kind, path: shown, source })?;
         fds.push((p, fd));
     }
+    let mut joined_user = false;
     for (p, fd) in &fds {
         crate::nslog!(Debug, "setns({:#x}) into {} namespace (with path {:?})", p.kind.clone_flag(), p.kind, p.path);
         setns(fd, CloneFlags::from_bits_retain(p.kind.clone_flag() as libc::c_int)).map_err(|source| {
@@ -165,6 +178,10 @@ fn join_namespaces(plan: &Plan) -> Result<(), StageError> {
                 source,
             }
         })?;
+        joined_user |= p.kind == NsKind::User;
+    }
+    if joined_user {
+        rearm_pdeathsig()?;
     }
     Ok(())
 }

@@ -26,8 +26,9 @@ pub fn run(env: &BootEnv, plan: &Plan, ch: SyncChannel, caller: Pid, _token: &Si
     let _ = nix::sys::prctl::set_pdeathsig(None);
 }
 
-fn setup(_env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError> {
+fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError> {
     let cfg = &plan.cfg;
+    env.fault_point("stage2-start");
     ch.expect(SyncMsg::Grandchild, "waiting for GRANDCHILD")?;
     setsid().map_err(sys("setsid"))?;
     setuid(Uid::from_raw(0)).map_err(sys("setuid(0)"))?;
@@ -35,6 +36,7 @@ fn setup(_env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError
     if !cfg.rootless_euid && cfg.setgroup {
         setgroups(&[]).map_err(sys("setgroups(0, NULL)"))?;
     }
+    super::stage1::rearm_pdeathsig()?;
     if plan.dialect == Dialect::Runc11 && cfg.clone_flags.contains(NsKind::Cgroup) {
         crate::nslog!(Debug, "unshare cgroup namespace");
         unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|source| StageError::Unshare {
@@ -43,6 +45,7 @@ fn setup(_env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError
             source,
         })?;
     }
+    env.fault_point("stage2-before-finish");
     crate::nslog!(Debug, "signal completion to stage-0");
     ch.send(SyncMsg::ChildFinish, "CHILD_FINISH (stage-2)")?;
     Ok(())

@@ -258,3 +258,20 @@ pub fn borrow_for_exec(fd: RawFd) -> BorrowedFd<'static> {
     // and kept open across the spawn; the borrow ends with the exec.
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
+
+/// Make a helper started by `cmd` (newuidmap/newgidmap from stage-0) die
+/// with the stage that started it, so killing stage-0 mid-mapping leaves no
+/// orphaned helper behind.
+pub fn kill_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and only calls prctl,
+    // which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

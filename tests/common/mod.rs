@@ -1,0 +1,184 @@
+//! Shared helpers of the integration tests: the C programs (built once per
+//! test binary against the freshly built libnsboot), privilege checks that
+//! print why a test is skipped, and process/leak checks.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// `target/<profile>` (where libnsboot.so and .a are).
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test>-<hash>
+    exe.parent().and_then(Path::parent).expect("profile dir").to_path_buf()
+}
+
+pub fn root_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Skip (return from) the test with a visible reason.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::common::is_root() {
+            eprintln!("SKIP {}: requires root", module_path!());
+            return;
+        }
+    };
+}
+
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool} >/dev/null 2>&1")])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// The C test programs, compiled once: (spawn, probe).
+pub fn c_programs() -> &'static (PathBuf, PathBuf) {
+    static BINS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BINS.get_or_init(|| {
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cbin-{}", std::process::id()));
+        std::fs::create_dir_all(&out).expect("mkdir cbin");
+        // Readable and executable by `nobody` for the rootless tests.
+        let _ = Command::new("chmod").args(["0755", out.to_str().unwrap()]).status();
+        let lib = profile_dir();
+        let inc = root_dir().join("include");
+        let build = |name: &str| {
+            let src = root_dir().join(format!("tests/c/{name}.c"));
+            let bin = out.join(name);
+            let st = Command::new("cc")
+                .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-g"])
+                .arg("-I")
+                .arg(&inc)
+                .arg(&src)
+                .arg("-o")
+                .arg(&bin)
+                .arg(format!("-L{}", lib.display()))
+                .arg("-lnsboot")
+                .arg(format!("-Wl,-rpath,{}", lib.display()))
+                .status()
+                .expect("run cc");
+            assert!(st.success(), "compiling {name}.c failed");
+            bin
+        };
+        (build("spawn"), build("probe"))
+    })
+}
+
+/// Run `cmd` with a deadline; panics (test failure, "hang") past it.
+pub fn run_with_timeout(mut cmd: Command, limit: Duration) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    let child = cmd.spawn().expect("spawn");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+            panic!("command hung for more than {limit:?}: {cmd:?}");
+        }
+    }
+}
+
+/// Start `spawn ARGS -- probe PROBE_ARGS` and return its output.
+pub fn spawn_probe(args: &[&str], probe_args: &[&str]) -> Output {
+    let (spawn, probe) = c_programs();
+    let mut cmd = Command::new(spawn);
+    cmd.args(args).arg("--").arg(probe).args(probe_args);
+    run_with_timeout(cmd, Duration::from_secs(30))
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `readlink /proc/self/ns/<kind>` of this process.
+pub fn host_ns(kind: &str) -> String {
+    std::fs::read_link(format!("/proc/self/ns/{kind}")).expect("readlink").to_string_lossy().into_owned()
+}
+
+/// Pids whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    let me = std::process::id() as i32;
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if pid == me {
+            continue;
+        }
+        if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            if String::from_utf8_lossy(&cmd).contains(marker) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// Wait up to `limit` for no process to carry `marker`; the survivors.
+pub fn wait_gone(marker: &str, limit: Duration) -> Vec<i32> {
+    let start = Instant::now();
+    loop {
+        let left = processes_with(marker);
+        if left.is_empty() || start.elapsed() > limit {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A marker unique to one test run, to find its processes.
+pub fn marker(name: &str) -> String {
+    format!("nsboot-mark-{name}-{}-{}", std::process::id(), rand_u32())
+}
+
+pub fn rand_u32() -> u32 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    t.subsec_nanos() ^ (std::process::id() << 8)
+}
+
+/// Process state letter from /proc/PID/stat.
+pub fn proc_state(pid: i32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = s.rsplit_once(')')?.1;
+    after.trim_start().chars().next()
+}
+
+/// Whether `pid` sits at an `NSBOOT_TEST_STOP_AT` point.
+pub fn at_stop_point(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim() == "nsboot-stopped").unwrap_or(false)
+}
+
+/// fds of this process that a child inherits (not close-on-exec).
+pub fn inheritable_fds() -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc/self/fdinfo").into_iter().flatten().flatten() {
+        let Ok(fd) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(info) = std::fs::read_to_string(e.path()) else { continue };
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            .unwrap_or(0);
+        if flags & 0o2000000 == 0 {
+            out.push(fd);
+        }
+    }
+    out
+}
