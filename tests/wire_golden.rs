@@ -10,8 +10,7 @@
 
 use nsboot::ns::{NsKind, NsPath, NsSet};
 use nsboot::wire::{
-    decode, decode_header, encode_with, BootstrapConfig, Clock, Dialect, IdMap, IdRange,
-    TimeOffset,
+    decode, decode_header, encode_with, BootstrapConfig, Clock, Dialect, IdMap, IdRange, TimeOffset,
 };
 use std::ffi::CString;
 use std::path::PathBuf;
@@ -94,11 +93,8 @@ fn runc11_minimal() {
 
 #[test]
 fn runc11_root_run() {
-    let want = BootstrapConfig {
-        clone_flags: ns(&ALL_NEW),
-        oom_score_adj: Some(0),
-        ..Default::default()
-    };
+    let want =
+        BootstrapConfig { clone_flags: ns(&ALL_NEW), oom_score_adj: Some(0), ..Default::default() };
     r11("root_run.bin", want, Check::RoundTrip);
 }
 
