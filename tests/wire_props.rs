@@ -190,3 +190,24 @@ proptest! {
         accepted_is_reencodable(&bytes, d)?;
     }
 }
+
+/// Replay the fuzzer's minimized corpus (`fuzz/corpus/decode/`) under plain
+/// `cargo test`, with the fuzz target's checks, so its coverage guards
+/// every build without the fuzz toolchain.
+#[test]
+fn fuzz_corpus_replays() {
+    let dir: std::path::PathBuf =
+        [env!("CARGO_MANIFEST_DIR"), "fuzz", "corpus", "decode"].iter().collect();
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        for d in [Dialect::Runc11, Dialect::Runc12] {
+            if let Err(e) = accepted_is_reencodable(&bytes, d) {
+                panic!("{}: {e}", path.display());
+            }
+        }
+        n += 1;
+    }
+    assert!(n > 0, "empty corpus at {}", dir.display());
+}
