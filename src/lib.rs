@@ -2,4 +2,6 @@
 #![deny(unsafe_code)]
 
 pub mod ns;
+pub mod rootfs;
+pub(crate) mod sys;
 pub mod wire;
