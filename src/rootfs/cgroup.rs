@@ -71,7 +71,9 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
     let mounts = ctx.proc.mountinfo()?;
     let own = own_cgroups(&ctx.proc.read("self/cgroup")?);
     let mut seen: Vec<&Path> = Vec::new();
-    let hierarchies = mounts.iter().filter(|h| h.fstype == "cgroup");
+    // The host's hierarchies only: an earlier rbind of /sys may have copied
+    // them into the rootfs already.
+    let hierarchies = mounts.iter().filter(|h| h.fstype == "cgroup" && !h.mountpoint.starts_with(&ctx.plan.root));
     for h in hierarchies {
         let Some(base) = h.mountpoint.file_name() else { continue };
         if seen.contains(&h.mountpoint.as_path()) {

@@ -120,8 +120,12 @@ fn check_target_root_only(ctx: &Ctx<'_>, m: &MountPlan, target: BorrowedFd<'_>) 
 /// Bind `source` (a host path) onto `dest` in-root, then apply the flags
 /// a bind ignores with the `MS_REMOUNT|MS_BIND` the kernel requires.
 pub(crate) fn bind(ctx: &Ctx<'_>, m: &MountPlan, source: &Path, flags: MsFlags, dest: &Path) -> Result<()> {
-    let meta = std::fs::metadata(source).map_err(|e| {
-        merr_at(m, dest, Op::Stat, e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))
+    let meta = std::fs::metadata(source).map_err(|e| RootfsError::Mount {
+        index: m.index,
+        op: Op::Stat,
+        fstype: format!("bind source {}", source.display()),
+        path: dest.to_path_buf(),
+        errno: e.raw_os_error().map_or(Errno::EIO, Errno::from_raw),
     })?;
     let target = ensure(ctx.root(), dest, meta.is_dir()).map_err(|(op, e)| merr_at(m, dest, op, e))?;
     check_target(ctx, m, dest, target.as_fd())?;
