@@ -37,13 +37,18 @@ fn probe() -> &'static Path {
     PROBE.get_or_init(|| {
         let exe = std::env::current_exe().expect("current_exe");
         let dir = exe.parent().and_then(Path::parent).expect("target dir");
-        let p = dir.join("examples/rootfs_probe");
-        if !p.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let st = Command::new(cargo).args(["build", "--example", "rootfs_probe"]).status().expect("cargo");
-            assert!(st.success(), "building rootfs_probe failed");
+        // `cargo test` builds examples, `cargo test --test rootfs` does
+        // not: build (or confirm up to date) the probe so that it is never
+        // stale. Cargo has released the build lock while tests run.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "--example", "rootfs_probe"]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
         }
-        p
+        let st = cmd.status().expect("cargo");
+        assert!(st.success(), "building rootfs_probe failed");
+        dir.join("examples/rootfs_probe")
     })
 }
 

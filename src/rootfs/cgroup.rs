@@ -68,7 +68,7 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
     fs_mount(&tmpfs, &m.dest, target.as_fd(), "tmpfs", DEFAULT, "mode=755")?;
     drop(target);
 
-    let mounts = ctx.proc.mountinfo()?;
+    let mounts = &ctx.host_mounts;
     let own = own_cgroups(&ctx.proc.read("self/cgroup")?);
     let mut seen: Vec<&Path> = Vec::new();
     // The host's hierarchies only: an earlier rbind of /sys may have copied

@@ -147,7 +147,7 @@ impl Copier<'_> {
         let mut use_cfr = true;
         let mut use_sendfile = true;
         loop {
-            let chunk = left.max(1 << 20).min(1 << 30);
+            let chunk = left.clamp(1 << 20, 1 << 30);
             let r = if use_cfr {
                 nix::fcntl::copy_file_range(s, None, d, None, chunk)
             } else if use_sendfile {

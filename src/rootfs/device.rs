@@ -42,11 +42,15 @@ pub(crate) fn setup_dev(ctx: &Ctx<'_>) -> Result<()> {
 }
 
 /// The directory of `d` below /dev (created 0755 as needed) and its name.
-fn parent_of<'a>(dev: BorrowedFd<'_>, d: &'a DevicePlan, full: &Path) -> Result<(OwnedFd, &'a OsStr)> {
+/// `None` as the directory means /dev itself.
+fn parent_of<'a>(dev: BorrowedFd<'_>, d: &'a DevicePlan, full: &Path) -> Result<(Option<OwnedFd>, &'a OsStr)> {
     let name = d.rel.file_name().ok_or_else(|| derr(full, Op::Create, Errno::EINVAL))?;
     let dir_flags = (OFlag::O_PATH | OFlag::O_DIRECTORY).bits();
+    let Some(parent) = d.rel.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok((None, name));
+    };
     let mut cur = openat2(dev, c".", dir_flags, 0, BENEATH_NO_SYMLINKS).map_err(|e| derr(full, Op::Open, e))?;
-    if let Some(parent) = d.rel.parent() {
+    {
         for comp in parent.iter() {
             match nix::sys::stat::mkdirat(&cur, comp, Mode::from_bits_truncate(0o755)) {
                 Ok(()) | Err(Errno::EEXIST) => {}
@@ -56,34 +60,35 @@ fn parent_of<'a>(dev: BorrowedFd<'_>, d: &'a DevicePlan, full: &Path) -> Result<
             cur = openat2(cur.as_fd(), &c, dir_flags, 0, BENEATH_NO_SYMLINKS).map_err(|e| derr(full, Op::Open, e))?;
         }
     }
-    Ok((cur, name))
+    Ok((Some(cur), name))
 }
 
 fn create_device(ctx: &Ctx<'_>, dev: BorrowedFd<'_>, d: &DevicePlan) -> Result<()> {
     let full = Path::new("/dev").join(&d.rel);
-    let (parent, name) = parent_of(dev, d, &full)?;
+    let (owned, name) = parent_of(dev, d, &full)?;
+    let parent = owned.as_ref().map_or(dev, |o| o.as_fd());
     // FIFOs need no privilege; other nodes cannot be made in a user ns.
     if ctx.userns && d.kind != SFlag::S_IFIFO {
-        return bind_device(parent.as_fd(), name, d, &full);
+        return bind_device(parent, name, d, &full);
     }
     let rdev = makedev(d.major, d.minor);
     let perm = Mode::from_bits_truncate(d.mode);
-    match mknodat(&parent, name, d.kind, perm, rdev) {
+    match mknodat(parent, name, d.kind, perm, rdev) {
         Ok(()) => {}
         Err(Errno::EEXIST) => {
             // Keep an identical node; replace anything else (a symlink
             // planted by the image, a regular file, another device).
-            let st = fstatat(&parent, name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(|e| derr(&full, Op::Stat, e))?;
+            let st = fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(|e| derr(&full, Op::Stat, e))?;
             if st.st_mode & libc::S_IFMT == d.kind.bits() && st.st_rdev == rdev {
                 return Ok(());
             }
-            unlinkat(&parent, name, UnlinkatFlags::NoRemoveDir).map_err(|e| derr(&full, Op::Unlink, e))?;
-            mknodat(&parent, name, d.kind, perm, rdev).map_err(|e| derr(&full, Op::Mknod, e))?;
+            unlinkat(parent, name, UnlinkatFlags::NoRemoveDir).map_err(|e| derr(&full, Op::Unlink, e))?;
+            mknodat(parent, name, d.kind, perm, rdev).map_err(|e| derr(&full, Op::Mknod, e))?;
         }
-        Err(Errno::EPERM) => return bind_device(parent.as_fd(), name, d, &full),
+        Err(Errno::EPERM) => return bind_device(parent, name, d, &full),
         Err(e) => return Err(derr(&full, Op::Mknod, e)),
     }
-    fchownat(&parent, name, Some(Uid::from_raw(d.uid)), Some(Gid::from_raw(d.gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
+    fchownat(parent, name, Some(Uid::from_raw(d.uid)), Some(Gid::from_raw(d.gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
         .map_err(|e| derr(&full, Op::Chown, e))
 }
 

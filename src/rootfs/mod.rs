@@ -70,6 +70,10 @@ pub struct RootfsOptions {
 pub(crate) struct Ctx<'a> {
     pub plan: &'a RootfsPlan,
     root: OwnedFd,
+    /// (st_dev, st_ino) of `root`, to refuse destinations resolving to it.
+    pub root_id: (u64, u64),
+    /// /proc/self/mountinfo as read before step 1 (the host's mounts).
+    pub host_mounts: Vec<procfs::MountInfo>,
     pub proc: ProcHandle,
     /// In a user namespace: devices are bind-mounted, sysfs may fall back.
     pub userns: bool,
@@ -94,10 +98,12 @@ pub fn prepare(plan: &RootfsPlan, warn: &mut dyn FnMut(&str)) -> Result<()> {
     let userns = plan.userns || proc.in_userns()?;
 
     // Step 1.
-    prepare_root(plan, &proc)?;
+    let host_mounts = proc.mountinfo()?;
+    prepare_root(plan, &host_mounts)?;
     let root = nix::fcntl::open(&plan.root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| RootfsError::Root { op: Op::Open, path: plan.root.clone(), errno: e })?;
-    let ctx = Ctx { plan, root, proc, userns };
+    let st = nix::sys::stat::fstat(&root).map_err(|e| RootfsError::Root { op: Op::Stat, path: plan.root.clone(), errno: e })?;
+    let ctx = Ctx { plan, root, root_id: (st.st_dev, st.st_ino), host_mounts, proc, userns };
 
     // Step 2 (and 3, in every resolution).
     for m in &plan.mounts {
@@ -139,10 +145,9 @@ fn root_err(op: Op, path: &Path, errno: nix::errno::Errno) -> RootfsError {
 /// Step 1: propagation of `/`, private parent if shared (pivot_root
 /// refuses a shared parent, and the rbind must not propagate out), then
 /// the rbind of the rootfs onto itself so that it is a mount point.
-fn prepare_root(plan: &RootfsPlan, proc: &ProcHandle) -> Result<()> {
+fn prepare_root(plan: &RootfsPlan, mounts: &[procfs::MountInfo]) -> Result<()> {
     let none = None::<&str>;
     sys_mount(none, "/", none, plan.propagation, none).map_err(|e| root_err(Op::Propagation, Path::new("/"), e))?;
-    let mounts = proc.mountinfo()?;
     let parent = mounts
         .iter()
         .filter(|m| plan.root.starts_with(&m.mountpoint))

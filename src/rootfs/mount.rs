@@ -70,8 +70,7 @@ pub(crate) fn fs_mount(
 /// `/` or `../..`) or onto procfs (other than runc's lxcfs allow-list).
 pub(crate) fn check_target(ctx: &Ctx<'_>, m: &MountPlan, dest: &Path, target: BorrowedFd<'_>) -> Result<()> {
     let t = fstat(target).map_err(|e| merr_at(m, dest, Op::Stat, e))?;
-    let r = fstat(ctx.root()).map_err(|e| merr_at(m, dest, Op::Stat, e))?;
-    if (t.st_dev, t.st_ino) == (r.st_dev, r.st_ino) {
+    if (t.st_dev, t.st_ino) == ctx.root_id {
         return Err(RootfsError::Refused { path: dest.to_path_buf(), reason: Refusal::ResolvesToRoot });
     }
     let fs = fstatfs(target).map_err(|e| merr_at(m, dest, Op::Statfs, e))?;
@@ -110,8 +109,7 @@ fn mount_special(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
 
 fn check_target_root_only(ctx: &Ctx<'_>, m: &MountPlan, target: BorrowedFd<'_>) -> Result<()> {
     let t = fstat(target).map_err(|e| merr(m, Op::Stat, e))?;
-    let r = fstat(ctx.root()).map_err(|e| merr(m, Op::Stat, e))?;
-    if (t.st_dev, t.st_ino) == (r.st_dev, r.st_ino) {
+    if (t.st_dev, t.st_ino) == ctx.root_id {
         return Err(RootfsError::Refused { path: m.dest.clone(), reason: Refusal::ResolvesToRoot });
     }
     Ok(())

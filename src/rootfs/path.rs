@@ -12,7 +12,7 @@
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -58,48 +58,40 @@ pub(crate) fn resolve_nofollow(root: BorrowedFd<'_>, path: &Path) -> Result<Owne
     resolve(root, path, OFlag::O_PATH | OFlag::O_NOFOLLOW)
 }
 
-fn normal_components(path: &Path) -> impl Iterator<Item = &std::ffi::OsStr> {
-    path.components().filter_map(|c| match c {
-        Component::Normal(n) => Some(n),
-        _ => None,
-    })
-}
-
 /// `mkdir -p` inside the root; returns an `O_PATH|O_DIRECTORY` fd of the
-/// final directory. Each missing component is created with `mkdirat` in
-/// its parent's fd; a component that exists but does not resolve to a
-/// directory (dangling symlink, file) is an error.
+/// final directory. The deepest existing ancestor is found by resolving
+/// upwards from the full path (usually one openat2); each missing
+/// component is then created with `mkdirat` in its parent's in-root fd. A
+/// component that exists but does not resolve to a directory (a dangling
+/// symlink, a file) is an error.
 pub(crate) fn mkdir_all(root: BorrowedFd<'_>, path: &Path, mode: u32) -> PathResult<OwnedFd> {
     let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
-    let mut cur = resolve(root, Path::new("/"), dir_flags).map_err(|e| (Op::Resolve, e))?;
-    let mut prefix = PathBuf::from("/");
-    for comp in normal_components(path) {
-        prefix.push(comp);
-        cur = match resolve(root, &prefix, dir_flags) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => {
-                match nix::sys::stat::mkdirat(&cur, comp, Mode::from_bits_truncate(mode)) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(e) => return Err((Op::Mkdir, e)),
-                }
-                resolve(root, &prefix, dir_flags).map_err(|e| (Op::Resolve, e))?
-            }
-            Err(e) => return Err((Op::Resolve, e)),
-        };
+    match resolve(root, path, dir_flags) {
+        Ok(fd) => return Ok(fd),
+        Err(Errno::ENOENT) => {}
+        Err(e) => return Err((Op::Resolve, e)),
     }
-    Ok(cur)
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err((Op::Resolve, Errno::ENOENT));
+    };
+    let parent_fd = mkdir_all(root, parent, mode)?;
+    match nix::sys::stat::mkdirat(&parent_fd, name, Mode::from_bits_truncate(mode)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err((Op::Mkdir, e)),
+    }
+    resolve(root, path, dir_flags).map_err(|e| (Op::Resolve, e))
 }
 
 /// Make sure `path` exists in-root as a directory (`dir`) or a file, and
 /// return an `O_PATH` fd of it (symlinks followed in-root).
 pub(crate) fn ensure(root: BorrowedFd<'_>, path: &Path, dir: bool) -> PathResult<OwnedFd> {
+    if dir {
+        return mkdir_all(root, path, 0o755);
+    }
     match resolve(root, path, OFlag::O_PATH) {
         Ok(fd) => return Ok(fd),
         Err(Errno::ENOENT) => {}
         Err(e) => return Err((Op::Resolve, e)),
-    }
-    if dir {
-        return mkdir_all(root, path, 0o755);
     }
     let parent = mkdir_all(root, path.parent().unwrap_or(Path::new("/")), 0o755)?;
     let Some(name) = path.file_name() else {

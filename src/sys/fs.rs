@@ -18,6 +18,11 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
+/// `AT_*` flags as the unsigned type open_tree/mount_setattr take (the
+/// values are small positive constants).
+const AT_EMPTY_PATH: libc::c_uint = libc::AT_EMPTY_PATH as libc::c_uint;
+const AT_RECURSIVE: libc::c_uint = libc::AT_RECURSIVE as libc::c_uint;
+
 /// Empty path for the `*_EMPTY_PATH` / `AT_EMPTY_PATH` forms.
 const EMPTY: &CStr = c"";
 
@@ -67,9 +72,10 @@ pub fn openat2(
     mode: libc::mode_t,
     resolve: u64,
 ) -> Result<OwnedFd, Errno> {
+    // `O_*` bits are non-negative; a negative value is a caller bug.
+    let flags = u64::try_from(flags | libc::O_CLOEXEC).map_err(|_| Errno::EINVAL)?;
     let how = OpenHow {
-        // `O_*` bits are non-negative; widen without sign extension.
-        flags: u64::from((flags | libc::O_CLOEXEC).cast_unsigned()),
+        flags,
         mode: u64::from(mode),
         resolve,
     };
@@ -92,9 +98,9 @@ pub fn openat2(
 /// [| AT_RECURSIVE])`: a detached bind mount of what `fd` refers to.
 pub fn clone_tree(fd: BorrowedFd<'_>, recursive: bool) -> Result<OwnedFd, Errno> {
     let mut flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC;
-    flags |= libc::AT_EMPTY_PATH.cast_unsigned();
+    flags |= AT_EMPTY_PATH;
     if recursive {
-        flags |= libc::AT_RECURSIVE.cast_unsigned();
+        flags |= AT_RECURSIVE;
     }
     // SAFETY: `EMPTY` is a static NUL-terminated string; `fd` is a live
     // descriptor for the duration of the call.
@@ -157,9 +163,9 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clr: u64) ->
         propagation: 0,
         userns_fd: 0,
     };
-    let mut flags = libc::AT_EMPTY_PATH.cast_unsigned();
+    let mut flags = AT_EMPTY_PATH;
     if recursive {
-        flags |= libc::AT_RECURSIVE.cast_unsigned();
+        flags |= AT_RECURSIVE;
     }
     // SAFETY: `attr` is fully initialised and outlives the call; the size
     // passed is its exact size; the path is the static empty string.
