@@ -13,6 +13,7 @@ mod preload;
 pub mod entry;
 pub mod log;
 pub mod ns;
+pub mod rootfs;
 pub mod sealed;
 pub mod stages;
 pub mod sys;

@@ -1,0 +1,163 @@
+//! The rootfs stage: turn a bundle's rootfs into the container's `/`, as
+//! runc's `prepareRootfs`/`finalizeRootfs` do, driven by an OCI runtime
+//! spec.
+//!
+//! [`RootfsPlan`] validates the spec completely before anything is
+//! mounted; [`prepare`] executes it in seven steps:
+//!
+//! 1. `/` made recursively slave (or `linux.rootfsPropagation`), the
+//!    rootfs's parent mount made private if shared, the rootfs rbind-ed
+//!    onto itself;
+//! 2. every entry of `mounts`, in order;
+//! 3. (throughout) every path resolved in-root with `openat2` and every
+//!    mount placed on the resolved fd — see [`path`];
+//! 4. /dev: device nodes, ptmx, the /proc/self/fd links (when `/dev` is a
+//!    configured mount, as in runc);
+//! 5. pivot_root (or MS_MOVE + chroot with `no_pivot`), chdir to
+//!    `process.cwd` (created if missing);
+//! 6. read-only tmpfs mounts, `root.readonly`, `linux.readonlyPaths`,
+//!    `linux.maskedPaths`;
+//! 7. hostname and domainname.
+//!
+//! # Hostname and UTS namespaces
+//! A spec that sets `hostname`/`domainname` without a `uts` entry in
+//! `linux.namespaces` is rejected by the plan (runc's validator does the
+//! same). Whether the caller really unshared one cannot be told reliably
+//! from inside, so `prepare` simply calls sethostname and reports its
+//! failure as [`RootfsError::Hostname`].
+//!
+//! # Requirements on the caller
+//! Single-threaded, already in a new mount namespace (and the other
+//! namespaces the spec lists). `prepare` refuses to run in PID 1's mount
+//! namespace unless it is PID 1 itself (initramfs).
+
+mod cgroup;
+mod copyup;
+mod device;
+mod error;
+mod mask;
+mod mount;
+mod path;
+mod pivot;
+mod plan;
+mod procfs;
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::mount::{mount as sys_mount, MsFlags};
+use nix::sys::stat::Mode;
+
+pub use copyup::{copy_tree, CopyStats};
+pub use error::{ConfigError, ConfigProblem, Op, Refusal, Result, RootfsError};
+pub use plan::RootfsPlan;
+
+use procfs::ProcHandle;
+
+/// Options that do not come from config.json.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RootfsOptions {
+    /// Use MS_MOVE + chroot instead of pivot_root (initramfs, runc's
+    /// `--no-pivot`).
+    pub no_pivot: bool,
+    /// Base directory for a relative `root.path` and relative bind mount
+    /// sources; the current directory when `None`.
+    pub bundle: Option<PathBuf>,
+}
+
+/// State shared by the steps.
+pub(crate) struct Ctx<'a> {
+    pub plan: &'a RootfsPlan,
+    root: OwnedFd,
+    /// (st_dev, st_ino) of `root`, to refuse destinations resolving to it.
+    pub root_id: (u64, u64),
+    /// /proc/self/mountinfo as read before step 1 (the host's mounts).
+    pub host_mounts: Vec<procfs::MountInfo>,
+    pub proc: ProcHandle,
+    /// In a user namespace: devices are bind-mounted, sysfs may fall back.
+    pub userns: bool,
+}
+
+impl Ctx<'_> {
+    /// `O_PATH` fd of the rbind-ed rootfs: the root of every resolution.
+    pub(crate) fn root(&self) -> BorrowedFd<'_> {
+        self.root.as_fd()
+    }
+}
+
+/// Run the rootfs stage. Must run inside a NEW mount namespace (and a new
+/// UTS namespace if hostname/domainname are set), single-threaded.
+/// `warn` receives non-fatal warnings (e.g. "linux.mountLabel ignored").
+pub fn prepare(plan: &RootfsPlan, warn: &mut dyn FnMut(&str)) -> Result<()> {
+    if plan.mount_label.is_some() {
+        warn("linux.mountLabel ignored: nsboot does not apply SELinux labels");
+    }
+    let proc = ProcHandle::open()?;
+    proc.check_new_mount_ns()?;
+    let userns = plan.userns || proc.in_userns()?;
+
+    // Step 1.
+    let host_mounts = proc.mountinfo()?;
+    prepare_root(plan, &host_mounts)?;
+    let root = nix::fcntl::open(&plan.root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| RootfsError::Root { op: Op::Open, path: plan.root.clone(), errno: e })?;
+    let st = nix::sys::stat::fstat(&root).map_err(|e| RootfsError::Root { op: Op::Stat, path: plan.root.clone(), errno: e })?;
+    let ctx = Ctx { plan, root, root_id: (st.st_dev, st.st_ino), host_mounts, proc, userns };
+
+    // Step 2 (and 3, in every resolution).
+    for m in &plan.mounts {
+        mount::mount_one(&ctx, m)?;
+    }
+    // Step 4.
+    if plan.setup_dev {
+        device::setup_dev(&ctx)?;
+    }
+    // Step 5.
+    if plan.no_pivot {
+        pivot::move_root(&ctx)?;
+    } else {
+        pivot::pivot_root(&ctx)?;
+    }
+    let new_root = nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| RootfsError::Pivot { op: Op::Open, path: "/".into(), errno: e })?;
+    let cwd = path::mkdir_all(new_root.as_fd(), &plan.cwd, 0o755)
+        .map_err(|(op, e)| RootfsError::Cwd { op, path: plan.cwd.clone(), errno: e })?;
+    nix::unistd::fchdir(&cwd).map_err(|e| RootfsError::Cwd { op: Op::Chdir, path: plan.cwd.clone(), errno: e })?;
+
+    // Step 6.
+    mask::finalize(plan, new_root.as_fd())?;
+
+    // Step 7.
+    if let Some(h) = &plan.hostname {
+        nix::unistd::sethostname(h).map_err(|e| RootfsError::Hostname { name: h.clone(), errno: e })?;
+    }
+    if let Some(d) = &plan.domainname {
+        crate::sys::fs::setdomainname(d.as_bytes()).map_err(|e| RootfsError::Domainname { name: d.clone(), errno: e })?;
+    }
+    Ok(())
+}
+
+fn root_err(op: Op, path: &Path, errno: nix::errno::Errno) -> RootfsError {
+    RootfsError::Root { op, path: path.to_path_buf(), errno }
+}
+
+/// Step 1: propagation of `/`, private parent if shared (pivot_root
+/// refuses a shared parent, and the rbind must not propagate out), then
+/// the rbind of the rootfs onto itself so that it is a mount point.
+fn prepare_root(plan: &RootfsPlan, mounts: &[procfs::MountInfo]) -> Result<()> {
+    let none = None::<&str>;
+    sys_mount(none, "/", none, plan.propagation, none).map_err(|e| root_err(Op::Propagation, Path::new("/"), e))?;
+    let parent = mounts
+        .iter()
+        .filter(|m| plan.root.starts_with(&m.mountpoint))
+        .max_by_key(|m| m.mountpoint.as_os_str().len());
+    if let Some(p) = parent {
+        if p.optional.iter().any(|o| o.starts_with("shared:")) {
+            sys_mount(none, &p.mountpoint, none, MsFlags::MS_PRIVATE, none)
+                .map_err(|e| root_err(Op::Propagation, &p.mountpoint, e))?;
+        }
+    }
+    sys_mount(Some(&plan.root), &plan.root, none, MsFlags::MS_BIND | MsFlags::MS_REC, none)
+        .map_err(|e| root_err(Op::Bind, &plan.root, e))
+}

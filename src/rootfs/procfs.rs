@@ -1,0 +1,152 @@
+//! One private handle on the host's `/proc`, checked to really be procfs
+//! (`fstatfs == PROC_SUPER_MAGIC`), through which every read of process
+//! state goes (mountinfo, cgroup, uid_map, kcore). Lookups below it refuse
+//! magic links and leaving the procfs mount.
+
+use std::ffi::CString;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
+
+use super::error::{Op, Refusal, Result, RootfsError};
+use crate::sys::fs::openat2;
+
+const BENEATH: u64 = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV;
+
+pub(crate) struct ProcHandle {
+    fd: OwnedFd,
+}
+
+fn perr(op: Op, name: &str, errno: Errno) -> RootfsError {
+    RootfsError::Proc { op, path: Path::new("/proc").join(name), errno }
+}
+
+impl ProcHandle {
+    pub(crate) fn open() -> Result<Self> {
+        let fd = nix::fcntl::open(
+            "/proc",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| perr(Op::Open, "", e))?;
+        let st = fstatfs(&fd).map_err(|e| perr(Op::Statfs, "", e))?;
+        if st.filesystem_type() != PROC_SUPER_MAGIC {
+            return Err(RootfsError::Refused { path: "/proc".into(), reason: Refusal::NotProcfs });
+        }
+        Ok(Self { fd })
+    }
+
+    /// Read a small file below /proc (e.g. `self/mountinfo`).
+    pub(crate) fn read(&self, name: &str) -> Result<String> {
+        let c = CString::new(name).map_err(|_| perr(Op::Open, name, Errno::EINVAL))?;
+        let fd = openat2(self.fd.as_fd(), &c, libc::O_RDONLY, 0, BENEATH).map_err(|e| perr(Op::Open, name, e))?;
+        let mut s = String::new();
+        std::fs::File::from(fd).read_to_string(&mut s).map_err(|e| {
+            perr(Op::Read, name, e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))
+        })?;
+        Ok(s)
+    }
+
+    /// Does `name` exist below /proc?
+    pub(crate) fn exists(&self, name: &str) -> bool {
+        nix::sys::stat::fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
+    }
+
+    /// Is the caller inside a (non-initial) user namespace?
+    pub(crate) fn in_userns(&self) -> Result<bool> {
+        let map = self.read("self/uid_map")?;
+        let fields: Vec<&str> = map.split_whitespace().collect();
+        Ok(fields != ["0", "0", "4294967295"])
+    }
+
+    /// Refuse to run in PID 1's mount namespace (the host's, most likely),
+    /// unless we are PID 1 ourselves (initramfs). When PID 1's namespace
+    /// cannot be inspected (EACCES in a user namespace) nothing is refused.
+    pub(crate) fn check_new_mount_ns(&self) -> Result<()> {
+        let me = nix::sys::stat::fstatat(&self.fd, "self/ns/mnt", AtFlags::empty())
+            .map_err(|e| perr(Op::Stat, "self/ns/mnt", e))?;
+        let Ok(init) = nix::sys::stat::fstatat(&self.fd, "1/ns/mnt", AtFlags::empty()) else {
+            return Ok(());
+        };
+        if (me.st_dev, me.st_ino) == (init.st_dev, init.st_ino) && nix::unistd::getpid().as_raw() != 1 {
+            return Err(RootfsError::Refused { path: "/proc/self/ns/mnt".into(), reason: Refusal::NotNewMountNamespace });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn mountinfo(&self) -> Result<Vec<MountInfo>> {
+        Ok(parse_mountinfo(&self.read("self/mountinfo")?))
+    }
+}
+
+/// One line of /proc/self/mountinfo (the fields nsboot uses).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MountInfo {
+    pub root: PathBuf,
+    pub mountpoint: PathBuf,
+    pub optional: Vec<String>,
+    pub fstype: String,
+    pub super_opts: String,
+}
+
+/// Undo the kernel's octal escaping (`\040` for space, …).
+fn unescape(s: &str) -> PathBuf {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], oct) {
+            (b'\\', Some(d)) => {
+                let v = d.iter().fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
+                out.push(u8::try_from(v).unwrap_or(b'?'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out))
+}
+
+pub(crate) fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
+    text.lines()
+        .filter_map(|line| {
+            let (pre, post) = line.split_once(" - ")?;
+            let pre: Vec<&str> = pre.split(' ').collect();
+            let post: Vec<&str> = post.split(' ').collect();
+            Some(MountInfo {
+                root: unescape(pre.get(3)?),
+                mountpoint: unescape(pre.get(4)?),
+                optional: pre.get(6..).unwrap_or(&[]).iter().map(|s| (*s).to_owned()).collect(),
+                fstype: (*post.first()?).to_owned(),
+                super_opts: (*post.get(2).unwrap_or(&"")).to_owned(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mountinfo_lines() {
+        let t = "36 35 98:0 /mnt1 /mnt\\040x rw,noatime master:1 shared:2 - ext3 /dev/root rw,errors=continue\n\
+                 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+        let m = parse_mountinfo(t);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].mountpoint, Path::new("/mnt x"));
+        assert_eq!(m[0].root, Path::new("/mnt1"));
+        assert_eq!(m[0].optional, vec!["master:1", "shared:2"]);
+        assert_eq!(m[0].fstype, "ext3");
+        assert_eq!(m[1].super_opts, "rw");
+        assert!(m[1].optional.is_empty());
+    }
+}
