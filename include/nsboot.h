@@ -264,6 +264,23 @@ enum nsboot_status nsboot_msg_decode(const uint8_t *buf,
                                      struct nsboot_msg **out,
                                      struct nsboot_error **err);
 
+// Prepare the root filesystem described by the OCI runtime-spec
+// `config_json` (`len` bytes): mounts, /dev, pivot_root (or MS_MOVE +
+// chroot with `NSBOOT_ROOTFS_NO_PIVOT` in `flags`), masked and read-only
+// paths, hostname. `bundle` (may be NULL: current directory) is the base
+// of a relative `root.path`. The config is validated before the first
+// mount (`NSBOOT_STATUS_INVALID_ARGUMENT`, message naming the field); a
+// failing step gives `NSBOOT_STATUS_ROOTFS` with the step, path and errno.
+//
+// Threads: the calling process must be single-threaded and already in a
+// new mount namespace (and a new UTS namespace if the config sets a
+// hostname); it changes the process's root and working directory.
+enum nsboot_status nsboot_rootfs_prepare(const uint8_t *config_json,
+                                         size_t len,
+                                         const char *bundle,
+                                         uint32_t flags,
+                                         struct nsboot_error **err);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -10,6 +10,7 @@ pub mod api;
 pub mod ctor;
 pub mod error;
 pub mod msg;
+pub mod rootfs;
 
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -46,7 +46,7 @@ pub enum StageError {
     #[error("CVE-2019-5736 defence: {op}: {source}")]
     Seal { op: &'static str, source: Errno },
     #[error("rootfs: {0}")]
-    Rootfs(String),
+    Rootfs(#[from] crate::rootfs::RootfsError),
 }
 
 impl StageError {
@@ -66,6 +66,7 @@ impl StageError {
             | StageError::InstallFd { source: e, .. }
             | StageError::Seal { source: e, .. } => Some(*e),
             StageError::Sync(SyncError::Io { source, .. }) => Some(*source),
+            StageError::Rootfs(e) => e.errno(),
             _ => None,
         }
     }

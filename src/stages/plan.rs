@@ -2,10 +2,13 @@
 //! dialect before any process is forked, so a bad request fails in stage-0
 //! with nothing created.
 
+use std::os::unix::ffi::OsStrExt;
+
 use super::env::BootEnv;
 use super::error::StageError;
 use crate::ns::NsKind;
-use crate::wire::{BootstrapConfig, Dialect};
+use crate::rootfs::{RootfsOptions, RootfsPlan};
+use crate::wire::{BootstrapConfig, Dialect, ROOTFS_FLAG_NO_PIVOT};
 
 /// What the stages will do.
 #[derive(Debug)]
@@ -15,6 +18,9 @@ pub struct Plan {
     /// Mount sources to open (non-empty entries), each with the fd number
     /// stage-1 installs it at.
     pub mount_sources: Vec<(Vec<u8>, i32)>,
+    /// Rootfs preparation stage-2 performs (nsboot extension), parsed and
+    /// validated here, before anything is forked or mounted.
+    pub rootfs: Option<RootfsPlan>,
 }
 
 impl Plan {
@@ -57,7 +63,25 @@ impl Plan {
                 )));
             }
         }
-        Ok(Plan { cfg, dialect: env.dialect, mount_sources })
+        let rootfs = match &cfg.rootfs_config {
+            None => None,
+            Some(json) => {
+                if !cfg.clone_flags.contains(NsKind::Mnt) {
+                    return Err(StageError::Plan(
+                        "NSBOOT_ROOTFS_CONFIG needs a new mount namespace (CLONE_NEWNS in CLONE_FLAGS)".to_owned(),
+                    ));
+                }
+                let opts = RootfsOptions {
+                    no_pivot: cfg.rootfs_flags & ROOTFS_FLAG_NO_PIVOT != 0,
+                    bundle: cfg
+                        .rootfs_bundle
+                        .as_ref()
+                        .map(|b| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(b.to_bytes()))),
+                };
+                Some(RootfsPlan::from_json(json, &opts).map_err(StageError::Rootfs)?)
+            }
+        };
+        Ok(Plan { cfg, dialect: env.dialect, mount_sources, rootfs })
     }
 
     /// Whether any namespace is joined by path (runc's `config.namespaces`).

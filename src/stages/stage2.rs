@@ -45,6 +45,11 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
             source,
         })?;
     }
+    if let Some(rootfs) = &plan.rootfs {
+        env.fault_point("stage2-before-rootfs");
+        crate::nslog!(Debug, "prepare rootfs {}", rootfs.root().display());
+        crate::rootfs::prepare(rootfs, &mut |w| crate::nslog!(Warning, "rootfs: {w}"))?;
+    }
     env.fault_point("stage2-before-finish");
     crate::nslog!(Debug, "signal completion to stage-0");
     ch.send(SyncMsg::ChildFinish, "CHILD_FINISH (stage-2)")?;

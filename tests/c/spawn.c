@@ -6,7 +6,8 @@
  *   spawn [--ns LIST] [--join TYPE:PATH]... [--uid-map TEXT] [--gid-map TEXT]
  *         [--uidmap-helper PATH] [--gidmap-helper PATH] [--setgroup]
  *         [--rootless] [--oom N] [--time TEXT] [--dialect 1.1|1.2]
- *         [--sealed] [--log FILE] -- PROGRAM [ARG...]
+ *         [--sealed] [--log FILE] [--rootfs CONFIG.JSON [--bundle DIR]
+ *         [--no-pivot]] -- PROGRAM [ARG...]
  *
  * LIST is a comma-separated list of namespace names. Map TEXT uses ';'
  * between lines. Exit: the program's status (128+N for a signal), or 125
@@ -67,7 +68,8 @@ int main(int argc, char **argv)
 	nsboot_msg *msg = nsboot_msg_new();
 	nsboot_error *err = NULL;
 	int dialect = NSBOOT_DIALECT_RUNC_1_1, sealed = 0, logfd = -1, i;
-	unsigned flags = 0;
+	unsigned flags = 0, rootfs_flags = 0;
+	const char *rootfs = NULL, *bundle = NULL;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -115,6 +117,14 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--dialect") == 0 && v) {
 			dialect = strcmp(v, "1.2") == 0 ? NSBOOT_DIALECT_RUNC_1_2 : NSBOOT_DIALECT_RUNC_1_1;
 			i++;
+		} else if (strcmp(a, "--rootfs") == 0 && v) {
+			rootfs = v;
+			i++;
+		} else if (strcmp(a, "--bundle") == 0 && v) {
+			bundle = v;
+			i++;
+		} else if (strcmp(a, "--no-pivot") == 0) {
+			rootfs_flags |= NSBOOT_ROOTFS_NO_PIVOT;
 		} else if (strcmp(a, "--sealed") == 0) {
 			sealed = 1;
 		} else if (strcmp(a, "--log") == 0 && v) {
@@ -134,6 +144,18 @@ int main(int argc, char **argv)
 		return 125;
 	}
 	check(nsboot_msg_set_clone_flags(msg, flags, &err), &err, "clone flags");
+	if (rootfs) {
+		static char buf[1 << 20];
+		FILE *f = fopen(rootfs, "r");
+		if (!f) {
+			perror("spawn: open rootfs config");
+			return 125;
+		}
+		size_t n = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		check(nsboot_msg_set_rootfs_config(msg, (const uint8_t *)buf, n, bundle, rootfs_flags, &err), &err,
+		      "rootfs config");
+	}
 
 	nsboot_sealed_exe *exe = NULL;
 	if (sealed)

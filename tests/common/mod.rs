@@ -182,3 +182,49 @@ pub fn inheritable_fds() -> Vec<u32> {
     }
     out
 }
+
+/// A busybox-static rootfs with `runc spec` (or `--rootless`) as
+/// config.json, `root.path` = "rootfs", in a fresh 0755 directory under
+/// /tmp (readable by `nobody`). `None` (with a printed reason) when
+/// busybox or runc is missing.
+pub fn busybox_bundle(tag: &str, rootless: bool) -> Option<PathBuf> {
+    if !Path::new("/bin/busybox").exists() || !have("runc") {
+        eprintln!("SKIP: busybox-static or runc not installed");
+        return None;
+    }
+    let dir = PathBuf::from(format!("/tmp/nsboot-bundle-{tag}-{}-{}", std::process::id(), rand_u32()));
+    let rootfs = dir.join("rootfs");
+    for d in ["bin", "proc", "sys", "dev", "etc", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(d)).expect("mkdir rootfs");
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy busybox");
+    for a in ["sh", "cat", "ls", "ps", "stat", "readlink", "echo", "touch", "hostname", "id", "mount", "grep", "wc", "head"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).expect("applet");
+    }
+    let mut spec = Command::new("runc");
+    spec.arg("spec").current_dir(&dir);
+    if rootless {
+        spec.arg("--rootless");
+    }
+    assert!(spec.status().expect("runc spec").success());
+    let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(&dir).status();
+    Some(dir)
+}
+
+/// Edit `dir/config.json` with `f`.
+pub fn edit_config(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let p = dir.join("config.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    f(&mut v);
+    std::fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+pub fn host_mountinfo() -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().map(|l| {
+            // Drop the mount ids, which the kernel may reuse: compare what is mounted where.
+            l.split_whitespace().skip(3).collect::<Vec<_>>().join(" ")
+        }).collect();
+    v.sort();
+    v
+}

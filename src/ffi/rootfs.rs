@@ -1,0 +1,59 @@
+//! Rootfs preparation from C: apply an OCI config.json in the current
+//! process (which must already be in a new mount namespace).
+
+use std::ffi::{c_char, OsStr};
+use std::os::unix::ffi::OsStrExt;
+
+use super::error::{nsboot_error, nsboot_status, report};
+use super::{boundary, cstr};
+use crate::rootfs::{RootfsOptions, RootfsPlan};
+
+use nsboot_status::*;
+
+/// Prepare the root filesystem described by the OCI runtime-spec
+/// `config_json` (`len` bytes): mounts, /dev, pivot_root (or MS_MOVE +
+/// chroot with `NSBOOT_ROOTFS_NO_PIVOT` in `flags`), masked and read-only
+/// paths, hostname. `bundle` (may be NULL: current directory) is the base
+/// of a relative `root.path`. The config is validated before the first
+/// mount (`NSBOOT_STATUS_INVALID_ARGUMENT`, message naming the field); a
+/// failing step gives `NSBOOT_STATUS_ROOTFS` with the step, path and errno.
+///
+/// Threads: the calling process must be single-threaded and already in a
+/// new mount namespace (and a new UTS namespace if the config sets a
+/// hostname); it changes the process's root and working directory.
+#[no_mangle]
+pub extern "C" fn nsboot_rootfs_prepare(
+    config_json: *const u8,
+    len: usize,
+    bundle: *const c_char,
+    flags: u32,
+    err: *mut *mut nsboot_error,
+) -> nsboot_status {
+    boundary(NSBOOT_STATUS_PANIC, || {
+        let fail = |status, errno, m: String| {
+            // SAFETY: err is NULL or valid (contract).
+            unsafe { report(err, nsboot_error::new(status, errno, m)) }
+        };
+        if config_json.is_null() {
+            return fail(NSBOOT_STATUS_NULL_PARAMETER, None, "config_json is NULL".into());
+        }
+        if flags & !crate::wire::ROOTFS_FLAGS_ALL != 0 {
+            return fail(NSBOOT_STATUS_INVALID_ARGUMENT, None, format!("unknown rootfs flags {flags:#x}"));
+        }
+        // SAFETY: config_json points to `len` readable bytes (contract).
+        let json = unsafe { std::slice::from_raw_parts(config_json, len) };
+        let opts = RootfsOptions {
+            no_pivot: flags & crate::wire::ROOTFS_FLAG_NO_PIVOT != 0,
+            // SAFETY: bundle is NULL or a valid C string (contract).
+            bundle: unsafe { cstr(bundle) }.map(|b| std::path::PathBuf::from(OsStr::from_bytes(b.to_bytes()))),
+        };
+        let plan = match RootfsPlan::from_json(json, &opts) {
+            Ok(p) => p,
+            Err(e) => return fail(NSBOOT_STATUS_INVALID_ARGUMENT, e.errno(), e.to_string()),
+        };
+        match crate::rootfs::prepare(&plan, &mut |w| eprintln!("nsboot: warning: {w}")) {
+            Ok(()) => NSBOOT_STATUS_OK,
+            Err(e) => fail(NSBOOT_STATUS_ROOTFS, e.errno(), e.to_string()),
+        }
+    })
+}
