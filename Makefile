@@ -1,0 +1,32 @@
+# nsboot: build, test, install. The README's two commands:
+#   make run    build nsrun and start a shell in a container of the host's /
+#   make test   install test prerequisites (Debian) and run every test
+PROFILE ?= debug
+CARGO ?= cargo
+CARGO_FLAGS := $(if $(filter release,$(PROFILE)),--release,)
+TARGET_DIR := target/$(PROFILE)
+
+.PHONY: all build run test test-rust test-go header-check deps clean-tests
+
+all: build
+
+build:
+	$(CARGO) build $(CARGO_FLAGS) --lib --examples
+
+deps:
+	./scripts/install-deps.sh
+
+run:
+	$(CARGO) build --release --example nsrun
+	target/release/examples/nsrun run -it sh
+
+test: deps
+	$(CARGO) build $(CARGO_FLAGS) --lib --examples
+	$(CARGO) test $(CARGO_FLAGS) --no-fail-fast
+	./tests/go/runc-nsenter-test.sh $(TARGET_DIR)
+	@echo "make test: all suites passed"
+
+header-check:
+	./cbind/gen-header.sh --check
+
+-include mk/*.mk
