@@ -93,7 +93,7 @@ fn serve(
     stage2: &mut Option<Pid>,
 ) -> Result<(), StageError> {
     loop {
-        let v = ch1.recv_raw("waiting for stage-1")?;
+        let v = ch1.recv_raw("finishing its work")?;
         match SyncMsg::from_value(v) {
             Some(SyncMsg::UsermapPls) => {
                 crate::nslog!(Debug, "stage-1 requested userns mappings");
@@ -142,7 +142,7 @@ fn serve(
     }
     env.fault_point("stage0-before-grandchild");
     ch2.send(SyncMsg::Grandchild, "GRANDCHILD")?;
-    ch2.expect(SyncMsg::ChildFinish, "waiting for stage-2")?;
+    ch2.expect(SyncMsg::ChildFinish, "finishing its work")?;
     crate::nslog!(Debug, "<~ nsexec stage-0");
     Ok(())
 }
