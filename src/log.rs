@@ -104,6 +104,12 @@ pub fn format_line(level: Level, stage: u8, pid: i32, msg: &str) -> String {
     line
 }
 
+/// Whether a line at `level` would be written (a log pipe is set and the
+/// level passes): `nslog!` checks this before formatting anything.
+pub fn enabled(level: Level) -> bool {
+    log_fd().is_some() && level as u8 <= LOG_LEVEL.load(Ordering::Relaxed)
+}
+
 /// Log `msg` at `level` if a log pipe is set and the level passes.
 pub fn log(level: Level, msg: &str) {
     let Some(fd) = log_fd() else { return };
@@ -138,7 +144,9 @@ fn write_best_effort(fd: RawFd, bytes: &[u8]) {
 #[doc(hidden)]
 macro_rules! nslog {
     ($lvl:ident, $($arg:tt)*) => {
-        $crate::log::log($crate::log::Level::$lvl, &format!($($arg)*))
+        if $crate::log::enabled($crate::log::Level::$lvl) {
+            $crate::log::log($crate::log::Level::$lvl, &format!($($arg)*))
+        }
     };
 }
 

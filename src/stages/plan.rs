@@ -56,13 +56,6 @@ impl Plan {
                     .to_owned(),
             ));
         }
-        for kind in cfg.clone_flags.iter() {
-            if !kind.is_supported() {
-                return Err(StageError::Plan(format!(
-                    "CLONE_FLAGS asks for a {kind} namespace, which this kernel does not support"
-                )));
-            }
-        }
         let rootfs = match &cfg.rootfs_config {
             None => None,
             Some(json) => {

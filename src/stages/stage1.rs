@@ -125,7 +125,7 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
         unshare(CloneFlags::from_bits_retain(remaining.clone_flags() as libc::c_int)).map_err(
             |source| StageError::Unshare {
                 flags: remaining.clone_flags(),
-                what: remaining.iter().map(|k| k.name()).collect::<Vec<_>>().join(","),
+                what: describe_unshare(remaining),
                 source,
             },
         )?;
@@ -156,6 +156,15 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
         ch.expect(SyncMsg::ExtraAck, "waiting for MOUNTSOURCES_ACK")?;
     }
     Ok(())
+}
+
+/// Name the namespaces of a failed unshare, marking those this kernel lacks
+/// (checked only on failure, to keep the hot path free of stats).
+fn describe_unshare(set: NsSet) -> String {
+    set.iter()
+        .map(|k| if k.is_supported() { k.name().to_owned() } else { format!("{k} (not supported by this kernel)") })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Open every path first, then `setns` each in the order given: after

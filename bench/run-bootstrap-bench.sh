@@ -1,0 +1,22 @@
+#!/bin/sh
+# Bootstrap latency benchmark: floor vs runc 1.1.5's nsexec.c (built here
+# from Debian's golang-github-opencontainers-runc-dev source, not kept in the
+# repository) vs nsboot. Usage: bench/run-bootstrap-bench.sh [ITERS]
+set -eu
+cd "$(dirname "$0")/.."
+iters=${1:-300}
+./scripts/install-deps.sh
+cargo build --release --lib -q
+out=target/bench; mkdir -p "$out"
+src=/usr/share/gocode/src/github.com/opencontainers/runc/libcontainer/nsenter
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cp "$src"/nsexec.c "$src"/cloned_binary.c "$src"/escape.c "$src"/namespace.h "$tmp"/
+libs=$(cargo rustc --release -q --lib --crate-type staticlib -- --print native-static-libs 2>&1 | sed -n "s/.*native-static-libs: //p" | tail -1 | sed "s/-lgcc_s/-lgcc_eh/")
+link="-Wl,--gc-sections -s"
+cc -O2 -o "$out/floor" bench/floor.c
+cc -O2 -DRUNC_NSEXEC $link -o "$out/hello-runc" bench/hello.c "$tmp"/nsexec.c "$tmp"/cloned_binary.c "$tmp"/escape.c
+cc -O2 -Iinclude -o "$out/hello-nsboot" bench/hello.c target/release/libnsboot.a $libs $link
+cc -O2 -Iinclude -o "$out/bootbench" bench/bootbench.c target/release/libnsboot.a $libs
+ls -l "$out"/hello-runc "$out"/hello-nsboot
+echo "machine: $(nproc) cores, $(uname -r), $(date -u +%F)"
+"$out/bootbench" "$iters" "$out/floor" "$out/hello-runc" "$out/hello-nsboot"
