@@ -15,6 +15,9 @@ pub struct Plan {
     /// Mount sources to open (non-empty entries), each with the fd number
     /// stage-1 installs it at.
     pub mount_sources: Vec<(Vec<u8>, i32)>,
+    /// Whether stage-2 calls `setsid` (runc does; the LD_PRELOAD mode keeps
+    /// the program in the terminal's session and process group).
+    pub new_session: bool,
 }
 
 impl Plan {
@@ -57,7 +60,7 @@ impl Plan {
                 )));
             }
         }
-        Ok(Plan { cfg, dialect: env.dialect, mount_sources })
+        Ok(Plan { cfg, dialect: env.dialect, mount_sources, new_session: true })
     }
 
     /// Whether any namespace is joined by path (runc's `config.namespaces`).

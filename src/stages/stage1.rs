@@ -23,7 +23,10 @@ use crate::wire::Dialect;
 pub(super) fn tie_to_caller(caller: Pid) -> Result<(), StageError> {
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .map_err(sys("prctl(PR_SET_PDEATHSIG)"))?;
-    if getppid() != caller {
+    // In a new PID namespace the parent lives outside it and getppid()
+    // reads 0: nothing to compare there (the death signal is armed).
+    let ppid = getppid();
+    if ppid != caller && ppid.as_raw() != 0 {
         return Err(StageError::Plan("the caller exited during the bootstrap".to_owned()));
     }
     Ok(())

@@ -29,7 +29,9 @@ pub fn run(env: &BootEnv, plan: &Plan, ch: SyncChannel, caller: Pid, _token: &Si
 fn setup(_env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError> {
     let cfg = &plan.cfg;
     ch.expect(SyncMsg::Grandchild, "waiting for GRANDCHILD")?;
-    setsid().map_err(sys("setsid"))?;
+    if plan.new_session {
+        setsid().map_err(sys("setsid"))?;
+    }
     setuid(Uid::from_raw(0)).map_err(sys("setuid(0)"))?;
     setgid(Gid::from_raw(0)).map_err(sys("setgid(0)"))?;
     if !cfg.rootless_euid && cfg.setgroup {

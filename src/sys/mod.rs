@@ -4,3 +4,4 @@
 //! missing from nix, and documents why its `unsafe` block is sound.
 
 pub mod process;
+pub mod signal;
