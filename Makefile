@@ -1,0 +1,2 @@
+# Top-level Makefile: every fragment in mk/ adds its own targets.
+-include mk/*.mk
