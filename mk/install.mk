@@ -1,4 +1,4 @@
-# `make install PREFIX=... [DESTDIR=...] [PROFILE=release|debug]`
+# `make install PREFIX=... [DESTDIR=...] [PROFILE=release|debug] [NSBOOT_NO_BUILD=1]`
 #
 # Installs
 #   $(LIBDIR)/libnsboot.so.$(VERSION)        soname libnsboot.so.$(SOMAJOR)
@@ -37,8 +37,12 @@ NSBOOT_CARGO_PROFILE := $(if $(filter debug,$(PROFILE)),dev,$(PROFILE))
 
 .PHONY: nsboot-build install uninstall
 
+# NSBOOT_NO_BUILD=1: install what target/ already holds (used by the tests,
+# which run inside `cargo test` and must not start a nested cargo build).
 nsboot-build:
+ifneq ($(NSBOOT_NO_BUILD),1)
 	$(CARGO) build --profile $(NSBOOT_CARGO_PROFILE) --lib
+endif
 
 $(NSBOOT_OUT)/native-static-libs.txt:
 	@mkdir -p $(NSBOOT_OUT)/nsboot-probe
