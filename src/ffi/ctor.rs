@@ -2,8 +2,9 @@
 //!
 //! Loading the library (linking it, or `LD_PRELOAD`) places [`CTOR`] in
 //! `.init_array`: it runs before `main` and before any thread exists. With
-//! `_LIBCONTAINER_INITPIPE` unset it returns after one `getenv`, touching
-//! nothing.
+//! `_LIBCONTAINER_INITPIPE` unset and no `NSBOOT_*` variable of the
+//! LD_PRELOAD mode set it returns after one `getenv` and one pass over
+//! `environ`, touching nothing.
 
 use std::ffi::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -20,8 +21,11 @@ fn guarded(f: impl FnOnce()) {
 
 extern "C" fn nsboot_ctor(_argc: c_int, _argv: *const *const c_char, _envp: *const *const c_char) {
     guarded(|| {
-        crate::entry::nsexec();
-        crate::preload::run_from_ctor();
+        // A runc-style bootstrap (init pipe) wins; the LD_PRELOAD mode
+        // (`NSBOOT_*` variables) runs only when none was requested.
+        if crate::entry::nsexec() == crate::entry::Outcome::NotRequested {
+            crate::preload::run_from_ctor();
+        }
     });
 }
 

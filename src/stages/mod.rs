@@ -30,7 +30,7 @@ pub use crate::sys::process::SingleThreaded;
 /// program); every other path ends the process.
 pub fn run(env: &BootEnv, token: &SingleThreaded) -> ! {
     // A `!` function cannot return to the host; see `run_to_stage2`.
-    let _ = run_to_stage2(env, token);
+    run_to_stage2(env, token);
     crate::sys::process::exit_now(1)
 }
 
@@ -39,6 +39,35 @@ pub fn run_to_stage2(env: &BootEnv, token: &SingleThreaded) {
     log::configure(env.log_fd, env.log_level);
     match stage0::prepare(env, token) {
         Ok(prepared) => stage0::fork_stages(env, prepared, token),
+        Err(e) => die(&e),
+    }
+}
+
+/// How a bootstrap whose config is already in memory differs from runc's.
+#[derive(Debug, Clone, Copy)]
+pub struct GivenOptions {
+    /// stage-2 calls `setsid` (runc's behaviour). The LD_PRELOAD mode turns
+    /// it off so the program keeps its terminal and process group.
+    pub new_session: bool,
+}
+
+/// Run the stage machine on a config that is already decoded (the
+/// LD_PRELOAD mode): no setup byte, no message on the init pipe; stage-0
+/// still writes the pid JSON line to `env.init_fd` and everything else is
+/// the same machine as [`run_to_stage2`]. Returns only in stage-2.
+///
+/// Unlike [`run_to_stage2`], this does not apply the CVE-2019-5736
+/// defence: the caller decides (it must call
+/// [`crate::sealed::ensure_sealed_self`] itself before anything that cannot
+/// be repeated, since that re-executes the program).
+pub fn run_config_to_stage2(env: &BootEnv, cfg: crate::wire::BootstrapConfig, opts: GivenOptions, token: &SingleThreaded) {
+    log::configure(env.log_fd, env.log_level);
+    let prepared = Plan::new(cfg, env).and_then(|mut plan| {
+        plan.new_session = opts.new_session;
+        stage0::prepare_plan(plan)
+    });
+    match prepared {
+        Ok(plan) => stage0::fork_stages(env, plan, token),
         Err(e) => die(&e),
     }
 }

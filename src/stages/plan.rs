@@ -21,6 +21,9 @@ pub struct Plan {
     /// Rootfs preparation stage-2 performs (nsboot extension), parsed and
     /// validated here, before anything is forked or mounted.
     pub rootfs: Option<RootfsPlan>,
+    /// Whether stage-2 calls `setsid` (runc does; the LD_PRELOAD mode keeps
+    /// the program in the terminal's session and process group).
+    pub new_session: bool,
 }
 
 impl Plan {
@@ -74,7 +77,7 @@ impl Plan {
                 Some(RootfsPlan::from_json(json, &opts).map_err(StageError::Rootfs)?)
             }
         };
-        Ok(Plan { cfg, dialect: env.dialect, mount_sources, rootfs })
+        Ok(Plan { cfg, dialect: env.dialect, mount_sources, rootfs, new_session: true })
     }
 
     /// Whether any namespace is joined by path (runc's `config.namespaces`).

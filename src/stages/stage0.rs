@@ -16,7 +16,8 @@ use crate::ns::NsKind;
 use crate::sys::process::{clone_parent, exit_now, write_all_raw, Forked};
 use crate::wire::Dialect;
 
-/// Everything stage-0 does before forking.
+/// Everything stage-0 does before forking, for a runc-style caller: seal,
+/// the setup byte, the message off the init pipe.
 pub fn prepare(env: &BootEnv, token: &SingleThreaded) -> Result<Plan, StageError> {
     crate::sealed::ensure_sealed_self(token)?;
     if env.dialect == Dialect::Runc11 {
@@ -26,7 +27,11 @@ pub fn prepare(env: &BootEnv, token: &SingleThreaded) -> Result<Plan, StageError
     crate::nslog!(Debug, "=> nsexec container setup");
     let cfg = message::read(env.init_fd, env.dialect)?;
     env.fault_point("stage0-after-message");
-    let plan = Plan::new(cfg, env)?;
+    prepare_plan(Plan::new(cfg, env)?)
+}
+
+/// The part of [`prepare`] that follows the message: OOM score, dumpable.
+pub fn prepare_plan(plan: Plan) -> Result<Plan, StageError> {
     if let Some(adj) = plan.cfg.oom_score_adj {
         // Before going non-dumpable: the file is not writable afterwards
         // without privilege.

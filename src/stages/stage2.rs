@@ -30,7 +30,9 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
     let cfg = &plan.cfg;
     env.fault_point("stage2-start");
     ch.expect(SyncMsg::Grandchild, "waiting for GRANDCHILD")?;
-    setsid().map_err(sys("setsid"))?;
+    if plan.new_session {
+        setsid().map_err(sys("setsid"))?;
+    }
     setuid(Uid::from_raw(0)).map_err(sys("setuid(0)"))?;
     setgid(Gid::from_raw(0)).map_err(sys("setgid(0)"))?;
     if !cfg.rootless_euid && cfg.setgroup {

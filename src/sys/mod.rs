@@ -5,3 +5,4 @@
 
 pub mod fs;
 pub mod process;
+pub mod signal;

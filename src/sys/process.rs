@@ -273,3 +273,26 @@ pub fn kill_with_parent(cmd: &mut std::process::Command) {
         });
     }
 }
+
+/// Call `f` with every `NAME=value` entry of the C environment, in order,
+/// without allocating (the constructor's hot path uses this to see whether
+/// any `NSBOOT_*` variable is set).
+pub fn for_each_env(mut f: impl FnMut(&[u8])) {
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    // SAFETY: `environ` is libc's NULL-terminated environment array; the
+    // callers are single-threaded (constructor), so nothing modifies it
+    // while we walk it. Each entry is a NUL-terminated string that outlives
+    // the callback (the callback must not call setenv/unsetenv).
+    unsafe {
+        let mut p = environ;
+        if p.is_null() {
+            return;
+        }
+        while !(*p).is_null() {
+            f(CStr::from_ptr(*p).to_bytes());
+            p = p.add(1);
+        }
+    }
+}

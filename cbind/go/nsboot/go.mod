@@ -1,0 +1,3 @@
+module nsboot
+
+go 1.19

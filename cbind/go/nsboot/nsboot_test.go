@@ -1,0 +1,222 @@
+package nsboot
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The test binary is its own bootstrap target, as runc's is: Start
+// re-executes it with -test.run=TestHelperInside; the package's
+// constructor runs the bootstrap before the Go runtime starts.
+
+func hostNs(t *testing.T, kind string) string {
+	l, err := os.Readlink("/proc/self/ns/" + kind)
+	if err != nil {
+		t.Skipf("no /proc/self/ns/%s: %v", kind, err)
+	}
+	return l
+}
+
+func baseConfig() *Config {
+	c := &Config{Create: []Namespace{UTS, Mount, IPC, PID}}
+	if os.Geteuid() != 0 {
+		c.Create = append(c.Create, User)
+		c.Rootless = true
+		c.UIDMap = []IDMap{{0, uint32(os.Geteuid()), 1}}
+		c.GIDMap = []IDMap{{0, uint32(os.Getegid()), 1}}
+	}
+	return c
+}
+
+func startSelf(t *testing.T, cfg *Config, mode string) (*Process, *bytes.Buffer) {
+	var out bytes.Buffer
+	cmd := exec.Command("/proc/self/exe", "-test.run=^TestHelperInside$", "-test.v")
+	cmd.Env = append(os.Environ(), "NSBOOTGO_INSIDE="+mode, "NSBOOTGO_HOST_UTS="+hostNs(t, "uts"))
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	p, err := Start(cmd, cfg)
+	if err != nil {
+		t.Fatalf("Start: %v\n%s", err, out.String())
+	}
+	return p, &out
+}
+
+func TestReexecRunsGoInsideNamespaces(t *testing.T) {
+	p, out := startSelf(t, baseConfig(), "full")
+	status, err := p.Wait()
+	if err != nil || status != 0 {
+		t.Fatalf("status %d, err %v\n%s", status, err, out.String())
+	}
+	if !strings.Contains(out.String(), "INSIDE-OK") {
+		t.Fatalf("child did not report INSIDE-OK:\n%s", out.String())
+	}
+}
+
+func TestExitStatusAndSignal(t *testing.T) {
+	p, out := startSelf(t, baseConfig(), "exit7")
+	if status, err := p.Wait(); err != nil || status != 7 {
+		t.Fatalf("want 7, got %d (%v)\n%s", status, err, out.String())
+	}
+	p, out = startSelf(t, baseConfig(), "sleep")
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if status, err := p.Wait(); err != nil || status != 128+9 {
+		t.Fatalf("want 137, got %d (%v)\n%s", status, err, out.String())
+	}
+}
+
+func TestBootstrapFailureLeavesNothing(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Join = []JoinPath{{Net, "/nonexistent/ns/net"}}
+	var out bytes.Buffer
+	cmd := exec.Command("/proc/self/exe", "-test.run=^TestHelperInside$")
+	cmd.Env = append(os.Environ(), "NSBOOTGO_INSIDE=full")
+	cmd.Stderr = &out
+	if _, err := Start(cmd, cfg); err == nil {
+		t.Fatal("Start succeeded with a bad namespace path")
+	}
+	if !strings.Contains(out.String(), "/nonexistent/ns/net") {
+		t.Fatalf("the fatal line does not name the path: %q", out.String())
+	}
+	// Nothing may be left running (stage-1 may stay a zombie: see Start).
+	time.Sleep(100 * time.Millisecond)
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, pid := range strings.Fields(string(b)) {
+			st, _ := os.ReadFile("/proc/" + pid + "/stat")
+			if f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:])); len(f) > 0 && f[0] != "Z" {
+				t.Errorf("child %s is still running: %s", pid, st)
+			}
+		}
+	}
+}
+
+func TestEncodeRefusesBadValues(t *testing.T) {
+	bad := []*Config{
+		{Create: []Namespace{"bogus"}},
+		{Join: []JoinPath{{Net, "/a,b"}}},
+		{UIDMap: []IDMap{{0, 0, 0}}},
+		{UIDMap: []IDMap{}},
+		{OOMScoreAdj: new(int)},
+	}
+	*bad[4].OOMScoreAdj = 1001
+	for i, c := range bad {
+		if _, err := c.Encode(); err == nil {
+			t.Errorf("config %d encoded", i)
+		}
+	}
+}
+
+// Encodings compared byte for byte with the Rust encoder by
+// tests/surfaces.rs (which sets NSBOOTGO_DUMP to a file name).
+func Encodings() map[string]*Config {
+	oom := -17
+	return map[string]*Config{
+		"empty": {},
+		"full": {
+			Create:       []Namespace{User, Mount, PID, UTS, IPC, Net, Cgroup},
+			Join:         []JoinPath{{User, "/proc/1/ns/user"}, {Net, "/run/netns/x"}},
+			UIDMap:       []IDMap{{0, 100000, 65536}, {65536, 1000, 1}},
+			GIDMap:       []IDMap{{0, 100000, 65536}},
+			UIDMapHelper: "/usr/bin/newuidmap",
+			GIDMapHelper: "/usr/bin/newgidmap",
+			SetGroups:    true,
+			Rootless:     true,
+			OOMScoreAdj:  &oom,
+			RootfsConfig: []byte(`{"ociVersion":"1.0.2"}`),
+			RootfsBundle: "/bundle",
+			NoPivot:      true,
+		},
+		"rootless": {
+			Create:   []Namespace{User, UTS},
+			UIDMap:   []IDMap{{0, 1000, 1}},
+			GIDMap:   []IDMap{{0, 1000, 1}},
+			Rootless: true,
+		},
+	}
+}
+
+func TestDumpEncodings(t *testing.T) {
+	path := os.Getenv("NSBOOTGO_DUMP")
+	if path == "" {
+		t.Skip("NSBOOTGO_DUMP not set (tests/surfaces.rs sets it)")
+	}
+	var b strings.Builder
+	for name, c := range Encodings() {
+		m, err := c.Encode()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		fmt.Fprintf(&b, "%s %s\n", name, hex.EncodeToString(m))
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHelperInside is the program inside the namespaces.
+func TestHelperInside(t *testing.T) {
+	mode := os.Getenv("NSBOOTGO_INSIDE")
+	switch mode {
+	case "":
+		t.Skip("runs only as the re-executed child")
+	case "exit7":
+		os.Exit(7)
+	case "sleep":
+		select {}
+	}
+	fail := func(f string, a ...interface{}) { fmt.Printf("INSIDE-FAIL: "+f+"\n", a...); os.Exit(1) }
+	if l, _ := os.Readlink("/proc/self/ns/uts"); l == os.Getenv("NSBOOTGO_HOST_UTS") || l == "" {
+		fail("uts namespace %q is the host's", l)
+	}
+	if err := syscall.Sethostname([]byte("nsboot-go")); err != nil {
+		fail("sethostname: %v", err)
+	}
+	if os.Getpid() != 1 {
+		fail("pid %d in the new PID namespace, want 1", os.Getpid())
+	}
+	// Goroutines, channels, the garbage collector.
+	var wg sync.WaitGroup
+	results := make(chan int, 64)
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			s := make([]byte, 1<<16)
+			for j := range s {
+				s[j] = byte(i + j)
+			}
+			results <- int(s[len(s)-1])
+		}(i)
+	}
+	wg.Wait()
+	close(results)
+	n := 0
+	for range results {
+		n++
+	}
+	runtime.GC()
+	// os/exec: fork+exec from a running Go runtime inside the namespaces.
+	got, err := exec.Command("/bin/sh", "-c", "hostname; readlink /proc/self/ns/uts").Output()
+	if err != nil {
+		fail("os/exec: %v", err)
+	}
+	lines := strings.Fields(string(got))
+	if len(lines) != 2 || lines[0] != "nsboot-go" {
+		fail("child saw %q", got)
+	}
+	fmt.Printf("INSIDE-OK goroutines=%d uid=%d uts=%s\n", n, os.Getuid(), lines[1])
+	os.Exit(0)
+}

@@ -1,0 +1,36 @@
+// Package nsboot runs nsboot's namespace bootstrap (runc's nsenter, in
+// Rust) in a Go program, and builds and sends bootstrap messages from Go.
+//
+// Importing the package links libnsboot.a and installs a C constructor that
+// calls nsexec() before the Go runtime starts, exactly as runc's
+// libcontainer/nsenter does:
+//
+//	import _ "nsboot"
+//
+// A process started with an init socket in _LIBCONTAINER_INITPIPE (see
+// Start) is bootstrapped there: stage-0 and stage-1 exit inside the
+// constructor, and stage-2 returns into the Go runtime inside the
+// namespaces. Without the variable the constructor returns at once.
+//
+// Linking: the preamble asks for -l:libnsboot.a and the native libraries
+// the Rust standard library needs. After `make install` (PREFIX=/usr/local)
+// the linker finds it; otherwise point it at the directory holding
+// libnsboot.a with CGO_LDFLAGS="-L/path/to/lib" (for a build tree:
+// -L target/release). GOPATH mode: make this directory $GOPATH/src/nsboot
+// (a copy or a symlink). Module mode: `require nsboot v0.0.0` plus
+// `replace nsboot => /path/to/cbind/go/nsboot`. No download is needed.
+//
+// Do not link libnsboot.a into a program that already links another Rust
+// staticlib (duplicate std symbols); link libnsboot.so instead.
+package nsboot
+
+/*
+#cgo LDFLAGS: -l:libnsboot.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+extern void nsexec(void);
+
+__attribute__((constructor)) static void nsboot_go_init(void)
+{
+	nsexec();
+}
+*/
+import "C"

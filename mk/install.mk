@@ -1,0 +1,72 @@
+# `make install PREFIX=... [DESTDIR=...] [PROFILE=release|debug] [NSBOOT_NO_BUILD=1]`
+#
+# Installs
+#   $(LIBDIR)/libnsboot.so.$(VERSION)        soname libnsboot.so.$(SOMAJOR)
+#   $(LIBDIR)/libnsboot.so.$(SOMAJOR) -> libnsboot.so.$(VERSION)
+#   $(LIBDIR)/libnsboot.so            -> libnsboot.so.$(SOMAJOR)
+#   $(LIBDIR)/libnsboot.a
+#   $(INCLUDEDIR)/nsboot.h
+#   $(PKGCONFIGDIR)/nsboot.pc          dynamic: -lnsboot (Libs.private for --static)
+#   $(PKGCONFIGDIR)/nsboot-static.pc   the archive plus its native libs
+#
+# Libs.private is what the Rust standard library linked into libnsboot.a
+# needs (rustc --print native-static-libs). It is probed on an empty
+# staticlib built by the same rustc, which takes 0.1 s, instead of
+# `cargo rustc -- --print native-static-libs`, which would rebuild the
+# crate with a different fingerprint every time. nsboot's own
+# dependencies (libc, nix) add only -lc, already in the list; the static
+# link of examples/c in tests/surfaces.rs fails if that ever changes.
+
+PREFIX       ?= /usr/local
+EXEC_PREFIX  ?= $(PREFIX)
+LIBDIR       ?= $(EXEC_PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR      ?=
+PROFILE      ?= release
+CARGO        ?= cargo
+RUSTC        ?= rustc
+INSTALL      ?= install
+CARGO_TARGET_DIR ?= target
+
+NSBOOT_VERSION := $(shell sed -n 's/^version = "\([^"]*\)"/\1/p' Cargo.toml | head -n1)
+NSBOOT_SOMAJOR := $(firstword $(subst ., ,$(NSBOOT_VERSION)))
+NSBOOT_PROFILE_DIR := $(if $(filter dev debug,$(PROFILE)),debug,$(PROFILE))
+NSBOOT_OUT := $(CARGO_TARGET_DIR)/$(NSBOOT_PROFILE_DIR)
+NSBOOT_CARGO_PROFILE := $(if $(filter debug,$(PROFILE)),dev,$(PROFILE))
+
+.PHONY: nsboot-build install uninstall
+
+# NSBOOT_NO_BUILD=1: install what target/ already holds (used by the tests,
+# which run inside `cargo test` and must not start a nested cargo build).
+nsboot-build:
+ifneq ($(NSBOOT_NO_BUILD),1)
+	$(CARGO) build --profile $(NSBOOT_CARGO_PROFILE) --lib
+endif
+
+$(NSBOOT_OUT)/native-static-libs.txt:
+	@mkdir -p $(NSBOOT_OUT)/nsboot-probe
+	: > $(NSBOOT_OUT)/nsboot-probe/empty.rs
+	$(RUSTC) --crate-type staticlib --crate-name nsboot_probe --print native-static-libs \
+	    -o $(NSBOOT_OUT)/nsboot-probe/libnsboot_probe.a $(NSBOOT_OUT)/nsboot-probe/empty.rs 2>&1 \
+	  | sed -n 's/^note: native-static-libs: //p' > $@.tmp
+	test -s $@.tmp && mv $@.tmp $@
+
+install: nsboot-build $(NSBOOT_OUT)/native-static-libs.txt
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -m 0755 $(NSBOOT_OUT)/libnsboot.so $(DESTDIR)$(LIBDIR)/libnsboot.so.$(NSBOOT_VERSION)
+	ln -sf libnsboot.so.$(NSBOOT_VERSION) $(DESTDIR)$(LIBDIR)/libnsboot.so.$(NSBOOT_SOMAJOR)
+	ln -sf libnsboot.so.$(NSBOOT_SOMAJOR) $(DESTDIR)$(LIBDIR)/libnsboot.so
+	$(INSTALL) -m 0644 $(NSBOOT_OUT)/libnsboot.a $(DESTDIR)$(LIBDIR)/libnsboot.a
+	$(INSTALL) -m 0644 include/nsboot.h $(DESTDIR)$(INCLUDEDIR)/nsboot.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(NSBOOT_VERSION)|' -e "s|@LIBS_PRIVATE@|$$(cat $(NSBOOT_OUT)/native-static-libs.txt)|" \
+	    cbind/nsboot.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/nsboot.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(NSBOOT_VERSION)|' -e "s|@LIBS_PRIVATE@|$$(cat $(NSBOOT_OUT)/native-static-libs.txt)|" \
+	    cbind/nsboot-static.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/nsboot-static.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libnsboot.so.$(NSBOOT_VERSION) $(DESTDIR)$(LIBDIR)/libnsboot.so.$(NSBOOT_SOMAJOR) \
+	      $(DESTDIR)$(LIBDIR)/libnsboot.so $(DESTDIR)$(LIBDIR)/libnsboot.a $(DESTDIR)$(INCLUDEDIR)/nsboot.h \
+	      $(DESTDIR)$(PKGCONFIGDIR)/nsboot.pc $(DESTDIR)$(PKGCONFIGDIR)/nsboot-static.pc
