@@ -51,6 +51,10 @@ pub fn c_programs() -> &'static (PathBuf, PathBuf) {
         // Readable and executable by `nobody` for the rootless tests.
         let _ = Command::new("chmod").args(["0755", out.to_str().unwrap()]).status();
         let lib = profile_dir();
+        // The library's soname is libnsboot.so.0: give the loader that name
+        // next to the programs (cargo only writes libnsboot.so).
+        let _ = std::fs::remove_file(out.join("libnsboot.so.0"));
+        std::os::unix::fs::symlink(lib.join("libnsboot.so"), out.join("libnsboot.so.0")).expect("soname link");
         let inc = root_dir().join("include");
         let build = |name: &str| {
             let src = root_dir().join(format!("tests/c/{name}.c"));
@@ -64,7 +68,7 @@ pub fn c_programs() -> &'static (PathBuf, PathBuf) {
                 .arg(&bin)
                 .arg(format!("-L{}", lib.display()))
                 .arg("-lnsboot")
-                .arg(format!("-Wl,-rpath,{}", lib.display()))
+                .arg(format!("-Wl,-rpath,{}", out.display()))
                 .status()
                 .expect("run cc");
             assert!(st.success(), "compiling {name}.c failed");
