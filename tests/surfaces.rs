@@ -8,6 +8,8 @@
 //! root. The bootstraps run in child processes started with
 //! `std::process::Command`, never in the (multi-threaded) harness.
 
+mod common;
+
 use std::ffi::CString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -479,9 +481,26 @@ fn preload_oci_config() {
     let out = preload(&[("NSBOOT_NS", "mnt"), ("NSBOOT_OCI_CONFIG", "/nonexistent/config.json")], &["/bin/true"]);
     assert_eq!(code(&out), 127, "{}", show(&out));
     assert!(text(&out.stderr).starts_with("nsboot: NSBOOT_OCI_CONFIG: /nonexistent/config.json"), "{}", show(&out));
-    if !root().join("src/rootfs").exists() {
-        skip!("src/rootfs (rootfs preparation) is not on this branch yet: NSBOOT_OCI_CONFIG is parsed and carried, not applied");
+    if !require_preload() {
+        return;
     }
-    // Once rootfs preparation is merged: a bundle with a busybox rootfs,
-    // checked from inside (written by whoever wires stage-2 to src/rootfs).
+    // A busybox bundle with runc's default spec, applied by stage-2 before
+    // the unmodified host /bin/sh continues: its commands then resolve in
+    // the container's root.
+    let Some(bundle) = common::busybox_bundle("preload-oci", false) else { return };
+    common::edit_config(&bundle, |v| v["hostname"] = "preload-oci".into());
+    let before = common::host_mountinfo();
+    let cfg = bundle.join("config.json");
+    let out = preload(
+        &[
+            ("NSBOOT_NS", "mnt,pid,uts,ipc,net"),
+            ("NSBOOT_OCI_CONFIG", cfg.to_str().expect("utf-8 path")),
+            ("NSBOOT_BUNDLE", bundle.to_str().expect("utf-8 path")),
+        ],
+        &["/bin/sh", "-c", "echo pid=$$; hostname; ls /; stat -c '%t:%T' /dev/null; touch /ro 2>/dev/null || echo read-only"],
+    );
+    let _ = std::fs::remove_dir_all(&bundle);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(text(&out.stdout), "pid=1\npreload-oci\nbin\ndev\netc\nproc\nsys\ntmp\n1:3\nread-only\n", "{}", show(&out));
+    assert_eq!(before, common::host_mountinfo(), "host mount table changed");
 }
