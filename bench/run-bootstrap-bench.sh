@@ -16,7 +16,16 @@ link="-Wl,--gc-sections -s"
 cc -O2 -o "$out/floor" bench/floor.c
 cc -O2 -DRUNC_NSEXEC $link -o "$out/hello-runc" bench/hello.c "$tmp"/nsexec.c "$tmp"/cloned_binary.c "$tmp"/escape.c
 cc -O2 -Iinclude -o "$out/hello-nsboot" bench/hello.c target/release/libnsboot.a $libs $link
-cc -O2 -Iinclude -o "$out/bootbench" bench/bootbench.c target/release/libnsboot.a $libs
+cc -O2 -Iinclude -o "$out/bootbench" bench/bootbench.c target/release/libnsboot.a $libs $link
 ls -l "$out"/hello-runc "$out"/hello-nsboot
 echo "machine: $(nproc) cores, $(uname -r), $(date -u +%F)"
 "$out/bootbench" "$iters" "$out/floor" "$out/hello-runc" "$out/hello-nsboot"
+
+# CVE-2019-5736 defence: 2 MB and 20 MB host binaries, nsboot and runc 1.1.
+for mb in 2 20; do
+    pad=$((mb * 1000 * 1000))
+    cc -O2 -DPAD_BYTES=$pad -Iinclude -o "$out/hello-nsboot-${mb}mb" bench/hello.c target/release/libnsboot.a $libs $link
+    cc -O2 -DPAD_BYTES=$pad -DRUNC_NSEXEC $link -o "$out/hello-runc-${mb}mb" bench/hello.c "$tmp"/nsexec.c "$tmp"/cloned_binary.c "$tmp"/escape.c
+done
+echo
+"$out/bootbench" cve $((iters / 2)) "$out/hello-nsboot-2mb" "$out/hello-runc-2mb" "$out/hello-nsboot-20mb" "$out/hello-runc-20mb"

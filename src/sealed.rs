@@ -2,9 +2,12 @@
 //! container process could overwrite through `/proc/self/exe`.
 //!
 //! Bootstrap side ([`ensure_sealed_self`]): if `/proc/self/exe` is already a
-//! sealed memfd, or lives on a read-only mount, proceed (a few µs); else copy
-//! it into a sealed memfd and re-execute from it (runc 1.1's behaviour, so a
-//! runc-1.1-style caller stays safe).
+//! sealed memfd, or lives on a read-only mount, proceed (a few µs). Else
+//! re-execute from an immutable view of the binary: a detached read-only
+//! bind mount of it when we may mount (no copy, no mount visible anywhere:
+//! `open_tree` + `mount_setattr`), otherwise a sealed memfd copy (rootless).
+//! runc 1.1 does the same pair (its `try_bindfd`, then the memfd copy), so a
+//! runc-1.1-style caller stays safe.
 //!
 //! Caller side ([`SealedExe`]): seal a binary once and spawn every bootstrap
 //! from that fd, so the bootstrap's check passes and no start pays for a copy
@@ -57,6 +60,20 @@ pub fn seal_copy(src: BorrowedFd<'_>, name: &std::ffi::CStr) -> Result<OwnedFd, 
     Ok(memfd)
 }
 
+/// A detached, read-only bind mount of the file behind `fd` (an `O_PATH`
+/// fd of it): `open_tree(OPEN_TREE_CLONE)` + `mount_setattr(RDONLY)`. It is
+/// attached nowhere, so no namespace sees it; exec'ing it makes
+/// `/proc/self/exe` a read-only path. Needs CAP_SYS_ADMIN.
+pub fn read_only_view(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    let tree = crate::sys::fs::clone_tree(fd, false)?;
+    crate::sys::fs::mount_setattr(tree.as_fd(), false, MOUNT_ATTR_RDONLY, 0)?;
+    if !is_immutable(tree.as_fd()) {
+        return Err(Errno::EROFS);
+    }
+    Ok(tree)
+}
+
 /// Bootstrap side: proceed if `/proc/self/exe` is immutable, otherwise
 /// re-execute from a sealed copy (does not return on success).
 pub fn ensure_sealed_self(_token: &SingleThreaded) -> Result<(), StageError> {
@@ -65,13 +82,21 @@ pub fn ensure_sealed_self(_token: &SingleThreaded) -> Result<(), StageError> {
     if is_immutable(exe.as_fd()) {
         return Ok(());
     }
-    crate::nslog!(Debug, "binary is writable: re-executing from a sealed copy");
-    let memfd = seal_copy(exe.as_fd(), c"nsboot-sealed-exe")?;
+    let immutable = match read_only_view(exe.as_fd()) {
+        Ok(fd) => {
+            crate::nslog!(Debug, "binary is writable: re-executing from a read-only bind mount of it");
+            fd
+        }
+        Err(e) => {
+            crate::nslog!(Debug, "binary is writable, no read-only mount ({e}): re-executing from a sealed copy");
+            seal_copy(exe.as_fd(), c"nsboot-sealed-exe")?
+        }
+    };
     drop(exe);
     let argv = read_cmdline()?;
     let envp = crate::sys::process::environ_copy();
-    let e = crate::sys::process::exec_fd(memfd.as_fd(), &argv, &envp);
-    Err(StageError::Seal { op: "execveat of the sealed copy", source: e })
+    let e = crate::sys::process::exec_fd(immutable.as_fd(), &argv, &envp);
+    Err(StageError::Seal { op: "execveat of the immutable binary", source: e })
 }
 
 fn read_cmdline() -> Result<Vec<CString>, StageError> {

@@ -238,3 +238,29 @@ pub fn tempdir(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[test]
+fn running_binary_cannot_be_written_after_the_bootstrap() {
+    require_root!();
+    // Plain path (re-exec from a read-only view), caller-sealed memfd, and
+    // rootless (memfd copy: no mount privilege).
+    for (args, via, want) in [
+        (vec!["--ns", "uts,pid"], "read-only bind", "exe: writable=0 rdonly-mount=1 sealed=0\n"),
+        (vec!["--ns", "uts,pid", "--sealed"], "sealed memfd", "exe: writable=0 rdonly-mount=0 sealed=1\n"),
+    ] {
+        let (spawn, probe) = c_programs();
+        let mut cmd = std::process::Command::new(spawn);
+        cmd.env("NSBOOT_PROBE_EXE_CHECK", "1").args(&args).arg("--").arg(probe);
+        let o = run_with_timeout(cmd, Duration::from_secs(30));
+        let out = stdout(&o);
+        assert!(o.status.success(), "{via}: {}", stderr(&o));
+        assert_eq!(out, format!("{want}probe-main\n"), "{via}");
+    }
+    let (spawn, probe) = c_programs();
+    let mut cmd = std::process::Command::new("runuser");
+    cmd.env("NSBOOT_PROBE_EXE_CHECK", "1").args(["-u", "nobody", "--"]).arg(spawn);
+    cmd.args(["--ns", "user,uts", "--rootless", "--uid-map", "0 65534 1", "--gid-map", "0 65534 1", "--"]).arg(probe);
+    let o = run_with_timeout(cmd, Duration::from_secs(30));
+    assert!(o.status.success(), "rootless: {}", stderr(&o));
+    assert_eq!(stdout(&o), "exe: writable=0 rdonly-mount=0 sealed=1\nprobe-main\n", "rootless runs from a sealed memfd copy");
+}

@@ -5,7 +5,13 @@
  * namespaces, and executes argv[1..] there (the test's checks).
  * Without arguments it prints "probe-main" and exits 0.
  */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "nsboot.h"
@@ -15,6 +21,25 @@ int main(int argc, char **argv)
 	/* Reference the library so the linker keeps it (and its constructor). */
 	if (nsboot_version() == NULL)
 		return 2;
+	/* CVE-2019-5736 check: can the running binary be opened for writing? */
+	if (getenv("NSBOOT_PROBE_EXE_CHECK")) {
+		int fd = open("/proc/self/exe", O_WRONLY | O_CLOEXEC);
+		int writable = fd >= 0;
+		if (fd >= 0)
+			close(fd);
+		/* Immutable for good (also once this process is gone, the
+		 * CVE-2019-5736 reopen trick): a read-only mount or a sealed memfd. */
+		struct statvfs sv;
+		int rdonly = statvfs("/proc/self/exe", &sv) == 0 && (sv.f_flag & ST_RDONLY);
+		fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+		int seals = fd >= 0 ? fcntl(fd, F_GET_SEALS) : -1;
+		if (fd >= 0)
+			close(fd);
+		int sealed = seals >= 0 && (seals & (F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK)) ==
+						   (F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK);
+		printf("exe: writable=%d rdonly-mount=%d sealed=%d\n", writable, rdonly, sealed);
+		fflush(stdout);
+	}
 	if (argc < 2) {
 		puts("probe-main");
 		return 0;
