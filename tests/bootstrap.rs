@@ -264,3 +264,20 @@ fn running_binary_cannot_be_written_after_the_bootstrap() {
     assert!(o.status.success(), "rootless: {}", stderr(&o));
     assert_eq!(stdout(&o), "exe: writable=0 rdonly-mount=0 sealed=1\nprobe-main\n", "rootless runs from a sealed memfd copy");
 }
+
+#[test]
+fn readme_rust_snippet_runs() {
+    require_root!();
+    // `cargo test` builds examples; `cargo test --test bootstrap` does not.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build.args(["build", "--quiet", "--example", "hello_rust"]);
+    if profile_dir().ends_with("release") {
+        build.arg("--release");
+    }
+    assert!(build.status().unwrap().success(), "building examples/hello_rust failed");
+    let exe = profile_dir().join("examples/hello_rust");
+    let o = run_with_timeout(std::process::Command::new(&exe), Duration::from_secs(30));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "inside: pid 1 hostname hello-rust\n");
+}
