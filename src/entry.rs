@@ -15,10 +15,9 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 pub enum Outcome {
     /// `_LIBCONTAINER_INITPIPE` is unset or empty: nothing was touched.
     NotRequested,
-    /// The bootstrap already ran in this process (constructor, then an
-    /// explicit call): nothing more was done.
-    AlreadyRan,
-    /// This process is stage-2, inside the requested namespaces.
+    /// This process is stage-2, inside the requested namespaces (the
+    /// bootstrap ran in this call, or already in the library's constructor:
+    /// a second call reports the same and does nothing).
     InContainer,
 }
 
@@ -36,7 +35,9 @@ pub fn nsexec() -> Outcome {
         Err(e) => stages::die(&e),
     };
     if STARTED.swap(true, Ordering::SeqCst) {
-        return Outcome::AlreadyRan;
+        // Only stage-2 returns from a bootstrap, so a process that gets here
+        // again is the container process.
+        return Outcome::InContainer;
     }
     let env = match stages::env::read(init_fd) {
         Ok(env) => env,
