@@ -281,3 +281,44 @@ fn readme_rust_snippet_runs() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "inside: pid 1 hostname hello-rust\n");
 }
+
+/// Run probe through the Rust caller with a log pipe at `level`; returns
+/// the log lines and whether the bootstrap succeeded.
+fn logged_run(level: u8, cfg: &nsboot::wire::BootstrapConfig) -> (Vec<serde_json::Value>, bool) {
+    let (_, probe) = c_programs();
+    let (r, w) = nix::unistd::pipe().unwrap();
+    let mut cmd = std::process::Command::new(probe);
+    cmd.stderr(std::process::Stdio::null());
+    let opts = nsboot::caller::SpawnOptions { log_fd: Some(std::os::fd::AsFd::as_fd(&w)), log_level: Some(level), ..Default::default() };
+    let res = nsboot::caller::spawn(cmd, cfg, opts);
+    drop(w);
+    let ok = match res {
+        Ok(mut s) => s.wait_init().map(|c| c == 0).unwrap_or(false),
+        Err(_) => false,
+    };
+    let text = std::fs::read_to_string(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&r))).unwrap_or_default();
+    let lines = text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON {l:?}: {e}"))).collect();
+    (lines, ok)
+}
+
+#[test]
+fn log_level_is_honoured_and_failures_are_logged_fatal() {
+    require_root!();
+    let mut cfg = nsboot::wire::BootstrapConfig {
+        clone_flags: nsboot::ns::NsSet::from_clone_flags(libc::CLONE_NEWUTS as u32).unwrap(),
+        ..Default::default()
+    };
+    let (debug, ok) = logged_run(5, &cfg);
+    assert!(ok);
+    assert!(debug.iter().any(|l| l["level"] == "debug"), "{debug:?}");
+    let (quiet, ok) = logged_run(2, &cfg);
+    assert!(ok);
+    assert!(quiet.is_empty(), "level 2 (error) must drop debug lines: {quiet:?}");
+    // A failure at error level: exactly the fatal lines, naming the fault.
+    cfg.ns_paths = nsboot::ns::parse_ns_list(b"net:/nonexistent/netns").unwrap();
+    let (fatal, ok) = logged_run(2, &cfg);
+    assert!(!ok);
+    assert!(!fatal.is_empty());
+    assert!(fatal.iter().all(|l| l["level"] == "fatal"), "{fatal:?}");
+    assert!(fatal[0]["msg"].as_str().unwrap().contains("/nonexistent/netns"), "{fatal:?}");
+}
