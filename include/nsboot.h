@@ -20,7 +20,8 @@
  *
  * nsboot extension attributes (numbers >= 27300; a runc-only sender never
  * sends them):
- *   27300 NSBOOT_ROOTFS_CONFIG   string: OCI config.json applied by stage-2
+ *   27300 NSBOOT_ROOTFS_CONFIG   string: OCI config.json applied by stage-2;
+ *                                may repeat (chunks of <= 65530 bytes, concatenated)
  *   27301 NSBOOT_ROOTFS_BUNDLE   string: base dir for a relative root.path
  *   27302 NSBOOT_ROOTFS_FLAGS    u32: NSBOOT_ROOTFS_NO_PIVOT (1)
  *   27303 NSBOOT_TIMENS_OFFSETS  string (runc 1.1 dialect only): lines

@@ -239,7 +239,9 @@ fn apply(cfg: &mut BootstrapConfig, at: At, v: &[u8], dialect: Dialect) -> Resul
             Dialect::Runc11 => cfg.mount_sources = Some(parse_mount_sources(at, v)?),
             Dialect::Runc12 => cfg.time_offsets = at.time_offsets(v)?,
         },
-        NSBOOT_ROOTFS_CONFIG_ATTR => cfg.rootfs_config = Some(at.string(v)?.to_vec()),
+        // May repeat: an OCI config larger than one attribute (65530 bytes)
+        // is sent in consecutive chunks, concatenated in order.
+        NSBOOT_ROOTFS_CONFIG_ATTR => cfg.rootfs_config.get_or_insert_with(Vec::new).extend_from_slice(at.string(v)?),
         NSBOOT_ROOTFS_BUNDLE_ATTR => cfg.rootfs_bundle = Some(at.path(v)?),
         NSBOOT_ROOTFS_FLAGS_ATTR => {
             let flags = at.u32(v)?;
@@ -316,7 +318,7 @@ pub fn decode(buf: &[u8], dialect: Dialect) -> Result<BootstrapConfig, WireError
         if !known {
             return Err(WireError::UnknownAttr { kind, offset });
         }
-        if seen & seen_bit(kind) != 0 {
+        if seen & seen_bit(kind) != 0 && kind != NSBOOT_ROOTFS_CONFIG_ATTR {
             return Err(WireError::Duplicate { name, kind, offset });
         }
         seen |= seen_bit(kind);
@@ -718,6 +720,11 @@ mod tests {
         assert_eq!(c.rootfs_config.as_deref(), Some(&br#"{"ociVersion":"1.0.2"}"#[..]));
         assert_eq!(c.rootfs_bundle.unwrap().as_bytes(), b"/run/bundle");
         assert_eq!(c.rootfs_flags, ROOTFS_FLAG_NO_PIVOT);
+        // A config in chunks is concatenated.
+        let mut a = str_attr(NSBOOT_ROOTFS_CONFIG_ATTR, br#"{"ociVersion":"#);
+        a.extend(str_attr(NSBOOT_ROOTFS_CONFIG_ATTR, br#""1.0.2"}"#));
+        let c = d11(&a).unwrap();
+        assert_eq!(c.rootfs_config.as_deref(), Some(&br#"{"ociVersion":"1.0.2"}"#[..]));
         let e = d11(&u32_attr(NSBOOT_ROOTFS_FLAGS_ATTR, 2)).unwrap_err();
         assert!(matches!(e, WireError::BadValue { name: "NSBOOT_ROOTFS_FLAGS", .. }));
     }

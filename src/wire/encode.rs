@@ -68,6 +68,9 @@ impl Writer {
     }
 }
 
+/// Largest NSBOOT_ROOTFS_CONFIG chunk: 4 (header) + 65530 + 1 (NUL) = 65535.
+const ROOTFS_CONFIG_CHUNK: usize = 65530;
+
 /// Encode with sequence number 1, the first request runc sends.
 pub fn encode(cfg: &BootstrapConfig, dialect: Dialect) -> Result<Vec<u8>, WireError> {
     encode_with(cfg, dialect, 1)
@@ -165,7 +168,14 @@ pub fn encode_with(
     }
 
     if let Some(config) = &cfg.rootfs_config {
-        w.string(NSBOOT_ROOTFS_CONFIG_ATTR, dialect, config)?;
+        // One attribute holds at most 65530 bytes of string: a larger
+        // config goes in consecutive chunks, which the decoder concatenates.
+        if config.is_empty() {
+            w.string(NSBOOT_ROOTFS_CONFIG_ATTR, dialect, config)?;
+        }
+        for chunk in config.chunks(ROOTFS_CONFIG_CHUNK) {
+            w.string(NSBOOT_ROOTFS_CONFIG_ATTR, dialect, chunk)?;
+        }
     }
     if let Some(bundle) = &cfg.rootfs_bundle {
         w.path(NSBOOT_ROOTFS_BUNDLE_ATTR, dialect, bundle.as_bytes())?;
@@ -364,14 +374,16 @@ mod tests {
                 }],
                 ..Default::default()
             },
-            BootstrapConfig { rootfs_config: Some(vec![b'x'; 65532]), ..Default::default() },
         ];
         for cfg in bad {
             assert!(matches!(encode(&cfg, Dialect::Runc11), Err(WireError::Encode(_))), "{cfg:?}");
         }
-        // The largest string that fits: 4 + 65530 + 1 = 65535.
-        let cfg = BootstrapConfig { rootfs_config: Some(vec![b'x'; 65530]), ..Default::default() };
-        let b = encode(&cfg, Dialect::Runc11).unwrap();
-        assert_eq!(decode(&b, Dialect::Runc11).unwrap(), cfg);
+        // The largest single chunk (4 + 65530 + 1 = 65535), and a config
+        // of several chunks, round-trip.
+        for len in [65530, 65531, 200_000] {
+            let cfg = BootstrapConfig { rootfs_config: Some(vec![b'x'; len]), ..Default::default() };
+            let b = encode(&cfg, Dialect::Runc11).unwrap();
+            assert_eq!(decode(&b, Dialect::Runc11).unwrap(), cfg, "{len}");
+        }
     }
 }
