@@ -155,6 +155,21 @@ pub fn parse_mount_fds(s: &[u8]) -> Result<Vec<i32>, &'static str> {
         .collect()
 }
 
+impl BootEnv {
+    /// Fault-injection point: if `NSBOOT_TEST_STOP_AT` names `point`, this
+    /// process renames itself `nsboot-stopped` and waits for a signal
+    /// forever, so a test can kill any party exactly here. (Not SIGSTOP:
+    /// PID 1 of a new PID namespace ignores signals it sends itself.)
+    pub fn fault_point(&self, point: &str) {
+        if self.stop_at.as_deref() == Some(point.as_bytes()) {
+            let _ = nix::sys::prctl::set_name(c"nsboot-stopped");
+            loop {
+                nix::unistd::pause();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,20 +202,5 @@ mod tests {
         assert!(parse_mount_fds(b"3").is_err());
         assert!(parse_mount_fds(b"[-2]").is_err());
         assert!(parse_mount_fds(b"[\"a\"]").is_err());
-    }
-}
-
-impl BootEnv {
-    /// Fault-injection point: if `NSBOOT_TEST_STOP_AT` names `point`, this
-    /// process renames itself `nsboot-stopped` and waits for a signal
-    /// forever, so a test can kill any party exactly here. (Not SIGSTOP:
-    /// PID 1 of a new PID namespace ignores signals it sends itself.)
-    pub fn fault_point(&self, point: &str) {
-        if self.stop_at.as_deref() == Some(point.as_bytes()) {
-            let _ = nix::sys::prctl::set_name(c"nsboot-stopped");
-            loop {
-                nix::unistd::pause();
-            }
-        }
     }
 }
