@@ -16,7 +16,21 @@
  *   _LIBCONTAINER_LOGPIPE    log fd (JSON lines {"level","msg"})
  *   _LIBCONTAINER_LOGLEVEL   0..6 (panic..trace), default 5 (debug)
  *   _LIBCONTAINER_MOUNT_FDS  JSON array of fd numbers for MOUNT_SOURCES
+ *   _LIBCONTAINER_SYNCPIPE   set (non-empty) by runc >= 1.2 only: selects
+ *                            the runc >= 1.2 dialect (never read as an fd)
  *   NSBOOT_DIALECT           "1.1" or "1.2": force the runc wire dialect
+ *
+ * Dialect rule, decided before the first byte is written: NSBOOT_DIALECT
+ * (non-empty) wins, "1.1"/"runc-1.1" or "1.2"/"runc-1.2", anything else is
+ * fatal; else _LIBCONTAINER_SYNCPIPE non-empty means runc >= 1.2 (runc's
+ * libcontainer sets it for every `runc init` from v1.2.0 to v1.5.x, and no
+ * runc 1.1.x does); else runc 1.1. A caller that is not runc's libcontainer
+ * should set NSBOOT_DIALECT (nsboot_spawn does). See docs/README-dialects.md.
+ *   runc 1.1:    one NUL byte first; 27290 = MOUNT_SOURCES; offsets in 27303;
+ *                joins in the order given; cgroup ns unshared in stage-2.
+ *   runc >= 1.2: no leading byte; 27290 = TIMENSOFFSET; 27303 refused;
+ *                joins in runc 1.3's passes (non-user, user + setresuid
+ *                to root, the rest); cgroup ns unshared in stage-1.
  *
  * nsboot extension attributes (numbers >= 27300; a runc-only sender never
  * sends them):
@@ -70,7 +84,10 @@ typedef enum nsboot_status {
   NSBOOT_STATUS_PANIC = 99,
 } nsboot_status;
 
-// Which runc's wire dialect to speak.
+// Which runc's wire dialect to speak. The bootstrap side picks its own
+// dialect from the environment (`NSBOOT_DIALECT`, else
+// `_LIBCONTAINER_SYNCPIPE` set = runc ≥ 1.2, else runc 1.1);
+// `nsboot_spawn` sets `NSBOOT_DIALECT` to match the one given here.
 typedef enum nsboot_dialect {
   // runc 1.1 (leading `\0`, 27290 = MOUNT_SOURCES). The default.
   NSBOOT_DIALECT_RUNC_1_1 = 0,
@@ -150,6 +167,11 @@ enum nsboot_status nsboot_spawn(const struct nsboot_sealed_exe *exe,
 // returns only in stage-2, inside the namespaces; stage-0 and stage-1 exit
 // in it, and any failure exits 1 after a fatal log line.
 //
+// The caller's wire dialect is chosen before anything is written:
+// `NSBOOT_DIALECT` ("1.1" or "1.2") if set, else runc ≥ 1.2 when
+// `_LIBCONTAINER_SYNCPIPE` is set (runc ≥ 1.2's libcontainer always sets
+// it, runc 1.1 never does), else runc 1.1.
+//
 // Threads: must be called before the process starts any thread.
 void nsexec(void);
 
@@ -228,8 +250,15 @@ enum nsboot_status nsboot_msg_set_oom_score_adj(struct nsboot_msg *msg,
                                                 int value,
                                                 struct nsboot_error **err);
 
-// Time namespace offsets, lines `monotonic|boottime SECS NSECS`. Needs
-// `CLONE_NEWTIME` in the clone flags when the message is used.
+// Time namespace offsets, lines `monotonic|boottime SECS NSECS` (each
+// clock at most once, |SECS| <= 4611686018, 0 <= NSECS < 1000000000).
+// Needs `CLONE_NEWTIME` in the clone flags when the message is used: the
+// offsets apply to the namespace the bootstrap creates (a joined one keeps
+// its own). Sent as TIMENSOFFSET (27290) in the runc >= 1.2 dialect and as
+// the nsboot extension NSBOOT_TIMENS_OFFSETS (27303) in the runc 1.1
+// dialect; either way stage-0 writes them to `/proc/<stage-1>/timens_offsets`
+// after stage-1 has unshared the time namespace and before stage-2, its
+// first process, exists.
 enum nsboot_status nsboot_msg_set_time_offsets(struct nsboot_msg *msg,
                                                const char *text,
                                                struct nsboot_error **err);

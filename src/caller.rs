@@ -115,9 +115,15 @@ pub fn spawn(mut cmd: Command, cfg: &BootstrapConfig, opts: SpawnOptions<'_>) ->
     let (parent, child) = crate::stages::sync::pair().map_err(SpawnError::Socket)?;
     let child_fd = child.as_raw_fd();
     cmd.env("_LIBCONTAINER_INITPIPE", child_fd.to_string());
-    if opts.dialect == Dialect::Runc12 {
-        cmd.env("NSBOOT_DIALECT", "1.2");
-    }
+    // Say it explicitly, both ways: an inherited `_LIBCONTAINER_SYNCPIPE`
+    // or `NSBOOT_DIALECT` must not make the bootstrap guess otherwise.
+    cmd.env(
+        "NSBOOT_DIALECT",
+        match opts.dialect {
+            Dialect::Runc11 => "1.1",
+            Dialect::Runc12 => "1.2",
+        },
+    );
     let log_raw = opts.log_fd.map(|f| f.as_raw_fd());
     if let Some(l) = log_raw {
         cmd.env("_LIBCONTAINER_LOGPIPE", l.to_string());

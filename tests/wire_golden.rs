@@ -263,6 +263,22 @@ fn runc12_rootless_timens() {
     r12("rootless_timens.bin", want, Check::RoundTrip);
 }
 
+#[test]
+fn runc12_join_user_net_uts() {
+    let want = BootstrapConfig {
+        clone_flags: ns(&[NsKind::Mnt, NsKind::Pid, NsKind::Ipc, NsKind::Cgroup]),
+        ns_paths: vec![
+            path(NsKind::User, "/proc/4242/ns/user"),
+            path(NsKind::Uts, "/proc/4242/ns/uts"),
+            path(NsKind::Net, "/var/run/netns/other"),
+            path(NsKind::Time, "/proc/4242/ns/time"),
+        ],
+        oom_score_adj: Some(0),
+        ..Default::default()
+    };
+    r12("join_user_net_uts.bin", want, Check::RoundTrip);
+}
+
 /// The same bytes mean different things per dialect: a runc 1.1 message with
 /// mount sources is refused or misread as time offsets by a 1.2 receiver,
 /// and the reverse.
@@ -301,6 +317,7 @@ fn no_untested_golden_files() {
         (
             "runc12",
             &[
+                "join_user_net_uts.bin",
                 "minimal.bin",
                 "rootless_timens.bin",
                 "timens.bin",

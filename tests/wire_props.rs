@@ -5,7 +5,7 @@
 use nsboot::ns::{NsKind, NsPath, NsSet};
 use nsboot::wire::{
     decode, decode_header, encode, encode_with, BootstrapConfig, Clock, Dialect, IdMap, IdRange,
-    TimeOffset, INIT_MSG, MAX_ID_EXTENTS, NLM_F_REQUEST, ROOTFS_FLAG_NO_PIVOT,
+    TimeOffset, INIT_MSG, MAX_OFFSET_SECS, MAX_ID_EXTENTS, NLM_F_REQUEST, ROOTFS_FLAG_NO_PIVOT,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -58,7 +58,7 @@ fn id_map() -> impl Strategy<Value = IdMap> {
 
 fn time_offsets() -> impl Strategy<Value = Vec<TimeOffset>> {
     let one = |clock| {
-        option::of((any::<i64>(), 0i64..1_000_000_000))
+        option::of((-MAX_OFFSET_SECS..=MAX_OFFSET_SECS, 0i64..1_000_000_000))
             .prop_map(move |o| o.map(|(secs, nsecs)| TimeOffset { clock, secs, nsecs }))
     };
     (one(Clock::Monotonic), one(Clock::Boottime), any::<bool>()).prop_map(|(m, b, swap)| {

@@ -44,6 +44,11 @@ static CTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = 
 /// returns only in stage-2, inside the namespaces; stage-0 and stage-1 exit
 /// in it, and any failure exits 1 after a fatal log line.
 ///
+/// The caller's wire dialect is chosen before anything is written:
+/// `NSBOOT_DIALECT` ("1.1" or "1.2") if set, else runc ≥ 1.2 when
+/// `_LIBCONTAINER_SYNCPIPE` is set (runc ≥ 1.2's libcontainer always sets
+/// it, runc 1.1 never does), else runc 1.1.
+///
 /// Threads: must be called before the process starts any thread.
 #[no_mangle]
 pub extern "C" fn nsexec() {

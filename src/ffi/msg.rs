@@ -17,7 +17,10 @@ pub struct nsboot_msg {
     pub(crate) cfg: BootstrapConfig,
 }
 
-/// Which runc's wire dialect to speak.
+/// Which runc's wire dialect to speak. The bootstrap side picks its own
+/// dialect from the environment (`NSBOOT_DIALECT`, else
+/// `_LIBCONTAINER_SYNCPIPE` set = runc ≥ 1.2, else runc 1.1);
+/// `nsboot_spawn` sets `NSBOOT_DIALECT` to match the one given here.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum nsboot_dialect {
@@ -225,8 +228,15 @@ pub extern "C" fn nsboot_msg_set_oom_score_adj(msg: *mut nsboot_msg, value: c_in
     })
 }
 
-/// Time namespace offsets, lines `monotonic|boottime SECS NSECS`. Needs
-/// `CLONE_NEWTIME` in the clone flags when the message is used.
+/// Time namespace offsets, lines `monotonic|boottime SECS NSECS` (each
+/// clock at most once, |SECS| <= 4611686018, 0 <= NSECS < 1000000000).
+/// Needs `CLONE_NEWTIME` in the clone flags when the message is used: the
+/// offsets apply to the namespace the bootstrap creates (a joined one keeps
+/// its own). Sent as TIMENSOFFSET (27290) in the runc >= 1.2 dialect and as
+/// the nsboot extension NSBOOT_TIMENS_OFFSETS (27303) in the runc 1.1
+/// dialect; either way stage-0 writes them to `/proc/<stage-1>/timens_offsets`
+/// after stage-1 has unshared the time namespace and before stage-2, its
+/// first process, exists.
 #[no_mangle]
 pub extern "C" fn nsboot_msg_set_time_offsets(msg: *mut nsboot_msg, text: *const c_char, err: *mut *mut nsboot_error) -> nsboot_status {
     boundary(NSBOOT_STATUS_PANIC, || {

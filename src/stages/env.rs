@@ -1,5 +1,22 @@
 //! The environment a bootstrap reads: `_LIBCONTAINER_*` variables (runc's
 //! names) and nsboot's own `NSBOOT_DIALECT` override.
+//!
+//! # Which runc is calling
+//!
+//! The dialect must be known before the first byte is written (runc 1.1
+//! expects a leading `\0`, runc ≥ 1.2 chokes on it), so it cannot come from
+//! the message. The rule ([`dialect_from`]):
+//!
+//! 1. `NSBOOT_DIALECT` set and non-empty: `1.1`/`runc-1.1` or
+//!    `1.2`/`runc-1.2`; anything else is a fatal error.
+//! 2. `_LIBCONTAINER_SYNCPIPE` set and non-empty: runc ≥ 1.2. libcontainer's
+//!    `newParentProcess` (`libcontainer/container_linux.go`) sets it for
+//!    every `runc init` (standard and setns) in every release from v1.2.0 to
+//!    v1.5.1, next to `_LIBCONTAINER_INITPIPE`; no runc 1.1.x release sets
+//!    it (it came with commit 8da42aaec "sync: split init config (stream)
+//!    and synchronisation (seqpacket) pipes"). nsboot never reads or touches
+//!    that fd: it belongs to the Go side of `runc init`.
+//! 3. Otherwise runc 1.1 (Debian 12's runc, nsboot's default).
 
 use std::ffi::CStr;
 
@@ -16,6 +33,8 @@ pub const MOUNT_FDS: &CStr = c"_LIBCONTAINER_MOUNT_FDS";
 pub const STOP_AT: &CStr = c"NSBOOT_TEST_STOP_AT";
 /// Explicit dialect override: `1.1` or `1.2` (also `runc-1.1`, `runc-1.2`).
 pub const DIALECT: &CStr = c"NSBOOT_DIALECT";
+/// Set by runc ≥ 1.2's Go side (never by runc 1.1): the dialect signal.
+pub const SYNCPIPE: &CStr = c"_LIBCONTAINER_SYNCPIPE";
 
 /// What the caller told us through the environment.
 #[derive(Debug, Clone)]
@@ -94,20 +113,31 @@ pub fn read(init_fd: i32) -> Result<BootEnv, StageError> {
     Ok(BootEnv { init_fd, log_fd, log_level, dialect, mount_fds, stop_at })
 }
 
-/// Which runc speaks to us. An explicit `NSBOOT_DIALECT` wins; otherwise
-/// runc 1.1 (Debian 12's runc and nsboot's default).
+/// Which runc speaks to us, from the environment (see the module docs).
 pub fn detect_dialect() -> Result<Dialect, StageError> {
-    match getenv(DIALECT) {
-        None => Ok(Dialect::Runc11),
-        Some(v) => match v.to_bytes() {
-            b"" | b"1.1" | b"runc-1.1" => Ok(Dialect::Runc11),
-            b"1.2" | b"runc-1.2" => Ok(Dialect::Runc12),
-            _ => Err(StageError::Env {
+    let over = getenv(DIALECT);
+    let sync = getenv(SYNCPIPE);
+    dialect_from(over.as_deref().map(CStr::to_bytes), sync.as_deref().map(CStr::to_bytes))
+}
+
+/// The detection rule on the raw values of `NSBOOT_DIALECT` and
+/// `_LIBCONTAINER_SYNCPIPE` (`None` = unset). An empty value counts as unset.
+pub fn dialect_from(over: Option<&[u8]>, syncpipe: Option<&[u8]>) -> Result<Dialect, StageError> {
+    match over {
+        None | Some(b"") => {}
+        Some(b"1.1" | b"runc-1.1") => return Ok(Dialect::Runc11),
+        Some(b"1.2" | b"runc-1.2") => return Ok(Dialect::Runc12),
+        Some(v) => {
+            return Err(StageError::Env {
                 var: "NSBOOT_DIALECT",
-                value: shown(&v),
+                value: String::from_utf8_lossy(v).into_owned(),
                 reason: "expected 1.1 or 1.2",
-            }),
-        },
+            })
+        }
+    }
+    match syncpipe {
+        Some(v) if !v.is_empty() => Ok(Dialect::Runc12),
+        _ => Ok(Dialect::Runc11),
     }
 }
 
@@ -143,6 +173,26 @@ impl BootEnv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dialect_rule() {
+        use Dialect::*;
+        // Nothing said: runc 1.1.
+        assert_eq!(dialect_from(None, None).unwrap(), Runc11);
+        // runc >= 1.2's libcontainer sets _LIBCONTAINER_SYNCPIPE.
+        assert_eq!(dialect_from(None, Some(b"4")).unwrap(), Runc12);
+        assert_eq!(dialect_from(Some(b""), Some(b"4")).unwrap(), Runc12);
+        assert_eq!(dialect_from(None, Some(b"")).unwrap(), Runc11);
+        // The override wins both ways.
+        assert_eq!(dialect_from(Some(b"1.1"), Some(b"4")).unwrap(), Runc11);
+        assert_eq!(dialect_from(Some(b"runc-1.1"), None).unwrap(), Runc11);
+        assert_eq!(dialect_from(Some(b"1.2"), None).unwrap(), Runc12);
+        assert_eq!(dialect_from(Some(b"runc-1.2"), Some(b"4")).unwrap(), Runc12);
+        for bad in [&b"1.3"[..], b"2", b"runc", b" 1.2"] {
+            let e = dialect_from(Some(bad), Some(b"4")).unwrap_err();
+            assert!(e.to_string().contains("NSBOOT_DIALECT"), "{e}");
+        }
+    }
 
     #[test]
     fn mount_fds() {

@@ -21,6 +21,8 @@ pub enum StageError {
     Wire(#[from] WireError),
     #[error("bootstrap plan: {0}")]
     Plan(String),
+    #[error("bootstrap plan: {field}: time namespace offsets given, but CLONE_FLAGS does not create a time namespace to apply them to{}", if *joins_time { " (a joined time namespace keeps the offsets it was made with)" } else { "" })]
+    TimeOffsetsWithoutTimens { field: &'static str, joins_time: bool },
     #[error("write /proc/self/oom_score_adj ({value}): {source}")]
     OomScoreAdj { value: i32, source: Errno },
     #[error("{op}: {source}")]

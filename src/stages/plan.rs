@@ -10,6 +10,14 @@ use crate::ns::NsKind;
 use crate::rootfs::{RootfsOptions, RootfsPlan};
 use crate::wire::{BootstrapConfig, Dialect, ROOTFS_FLAG_NO_PIVOT};
 
+/// The attribute that carries time offsets in `dialect`.
+pub fn time_offsets_attr(dialect: Dialect) -> u16 {
+    match dialect {
+        Dialect::Runc11 => crate::wire::NSBOOT_TIMENS_OFFSETS_ATTR,
+        Dialect::Runc12 => crate::wire::TIMENSOFFSET_ATTR,
+    }
+}
+
 /// What the stages will do.
 #[derive(Debug)]
 pub struct Plan {
@@ -54,10 +62,13 @@ impl Plan {
             mount_sources = wanted.into_iter().cloned().zip(targets).collect();
         }
         if !cfg.time_offsets.is_empty() && !cfg.clone_flags.contains(NsKind::Time) {
-            return Err(StageError::Plan(
-                "time namespace offsets given, but CLONE_FLAGS does not create a time namespace"
-                    .to_owned(),
-            ));
+            // runc 1.2.0-1.2.5 send the offsets with `runc exec` too (fixed
+            // by runc commit ad09197e4, issue #4635); their own nsexec then
+            // fails writing a frozen namespace's offsets. Refuse up front.
+            return Err(StageError::TimeOffsetsWithoutTimens {
+                field: crate::wire::attr_name(time_offsets_attr(env.dialect), env.dialect),
+                joins_time: cfg.ns_paths.iter().any(|p| p.kind == NsKind::Time),
+            });
         }
         let rootfs = match &cfg.rootfs_config {
             None => None,

@@ -119,17 +119,21 @@ fn serve(
                 write_all_raw(env.init_fd, line.as_bytes()).map_err(StageError::PidJson)?;
                 env.fault_point("stage0-after-pid");
             }
-            Some(SyncMsg::ExtraPls) => match plan.dialect {
-                Dialect::Runc11 => {
-                    send_mount_sources(plan, stage1, ch1)?;
-                    ch1.send(SyncMsg::ExtraAck, "MOUNTSOURCES_ACK")?;
-                }
-                Dialect::Runc12 => {
-                    crate::nslog!(Debug, "stage-1 requested timens offsets");
-                    idmap::write_time_offsets(stage1, &plan.cfg)?;
-                    ch1.send(SyncMsg::ExtraAck, "TIMEOFFSETS_ACK")?;
-                }
-            },
+            Some(m) if m == SyncMsg::time_offsets_pair(plan.dialect).0 => {
+                // stage-1 has unshared the time namespace and no process
+                // is in it yet: the only window in which the kernel takes
+                // offsets. Written from here (privileged, in the caller's
+                // namespaces) in both dialects.
+                crate::nslog!(Debug, "stage-1 requested timens offsets");
+                env.fault_point("stage0-before-timens-offsets");
+                idmap::write_time_offsets(stage1, &plan.cfg)?;
+                let (_, ack) = SyncMsg::time_offsets_pair(plan.dialect);
+                ch1.send(ack, "TIMEOFFSETS_ACK")?;
+            }
+            Some(SyncMsg::ExtraPls) if plan.dialect == Dialect::Runc11 => {
+                send_mount_sources(plan, stage1, ch1)?;
+                ch1.send(SyncMsg::ExtraAck, "MOUNTSOURCES_ACK")?;
+            }
             Some(SyncMsg::ChildFinish) => break,
             _ => {
                 return Err(super::sync::SyncError::Unexpected {

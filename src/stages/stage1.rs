@@ -131,19 +131,17 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
         )?;
     }
     env.fault_point("stage1-after-unshare");
-    match plan.dialect {
-        Dialect::Runc12 if !cfg.time_offsets.is_empty() => {
-            crate::nslog!(Debug, "request stage-0 to write timens offsets");
-            ch.send(SyncMsg::ExtraPls, "TIMEOFFSETS_PLS")?;
-            ch.expect(SyncMsg::ExtraAck, "waiting for TIMEOFFSETS_ACK")?;
-        }
-        Dialect::Runc11 if !cfg.time_offsets.is_empty() => {
-            // nsboot extension in the 1.1 dialect: same exchange, but the
-            // 0x46 value means MOUNTSOURCES_PLS here, so stage-1 writes the
-            // offsets itself (it owns its /proc/self/timens_offsets).
-            super::idmap::write_time_offsets(nix::unistd::getpid(), cfg)?;
-        }
-        _ => {}
+    if !cfg.time_offsets.is_empty() {
+        // The time namespace now exists (unshared above, CLONE_NEWTIME is
+        // required by the plan) and nobody is in it: stage-2, forked next,
+        // is its first process. The kernel takes offsets only in this
+        // window, so stage-0 writes them now, whatever the dialect (runc
+        // ≥ 1.2 does the same; in the 1.1 dialect the extension attribute
+        // travels with nsboot's own sync pair).
+        let (pls, ack) = SyncMsg::time_offsets_pair(plan.dialect);
+        crate::nslog!(Debug, "request stage-0 to write timens offsets");
+        ch.send(pls, "TIMEOFFSETS_PLS")?;
+        ch.expect(ack, "waiting for TIMEOFFSETS_ACK")?;
     }
     if !plan.mount_sources.is_empty() {
         crate::nslog!(Debug, "request stage-0 to send mount sources");
@@ -167,8 +165,9 @@ fn describe_unshare(set: NsSet) -> String {
         .join(",")
 }
 
-/// Open every path first, then `setns` each in the order given: after
-/// joining a mount namespace the later paths could resolve elsewhere.
+/// Open every path first (after joining a mount namespace the later paths
+/// could resolve elsewhere), then join: in the order given (runc 1.1), or
+/// in runc ≥ 1.3's passes (see [`join_passes`]).
 fn join_namespaces(plan: &Plan) -> Result<(), StageError> {
     let mut fds = Vec::with_capacity(plan.cfg.ns_paths.len());
     for p in &plan.cfg.ns_paths {
@@ -177,20 +176,239 @@ fn join_namespaces(plan: &Plan) -> Result<(), StageError> {
             .map_err(|source| StageError::OpenNs { kind: p.kind, path: shown, source })?;
         fds.push((p, fd));
     }
-    let mut joined_user = false;
-    for (p, fd) in &fds {
-        crate::nslog!(Debug, "setns({:#x}) into {} namespace (with path {:?})", p.kind.clone_flag(), p.kind, p.path);
-        setns(fd, CloneFlags::from_bits_retain(p.kind.clone_flag() as libc::c_int)).map_err(|source| {
-            StageError::Setns {
-                kind: p.kind,
-                path: String::from_utf8_lossy(p.path.to_bytes()).into_owned(),
-                source,
+    let kinds: Vec<NsKind> = fds.iter().map(|(p, _)| p.kind).collect();
+    let enter = |i: usize| -> Result<(), nix::errno::Errno> {
+        let Some((p, fd)) = fds.get(i) else { return Err(nix::errno::Errno::EBADF) };
+        let r = setns(fd, CloneFlags::from_bits_retain(p.kind.clone_flag() as libc::c_int));
+        crate::nslog!(
+            Debug,
+            "setns({:#x}) into {} namespace (with path {:?}): {}",
+            p.kind.clone_flag(),
+            p.kind,
+            p.path,
+            match r {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => e.desc().to_owned(),
             }
-        })?;
-        joined_user |= p.kind == NsKind::User;
-    }
-    if joined_user {
-        rearm_pdeathsig()?;
+        );
+        r
+    };
+    let became_user = || -> Result<(), StageError> {
+        match plan.dialect {
+            // runc 1.1 leaves the ids alone; stage-2's setuid(0) comes later.
+            Dialect::Runc11 => Ok(()),
+            // runc ≥ 1.2.1: become root in the joined user namespace at once
+            // (runc issue #4466), before joining anything else.
+            Dialect::Runc12 => {
+                crate::nslog!(Debug, "setresuid(0, 0, 0) in the joined user namespace");
+                setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+                    .map_err(sys("setresuid(0, 0, 0) after joining a user namespace"))
+            }
+        }
+        // Joining a user namespace changed our credentials, which cleared
+        // PR_SET_PDEATHSIG.
+        .and_then(|()| rearm_pdeathsig())
+    };
+    let order = match plan.dialect {
+        Dialect::Runc11 => JoinOrder::AsGiven,
+        Dialect::Runc12 => JoinOrder::Passes,
+    };
+    join_passes(&kinds, order, enter, became_user).map_err(|e| match e {
+        JoinFailure::Setns { index, source } => {
+            let (kind, path) = fds
+                .get(index)
+                .map(|(p, _)| (p.kind, String::from_utf8_lossy(p.path.to_bytes()).into_owned()))
+                .unwrap_or((NsKind::User, String::new()));
+            StageError::Setns { kind, path, source }
+        }
+        JoinFailure::Stage(e) => e,
+    })
+}
+
+/// How NS_PATHS entries are joined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JoinOrder {
+    /// runc 1.1 and 1.2: one pass in the order given (runc puts user first).
+    AsGiven,
+    /// runc ≥ 1.3: every non-user namespace that can be joined (EPERM is
+    /// put off, other errors are fatal), then the user namespace(s), then
+    /// the non-user namespaces put off, which must now succeed.
+    Passes,
+}
+
+/// Why [`join_passes`] stopped.
+#[derive(Debug)]
+pub(crate) enum JoinFailure {
+    /// `setns` of entry `index` failed for good.
+    Setns { index: usize, source: nix::errno::Errno },
+    /// The after-user step failed.
+    Stage(StageError),
+}
+
+/// Join every entry of `kinds` (the NS_PATHS entries, in message order)
+/// through `enter(index)`, calling `became_user` right after each user
+/// namespace is joined. Pure control flow, so it is tested without
+/// privileges.
+///
+/// The passes make a runc ≥ 1.2 caller work in every case runc 1.2 or 1.3+
+/// accepts: a caller that lists user first (all runc versions) gets
+/// namespaces owned by that user namespace joined in pass 3, where they
+/// would have been in runc 1.2's single pass, and namespaces the user
+/// namespace has no power over (made by another tool, owned by the host)
+/// joined in pass 1, while we still have the caller's privileges.
+pub(crate) fn join_passes(
+    kinds: &[NsKind],
+    order: JoinOrder,
+    mut enter: impl FnMut(usize) -> Result<(), nix::errno::Errno>,
+    mut became_user: impl FnMut() -> Result<(), StageError>,
+) -> Result<(), JoinFailure> {
+    use nix::errno::Errno;
+    let mut done = vec![false; kinds.len()];
+    let mut step = |i: usize, put_off_eperm: bool, done: &mut [bool]| -> Result<(), JoinFailure> {
+        match enter(i) {
+            Ok(()) => {
+                if let Some(d) = done.get_mut(i) {
+                    *d = true;
+                }
+                if kinds.get(i) == Some(&NsKind::User) {
+                    became_user().map_err(JoinFailure::Stage)?;
+                }
+                Ok(())
+            }
+            Err(Errno::EPERM) if put_off_eperm => Ok(()),
+            Err(source) => Err(JoinFailure::Setns { index: i, source }),
+        }
+    };
+    match order {
+        JoinOrder::AsGiven => {
+            for i in 0..kinds.len() {
+                step(i, false, &mut done)?;
+            }
+        }
+        JoinOrder::Passes => {
+            let user = |i: &usize| kinds.get(*i) == Some(&NsKind::User);
+            for i in (0..kinds.len()).filter(|i| !user(i)) {
+                step(i, true, &mut done)?;
+            }
+            for i in (0..kinds.len()).filter(user) {
+                step(i, false, &mut done)?;
+            }
+            for i in (0..kinds.len()).filter(|i| !user(i)) {
+                if !done.get(i).copied().unwrap_or(true) {
+                    step(i, false, &mut done)?;
+                }
+            }
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::errno::Errno;
+    use NsKind::*;
+
+    /// Run `join_passes` against a fake kernel: `deny(kind, in_user)` says
+    /// whether setns of `kind` fails (with its errno) before/after the user
+    /// namespace is joined. Returns the joined kinds in order (`*` marks
+    /// the after-user step).
+    fn run(
+        kinds: &[NsKind],
+        order: JoinOrder,
+        deny: impl Fn(NsKind, bool) -> Option<Errno>,
+    ) -> (Result<(), String>, Vec<String>) {
+        let log = std::cell::RefCell::new(Vec::new());
+        let in_user = std::cell::Cell::new(false);
+        let r = join_passes(
+            kinds,
+            order,
+            |i| {
+                let k = kinds[i];
+                if let Some(e) = deny(k, in_user.get()) {
+                    return Err(e);
+                }
+                if k == User {
+                    in_user.set(true);
+                }
+                log.borrow_mut().push(k.name().to_owned());
+                Ok(())
+            },
+            || {
+                log.borrow_mut().push("*".to_owned());
+                Ok(())
+            },
+        );
+        let r = r.map_err(|e| match e {
+            JoinFailure::Setns { index, source } => format!("{}:{source:?}", kinds[index]),
+            JoinFailure::Stage(e) => e.to_string(),
+        });
+        (r, log.into_inner())
+    }
+
+    #[test]
+    fn as_given_keeps_order_and_stops_at_first_error() {
+        let (r, log) = run(&[User, Net, Uts], JoinOrder::AsGiven, |_, _| None);
+        assert_eq!(r, Ok(()));
+        assert_eq!(log, ["user", "*", "net", "uts"]);
+        // A host-owned net namespace after the user namespace: EPERM, fatal.
+        let (r, log) = run(&[User, Net, Uts], JoinOrder::AsGiven, |k, u| (k == Net && u).then_some(Errno::EPERM));
+        assert_eq!(r, Err("net:EPERM".to_owned()));
+        assert_eq!(log, ["user", "*"]);
+    }
+
+    #[test]
+    fn passes_join_others_first_then_user_then_the_rest() {
+        // Host-owned net (only joinable before the user namespace) and a uts
+        // namespace owned by that user namespace (only joinable inside it).
+        let deny = |k, u| match (k, u) {
+            (Net, true) => Some(Errno::EPERM),
+            (Uts, false) => Some(Errno::EPERM),
+            _ => None,
+        };
+        let (r, log) = run(&[User, Net, Uts], JoinOrder::Passes, deny);
+        assert_eq!(r, Ok(()));
+        assert_eq!(log, ["net", "user", "*", "uts"]);
+        // runc 1.1/1.2's single pass fails on the same input.
+        assert!(run(&[User, Net, Uts], JoinOrder::AsGiven, deny).0.is_err());
+    }
+
+    #[test]
+    fn passes_fail_on_non_eperm_at_once_and_on_eperm_at_the_end() {
+        let (r, log) = run(&[User, Net, Mnt], JoinOrder::Passes, |k, _| (k == Net).then_some(Errno::EINVAL));
+        assert_eq!(r, Err("net:EINVAL".to_owned()));
+        assert!(log.is_empty(), "{log:?}");
+        let (r, log) = run(&[User, Net, Mnt], JoinOrder::Passes, |k, _| (k == Mnt).then_some(Errno::EPERM));
+        assert_eq!(r, Err("mnt:EPERM".to_owned()));
+        assert_eq!(log, ["net", "user", "*"]);
+        let (r, log) = run(&[Net, User], JoinOrder::Passes, |k, _| (k == User).then_some(Errno::EPERM));
+        assert_eq!(r, Err("user:EPERM".to_owned()));
+        assert_eq!(log, ["net"]);
+    }
+
+    #[test]
+    fn passes_without_user_namespace() {
+        let (r, log) = run(&[Mnt, Net, Time], JoinOrder::Passes, |_, _| None);
+        assert_eq!(r, Ok(()));
+        assert_eq!(log, ["mnt", "net", "time"]);
+        let (r, _) = run(&[Mnt, Net], JoinOrder::Passes, |k, _| (k == Net).then_some(Errno::EPERM));
+        assert_eq!(r, Err("net:EPERM".to_owned()));
+    }
+
+    #[test]
+    fn after_user_failure_stops() {
+        let kinds = [User, Net];
+        let mut entered = Vec::new();
+        let r = join_passes(
+            &kinds,
+            JoinOrder::Passes,
+            |i| {
+                entered.push(kinds[i]);
+                Ok(())
+            },
+            || Err(StageError::Plan("no root".into())),
+        );
+        assert!(matches!(r, Err(JoinFailure::Stage(_))));
+        assert_eq!(entered, [Net, User]);
+    }
 }

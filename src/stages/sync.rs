@@ -25,6 +25,12 @@ pub enum SyncMsg {
     ExtraPls,
     /// runc 1.1: MOUNTSOURCES_ACK; runc ≥ 1.2: TIMEOFFSETS_ACK.
     ExtraAck,
+    /// nsboot, runc 1.1 dialect only (where 0x46 means mount sources): ask
+    /// stage-0 to write the NSBOOT_TIMENS_OFFSETS offsets. Stage-to-stage
+    /// only; no caller ever sees it.
+    TimeOffsetsPls11,
+    /// Answer to [`SyncMsg::TimeOffsetsPls11`].
+    TimeOffsetsAck11,
 }
 
 impl SyncMsg {
@@ -38,8 +44,20 @@ impl SyncMsg {
             SyncMsg::ChildFinish => 0x45,
             SyncMsg::ExtraPls => 0x46,
             SyncMsg::ExtraAck => 0x47,
+            SyncMsg::TimeOffsetsPls11 => 0x48,
+            SyncMsg::TimeOffsetsAck11 => 0x49,
         }
     }
+    /// The request/answer pair stage-1 uses for time namespace offsets:
+    /// runc ≥ 1.2's TIMEOFFSETS_PLS/ACK (0x46/0x47), or nsboot's own pair in
+    /// the runc 1.1 dialect, where 0x46/0x47 are MOUNTSOURCES_PLS/ACK.
+    pub const fn time_offsets_pair(dialect: crate::wire::Dialect) -> (SyncMsg, SyncMsg) {
+        match dialect {
+            crate::wire::Dialect::Runc11 => (SyncMsg::TimeOffsetsPls11, SyncMsg::TimeOffsetsAck11),
+            crate::wire::Dialect::Runc12 => (SyncMsg::ExtraPls, SyncMsg::ExtraAck),
+        }
+    }
+
     pub fn from_value(v: u32) -> Option<SyncMsg> {
         Some(match v {
             0x40 => SyncMsg::UsermapPls,
@@ -50,6 +68,8 @@ impl SyncMsg {
             0x45 => SyncMsg::ChildFinish,
             0x46 => SyncMsg::ExtraPls,
             0x47 => SyncMsg::ExtraAck,
+            0x48 => SyncMsg::TimeOffsetsPls11,
+            0x49 => SyncMsg::TimeOffsetsAck11,
             _ => return None,
         })
     }
@@ -200,10 +220,15 @@ mod tests {
 
     #[test]
     fn values_round_trip() {
-        for v in 0x40..=0x47 {
+        for v in 0x40..=0x49 {
             assert_eq!(SyncMsg::from_value(v).unwrap().value(), v);
         }
-        assert_eq!(SyncMsg::from_value(0x48), None);
+        assert_eq!(SyncMsg::from_value(0x4a), None);
+        assert_eq!(SyncMsg::from_value(0x3f), None);
+        let (p, a) = SyncMsg::time_offsets_pair(crate::wire::Dialect::Runc12);
+        assert_eq!((p.value(), a.value()), (0x46, 0x47));
+        let (p, a) = SyncMsg::time_offsets_pair(crate::wire::Dialect::Runc11);
+        assert_eq!((p.value(), a.value()), (0x48, 0x49));
     }
 
     #[test]

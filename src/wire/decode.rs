@@ -236,7 +236,19 @@ fn apply(cfg: &mut BootstrapConfig, at: At, v: &[u8], dialect: Dialect) -> Resul
         UIDMAPPATH_ATTR => cfg.uidmap_helper = Some(at.path(v)?),
         GIDMAPPATH_ATTR => cfg.gidmap_helper = Some(at.path(v)?),
         MOUNT_SOURCES_ATTR => match dialect {
-            Dialect::Runc11 => cfg.mount_sources = Some(parse_mount_sources(at, v)?),
+            Dialect::Runc11 => {
+                cfg.mount_sources = Some(parse_mount_sources(at, v).map_err(|e| {
+                    // A runc >= 1.2 caller's TIMENSOFFSET reaching a
+                    // bootstrap that took it for runc 1.1: say so.
+                    match at.string(v).ok().map(TimeOffset::parse_list) {
+                        Some(Ok(list)) if !list.is_empty() => at.bad_value(
+                            "not a MOUNT_SOURCES list: it reads as runc >= 1.2 TIMENSOFFSET lines, \
+                             so the caller speaks the runc >= 1.2 dialect (set NSBOOT_DIALECT=1.2)",
+                        ),
+                        _ => e,
+                    }
+                })?)
+            }
             Dialect::Runc12 => cfg.time_offsets = at.time_offsets(v)?,
         },
         // May repeat: an OCI config larger than one attribute (65530 bytes)
@@ -657,9 +669,13 @@ mod tests {
         assert_eq!(c.time_offsets.len(), 2);
         assert_eq!(c.time_offsets[1].clock, Clock::Boottime);
         assert_eq!(c.mount_sources, None);
-        // The same bytes in runc 1.1 are one mount source string.
+        // The same bytes in runc 1.1 are one mount source string without
+        // its terminator; the error says which dialect they belong to.
         let c = decode(&msg(&a), Dialect::Runc11).unwrap_err();
         assert!(matches!(c, WireError::BadValue { name: "MOUNT_SOURCES", .. }));
+        assert!(c.to_string().contains("NSBOOT_DIALECT=1.2"), "{c}");
+        let c = decode(&msg(&str_attr(TIMENSOFFSET_ATTR, b"/a")), Dialect::Runc11).unwrap_err();
+        assert!(!c.to_string().contains("NSBOOT_DIALECT"), "{c}");
         let e = decode(&msg(&str_attr(TIMENSOFFSET_ATTR, b"realtime 1 2")), Dialect::Runc12)
             .unwrap_err();
         assert!(matches!(

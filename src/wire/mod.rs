@@ -15,7 +15,7 @@ pub use attr::*;
 pub use decode::{decode, decode_header, MessageHeader};
 pub use encode::{encode, encode_with};
 pub use idmap::{IdMap, IdMapError, IdRange, MAX_ID_EXTENTS};
-pub use time::{Clock, TimeOffset, TimeOffsetError};
+pub use time::{Clock, TimeOffset, TimeOffsetError, MAX_OFFSET_SECS};
 
 use crate::ns::{NsPath, NsSet};
 use std::ffi::CString;

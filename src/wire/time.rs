@@ -46,6 +46,13 @@ impl fmt::Display for Clock {
 /// Nanoseconds in a second: `nsecs` must stay below it.
 pub const NSEC_PER_SEC: i64 = 1_000_000_000;
 
+/// Largest offset in seconds, either way: the kernel refuses (ERANGE) an
+/// offset that takes the clock below 0 or above `KTIME_SEC_MAX / 2`
+/// (`kernel/time/namespace.c`), so nothing beyond this can ever be
+/// written. Smaller negative offsets may still fail at write time when
+/// they exceed the host's uptime.
+pub const MAX_OFFSET_SECS: i64 = (i64::MAX / NSEC_PER_SEC) / 2;
+
 /// The offset of one clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimeOffset {
@@ -66,6 +73,8 @@ pub enum TimeOffsetError {
     UnknownClock { line: usize, name: String },
     #[error("time offsets line {line}: {field} {text:?} is not a decimal 64-bit integer")]
     NotANumber { line: usize, field: &'static str, text: String },
+    #[error("time offsets line {line}: seconds {secs} outside -{max}..={max} (the kernel's range)", max = MAX_OFFSET_SECS)]
+    SecsOutOfRange { line: usize, secs: i64 },
     #[error("time offsets line {line}: nanoseconds {nsecs} outside 0..1000000000")]
     NsecsOutOfRange { line: usize, nsecs: i64 },
     #[error("time offsets line {line}: clock {clock} given twice")]
@@ -88,6 +97,9 @@ fn parse_i64(text: &[u8], line: usize, field: &'static str) -> Result<i64, TimeO
 impl TimeOffset {
     /// Check the nanoseconds range (`line` is only for the error).
     fn check(&self, line: usize) -> Result<(), TimeOffsetError> {
+        if !(-MAX_OFFSET_SECS..=MAX_OFFSET_SECS).contains(&self.secs) {
+            return Err(TimeOffsetError::SecsOutOfRange { line, secs: self.secs });
+        }
         if !(0..NSEC_PER_SEC).contains(&self.nsecs) {
             return Err(TimeOffsetError::NsecsOutOfRange { line, nsecs: self.nsecs });
         }
@@ -207,6 +219,15 @@ mod tests {
             TimeOffset::parse_list(b"monotonic 1 1000000000"),
             Err(TimeOffsetError::NsecsOutOfRange { line: 1, nsecs: 1_000_000_000 })
         );
+        assert_eq!(
+            TimeOffset::parse_list(b"boottime 4611686019 0"),
+            Err(TimeOffsetError::SecsOutOfRange { line: 1, secs: 4_611_686_019 })
+        );
+        assert_eq!(
+            TimeOffset::parse_list(b"monotonic 1 0\nboottime -9223372036 0"),
+            Err(TimeOffsetError::SecsOutOfRange { line: 2, secs: -9_223_372_036 })
+        );
+        assert_eq!(TimeOffset::parse_list(b"boottime 4611686018 0").unwrap()[0].secs, MAX_OFFSET_SECS);
         assert_eq!(
             TimeOffset::parse_list(b"monotonic 1 -1"),
             Err(TimeOffsetError::NsecsOutOfRange { line: 1, nsecs: -1 })

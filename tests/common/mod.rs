@@ -42,6 +42,20 @@ pub fn have(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Where the freshest libnsboot.so is. `cargo test` rebuilds the cdylib in
+/// `target/<profile>/deps` but copies it up to `target/<profile>` only on
+/// some runs; linking the copy would test stale code.
+pub fn lib_dir() -> PathBuf {
+    let top = profile_dir();
+    let deps = top.join("deps");
+    let mtime = |d: &Path| std::fs::metadata(d.join("libnsboot.so")).and_then(|m| m.modified()).ok();
+    match (mtime(&top), mtime(&deps)) {
+        (Some(a), Some(b)) if b > a => deps,
+        (None, Some(_)) => deps,
+        _ => top,
+    }
+}
+
 /// The C test programs, compiled once: (spawn, probe).
 pub fn c_programs() -> &'static (PathBuf, PathBuf) {
     static BINS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
@@ -50,7 +64,7 @@ pub fn c_programs() -> &'static (PathBuf, PathBuf) {
         std::fs::create_dir_all(&out).expect("mkdir cbin");
         // Readable and executable by `nobody` for the rootless tests.
         let _ = Command::new("chmod").args(["0755", out.to_str().unwrap()]).status();
-        let lib = profile_dir();
+        let lib = lib_dir();
         // The library's soname is libnsboot.so.0: give the loader that name
         // next to the programs (cargo only writes libnsboot.so).
         let _ = std::fs::remove_file(out.join("libnsboot.so.0"));
@@ -76,6 +90,29 @@ pub fn c_programs() -> &'static (PathBuf, PathBuf) {
         };
         (build("spawn"), build("probe"))
     })
+}
+
+/// A stand-alone C helper from `tests/c/NAME.c` (not linked with nsboot),
+/// compiled once per test binary, world-executable.
+pub fn c_helper(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = built.iter().find(|(n, _)| n == name) {
+        return p.clone();
+    }
+    // Same directory as the nsboot programs (0755, usable by `nobody`).
+    let dir = c_programs().0.parent().expect("cbin dir").to_path_buf();
+    let bin = dir.join(name);
+    let st = Command::new("cc")
+        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1"])
+        .arg(root_dir().join(format!("tests/c/{name}.c")))
+        .arg("-o")
+        .arg(&bin)
+        .status()
+        .expect("run cc");
+    assert!(st.success(), "compiling {name}.c failed");
+    built.push((name.to_owned(), bin.clone()));
+    bin
 }
 
 /// Run `cmd` with a deadline; panics (test failure, "hang") past it.

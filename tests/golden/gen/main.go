@@ -158,6 +158,21 @@ func runc12Files() map[string][]byte {
 			cloneFlags:  unix.CLONE_NEWTIME,
 			timeOffsets: strp(""),
 		}.serialize(),
+		// Joining a user namespace and others another tool made, plus a
+		// time namespace (runc >= 1.2.6 then sends no TIMENSOFFSET), in
+		// runc's order (configs.NamespaceTypes: user, ipc, uts, net, pid,
+		// mnt, cgroup, time); no id maps when the user ns is joined.
+		"join_user_net_uts.bin": msg{
+			seq:        1,
+			cloneFlags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP,
+			nsPaths: []string{
+				"user:/proc/4242/ns/user",
+				"uts:/proc/4242/ns/uts",
+				"net:/var/run/netns/other",
+				"time:/proc/4242/ns/time",
+			},
+			oom: intp(0),
+		}.serialize(),
 		// Rootless with helpers, user namespace, one clock.
 		"rootless_timens.bin": msg{
 			seq:         1,
