@@ -17,7 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use nsboot::ns::{NsKind, NsPath, NsSet};
-use nsboot::wire::{encode, BootstrapConfig, Dialect, IdMap, IdRange, ROOTFS_FLAG_NO_PIVOT};
+use nsboot::wire::{encode, BootstrapConfig, Clock, Dialect, IdMap, IdRange, TimeOffset, ROOTFS_FLAG_NO_PIVOT};
 
 macro_rules! skip {
     ($($arg:tt)*) => {{
@@ -199,7 +199,7 @@ fn set(kinds: &[NsKind]) -> NsSet {
 }
 
 /// The Rust twins of `Encodings()` in cbind/go/nsboot/nsboot_test.go.
-fn rust_encodings() -> Vec<(&'static str, BootstrapConfig)> {
+fn rust_encodings() -> Vec<(&'static str, BootstrapConfig, Dialect)> {
     use NsKind::*;
     let full = BootstrapConfig {
         clone_flags: set(&[User, Mnt, Pid, Uts, Ipc, Net, Cgroup]),
@@ -229,7 +229,24 @@ fn rust_encodings() -> Vec<(&'static str, BootstrapConfig)> {
         rootless_euid: true,
         ..Default::default()
     };
-    vec![("empty", BootstrapConfig::default()), ("full", full), ("rootless", rootless)]
+    let offsets = vec![
+        TimeOffset { clock: Clock::Monotonic, secs: 86400, nsecs: 5 },
+        TimeOffset { clock: Clock::Boottime, secs: -7, nsecs: 0 },
+    ];
+    let time11 = BootstrapConfig { clone_flags: set(&[Time, Pid]), time_offsets: offsets.clone(), ..Default::default() };
+    let time12 = BootstrapConfig { clone_flags: set(&[Time, Pid, Cgroup]), time_offsets: offsets, ..Default::default() };
+    let mut big = br#"{"ociVersion":"1.0.2","hostname":""#.to_vec();
+    big.extend(std::iter::repeat_n(b'x', 70000));
+    big.extend_from_slice(br#""}"#);
+    let bigrootfs = BootstrapConfig { clone_flags: set(&[Mnt]), rootfs_config: Some(big), ..Default::default() };
+    vec![
+        ("empty", BootstrapConfig::default(), Dialect::Runc11),
+        ("full", full, Dialect::Runc11),
+        ("rootless", rootless, Dialect::Runc11),
+        ("time11", time11, Dialect::Runc11),
+        ("time12", time12, Dialect::Runc12),
+        ("bigrootfs", bigrootfs, Dialect::Runc11),
+    ]
 }
 
 fn hex(b: &[u8]) -> String {
@@ -257,14 +274,14 @@ fn go_package_side_effect_import_and_builder() {
     eprintln!("{}", text(&out.stdout));
     assert!(out.status.success(), "go test failed\n{}", show(&out));
     let so = text(&out.stdout);
-    for t in ["TestReexecRunsGoInsideNamespaces", "TestExitStatusAndSignal", "TestBootstrapFailureLeavesNothing", "TestDumpEncodings"] {
+    for t in ["TestReexecRunsGoInsideNamespaces", "TestRunc12DialectAndTimeNamespace", "TestExitStatusAndSignal", "TestBootstrapFailureLeavesNothing", "TestDumpEncodings"] {
         assert!(so.contains(&format!("--- PASS: {t}")), "{t} did not pass\n{so}");
     }
 
     // The Go encoder is byte-identical to the Rust one.
     let dumped = std::fs::read_to_string(&dump).expect("encodings dump");
-    for (name, cfg) in rust_encodings() {
-        let want = hex(&encode(&cfg, Dialect::Runc11).expect("rust encode"));
+    for (name, cfg, dialect) in rust_encodings() {
+        let want = hex(&encode(&cfg, dialect).expect("rust encode"));
         let got = dumped
             .lines()
             .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))

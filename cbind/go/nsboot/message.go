@@ -46,9 +46,33 @@ type IDMap struct {
 	Inside, Outside, Count uint32
 }
 
-// Config is the content of a bootstrap message (runc 1.1 dialect, plus
+// Dialect is the runc wire dialect a message is written in.
+type Dialect int
+
+const (
+	// Runc11 is runc 1.1's dialect (leading \x00 byte; attribute 27290 is
+	// MOUNT_SOURCES; time offsets travel in nsboot's extension 27303).
+	Runc11 Dialect = iota
+	// Runc12 is runc >= 1.2's (no leading byte; 27290 is TIMENSOFFSET).
+	Runc12
+)
+
+// TimeOffset shifts one clock of a new time namespace: Clock is
+// "monotonic" or "boottime"; 0 <= Nsecs < 1e9.
+type TimeOffset struct {
+	Clock string
+	Secs  int64
+	Nsecs int64
+}
+
+// Config is the content of a bootstrap message (either dialect, plus
 // nsboot's rootfs extension).
 type Config struct {
+	// Dialect selects the wire dialect (default Runc11); Start tells the
+	// bootstrap which one with NSBOOT_DIALECT.
+	Dialect Dialect
+	// TimeOffsets for a new time namespace (Create must hold Time).
+	TimeOffsets []TimeOffset
 	// Create lists the namespaces to create.
 	Create []Namespace
 	// Join lists the namespaces to join, in order (put User first).
@@ -90,7 +114,11 @@ const (
 	attrRootfsConfig = 27300
 	attrRootfsBundle = 27301
 	attrRootfsFlags  = 27302
+	attrTimensOffset = 27290 // runc >= 1.2 only
+	attrNsbootTimens = 27303 // runc 1.1 dialect only (nsboot extension)
 	rootfsNoPivot    = 1
+	rootfsChunk      = 65530 // largest string in one attribute
+	maxOffsetSecs    = 4611686018
 )
 
 type writer struct{ buf bytes.Buffer }
@@ -144,6 +172,28 @@ func mapText(name string, m []IDMap) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
+func offsetsText(offs []TimeOffset) ([]byte, error) {
+	var b strings.Builder
+	seen := map[string]bool{}
+	for i, o := range offs {
+		if o.Clock != "monotonic" && o.Clock != "boottime" {
+			return nil, fmt.Errorf("nsboot: TimeOffsets[%d]: unknown clock %q (monotonic or boottime)", i, o.Clock)
+		}
+		if seen[o.Clock] {
+			return nil, fmt.Errorf("nsboot: TimeOffsets[%d]: clock %s given twice", i, o.Clock)
+		}
+		seen[o.Clock] = true
+		if o.Nsecs < 0 || o.Nsecs >= 1000000000 {
+			return nil, fmt.Errorf("nsboot: TimeOffsets[%d]: nsecs %d outside 0..999999999", i, o.Nsecs)
+		}
+		if o.Secs > maxOffsetSecs || o.Secs < -maxOffsetSecs {
+			return nil, fmt.Errorf("nsboot: TimeOffsets[%d]: secs %d outside +-%d", i, o.Secs, maxOffsetSecs)
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", o.Clock, o.Secs, o.Nsecs)
+	}
+	return []byte(b.String()), nil
+}
+
 // hostEndian is binary.LittleEndian on every platform runc supports that
 // nsboot builds for (x86_64, aarch64); the message is host-endian.
 func init() {
@@ -153,9 +203,19 @@ func init() {
 	}
 }
 
-// Encode returns the bootstrap message (runc 1.1 dialect, sequence 1),
-// byte for byte what nsboot's Rust encoder (nsboot_msg_encode) writes.
+// Encode returns the bootstrap message in c.Dialect (sequence 1), byte for
+// byte what nsboot's Rust encoder (nsboot_msg_encode) writes.
 func (c *Config) Encode() ([]byte, error) {
+	if c.Dialect != Runc11 && c.Dialect != Runc12 {
+		return nil, fmt.Errorf("nsboot: unknown dialect %d", c.Dialect)
+	}
+	var offsets []byte
+	if len(c.TimeOffsets) > 0 {
+		var err error
+		if offsets, err = offsetsText(c.TimeOffsets); err != nil {
+			return nil, err
+		}
+	}
 	var w writer
 	w.buf.Write(make([]byte, 4)) // length, patched below
 	w.u16(initMsg)
@@ -230,9 +290,24 @@ func (c *Config) Encode() ([]byte, error) {
 		}
 	}
 	w.boolean(attrRootlessEUID, c.Rootless)
-	if c.RootfsConfig != nil {
-		if err := w.bytes("RootfsConfig", attrRootfsConfig, c.RootfsConfig); err != nil {
+	if c.Dialect == Runc12 && offsets != nil {
+		if err := w.bytes("TIMENSOFFSET", attrTimensOffset, offsets); err != nil {
 			return nil, err
+		}
+	}
+	if c.RootfsConfig != nil {
+		// Over one attribute's 65530 bytes the config goes in consecutive
+		// chunks, which the bootstrap concatenates.
+		rest := c.RootfsConfig
+		for first := true; first || len(rest) > 0; first = false {
+			n := len(rest)
+			if n > rootfsChunk {
+				n = rootfsChunk
+			}
+			if err := w.bytes("RootfsConfig", attrRootfsConfig, rest[:n]); err != nil {
+				return nil, err
+			}
+			rest = rest[n:]
 		}
 	}
 	if c.RootfsBundle != "" {
@@ -242,6 +317,11 @@ func (c *Config) Encode() ([]byte, error) {
 	}
 	if c.NoPivot {
 		w.int32(attrRootfsFlags, rootfsNoPivot)
+	}
+	if c.Dialect == Runc11 && offsets != nil {
+		if err := w.bytes("NSBOOT_TIMENS_OFFSETS", attrNsbootTimens, offsets); err != nil {
+			return nil, err
+		}
 	}
 	out := w.buf.Bytes()
 	if len(out) > 4<<20 {

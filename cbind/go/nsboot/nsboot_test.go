@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // The test binary is its own bootstrap target, as runc's is: Start
@@ -59,6 +60,35 @@ func TestReexecRunsGoInsideNamespaces(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "INSIDE-OK") {
 		t.Fatalf("child did not report INSIDE-OK:\n%s", out.String())
+	}
+}
+
+// The runc >= 1.2 dialect end to end, with a new time namespace whose
+// monotonic clock is shifted by a day: no leading byte, offsets written by
+// stage-0 before the first process enters the namespace.
+func TestRunc12DialectAndTimeNamespace(t *testing.T) {
+	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+		t.Skip("no time namespaces on this kernel")
+	}
+	cfg := baseConfig()
+	cfg.Dialect = Runc12
+	cfg.Create = append(cfg.Create, Time)
+	cfg.TimeOffsets = []TimeOffset{{"monotonic", 86400, 0}}
+	var ts syscall.Timespec
+	// CLOCK_MONOTONIC = 1
+	if _, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 1, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
+		t.Fatal(e)
+	}
+	p, out := startSelf(t, cfg, "monotonic")
+	if status, err := p.Wait(); err != nil || status != 0 {
+		t.Fatalf("status %d, err %v\n%s", status, err, out.String())
+	}
+	var inside int64
+	if _, err := fmt.Sscanf(strings.TrimSpace(out.String()[strings.Index(out.String(), "MONOTONIC=")+len("MONOTONIC="):]), "%d", &inside); err != nil {
+		t.Fatalf("no MONOTONIC= line: %v\n%s", err, out.String())
+	}
+	if d := inside - ts.Sec; d < 86400-60 || d > 86400+60 {
+		t.Fatalf("monotonic inside %d vs outside %d: shift %d, want ~86400\n%s", inside, ts.Sec, d, out.String())
 	}
 }
 
@@ -145,6 +175,19 @@ func Encodings() map[string]*Config {
 			GIDMap:   []IDMap{{0, 1000, 1}},
 			Rootless: true,
 		},
+		"time11": {
+			Create:      []Namespace{Time, PID},
+			TimeOffsets: []TimeOffset{{"monotonic", 86400, 5}, {"boottime", -7, 0}},
+		},
+		"time12": {
+			Dialect:     Runc12,
+			Create:      []Namespace{Time, PID, Cgroup},
+			TimeOffsets: []TimeOffset{{"monotonic", 86400, 5}, {"boottime", -7, 0}},
+		},
+		"bigrootfs": {
+			Create:       []Namespace{Mount},
+			RootfsConfig: []byte(`{"ociVersion":"1.0.2","hostname":"` + strings.Repeat("x", 70000) + `"}`),
+		},
 	}
 }
 
@@ -176,6 +219,13 @@ func TestHelperInside(t *testing.T) {
 		os.Exit(7)
 	case "sleep":
 		select {}
+	case "monotonic":
+		var ts syscall.Timespec
+		if _, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 1, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
+			os.Exit(1)
+		}
+		fmt.Printf("MONOTONIC=%d\n", ts.Sec)
+		os.Exit(0)
 	}
 	fail := func(f string, a ...interface{}) { fmt.Printf("INSIDE-FAIL: "+f+"\n", a...); os.Exit(1) }
 	if l, _ := os.Readlink("/proc/self/ns/uts"); l == os.Getenv("NSBOOTGO_HOST_UTS") || l == "" {

@@ -59,7 +59,13 @@ func Start(cmd *exec.Cmd, cfg *Config) (*Process, error) {
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
-	cmd.Env = append(cmd.Env, "_LIBCONTAINER_INITPIPE="+strconv.Itoa(fd))
+	dialect := "1.1"
+	if cfg.Dialect == Runc12 {
+		dialect = "1.2"
+	}
+	// Always say the dialect, so an inherited variable cannot make the
+	// bootstrap guess otherwise.
+	cmd.Env = append(cmd.Env, "_LIBCONTAINER_INITPIPE="+strconv.Itoa(fd), "NSBOOT_DIALECT="+dialect)
 	if err := cmd.Start(); err != nil {
 		child.Close()
 		parent.Close()
@@ -67,7 +73,7 @@ func Start(cmd *exec.Cmd, cfg *Config) (*Process, error) {
 	}
 	child.Close()
 
-	pids, herr := handshake(parent, msg)
+	pids, herr := handshake(parent, msg, cfg.Dialect)
 	if herr != nil {
 		_ = cmd.Process.Kill()
 	}
@@ -96,11 +102,13 @@ type pidLine struct {
 	Stage2 int `json:"stage2_pid"`
 }
 
-func handshake(sock *os.File, msg []byte) (pidLine, error) {
+func handshake(sock *os.File, msg []byte, dialect Dialect) (pidLine, error) {
 	var p pidLine
 	b := make([]byte, 1)
-	if n, err := sock.Read(b); n != 1 || b[0] != 0 {
-		return p, fmt.Errorf("nsboot: bootstrap failed before the setup byte (read %d bytes: %v)", n, err)
+	if dialect == Runc11 {
+		if n, err := sock.Read(b); n != 1 || b[0] != 0 {
+			return p, fmt.Errorf("nsboot: bootstrap failed before the setup byte (read %d bytes: %v)", n, err)
+		}
 	}
 	if _, err := sock.Write(msg); err != nil {
 		return p, fmt.Errorf("nsboot: write the bootstrap message: %w", err)
