@@ -35,3 +35,9 @@ echo
 # Both dialects (issue #7: no regression).
 echo
 "$out/bootbench" dialects "$iters" "$out/hello-nsboot"
+
+# The same unprivileged (runc and nsboot both fall back to a sealed memfd
+# copy when they may not mount).
+echo
+chmod -R a+rX "$out"
+runuser -u nobody -- "$out/bootbench" cve $((iters / 2)) "$out/hello-nsboot-3mb" "$out/hello-runc-3mb" "$out/hello-nsboot-20mb" "$out/hello-runc-20mb"
