@@ -166,8 +166,15 @@ static void build_msg(void)
 	nsboot_msg *m = nsboot_msg_new();
 	nsboot_msg_set_clone_flags(m, cur_flags, NULL);
 	if (cur_flags & CLONE_NEWUSER) {
+		char gmap[64];
 		nsboot_msg_set_uid_map(m, map, NULL);
-		nsboot_msg_set_gid_map(m, map, NULL);
+		if (geteuid() != 0) {
+			snprintf(gmap, sizeof(gmap), "0 %u 1", (unsigned)getegid());
+			nsboot_msg_set_gid_map(m, gmap, NULL);
+			nsboot_msg_set_rootless(m, true);
+		} else {
+			nsboot_msg_set_gid_map(m, map, NULL);
+		}
 	}
 	if (nsboot_msg_encode(m, cur_dialect, msgbuf, sizeof(msgbuf), &msglen, NULL) != NSBOOT_STATUS_OK)
 		exit(1);
@@ -209,7 +216,14 @@ static int cve_mode(int iters, int n, char **bins)
 	/* Unprivileged: no namespaces, and the bootstrap cannot mount, so a
 	 * writable binary costs the sealed memfd copy instead of a read-only
 	 * bind mount. */
-	cur_flags = geteuid() == 0 ? CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID : 0;
+	static char own_map[64];
+	if (geteuid() == 0) {
+		cur_flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID;
+	} else {
+		cur_flags = CLONE_NEWUSER | CLONE_NEWUTS;
+		snprintf(own_map, sizeof(own_map), "0 %u 1", (unsigned)geteuid());
+		map = own_map;
+	}
 	build_msg();
 	printf("| binary | size | from writable path (re-exec) µs | from sealed fd µs | saved |\n|---|---:|---:|---:|---:|\n");
 	for (int b = 0; b < n; b++) {

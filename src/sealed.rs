@@ -47,6 +47,8 @@ pub fn seal_copy(src: BorrowedFd<'_>, name: &std::ffi::CStr) -> Result<OwnedFd, 
     let memfd = memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
         .map_err(err("memfd_create"))?;
     let size = nix::sys::stat::fstat(src).map_err(err("fstat of the binary"))?.st_size;
+    // Size the memfd once: the copy then never grows it page by page.
+    nix::unistd::ftruncate(&memfd, size).map_err(err("ftruncate the memfd"))?;
     let mut off: i64 = 0;
     while off < size {
         let want = (size - off).min(1 << 30) as usize;
