@@ -322,3 +322,60 @@ fn log_level_is_honoured_and_failures_are_logged_fatal() {
     assert!(fatal.iter().all(|l| l["level"] == "fatal"), "{fatal:?}");
     assert!(fatal[0]["msg"].as_str().unwrap().contains("/nonexistent/netns"), "{fatal:?}");
 }
+
+/// A stand-in for newuidmap/newgidmap: records its argv (one per line,
+/// NUL-safe enough for numbers) and then does what `mode` says.
+fn fake_helper(dir: &std::path::Path, name: &str, mode: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let log = dir.join(format!("{name}.argv"));
+    let body = match mode {
+        // Write only the caller's own id (what an unprivileged helper may).
+        "map" => format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > {log}\nfile=uid_map; [ {name} = fake-newgidmap ] && file=gid_map\nid=$(id -u); [ $file = gid_map ] && id=$(id -g)\necho \"0 $id 1\" > /proc/$1/$file\n",
+            log = log.display()
+        ),
+        "kill" => format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > {log}\nkill -KILL $$\n", log = log.display()),
+        _ => format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > {log}\nexit 3\n", log = log.display()),
+    };
+    std::fs::write(&path, body).unwrap();
+    let _ = std::process::Command::new("chmod").args(["0755"]).arg(&path).status();
+    path
+}
+
+#[test]
+fn map_helper_fallback_argv_and_failures() {
+    require_root!();
+    let dir = std::path::PathBuf::from(format!("/tmp/nsboot-helper-{}-{}", std::process::id(), rand_u32()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _ = std::process::Command::new("chmod").args(["0777"]).arg(&dir).status();
+    let (spawn, probe) = c_programs();
+    // A 3-range map: an unprivileged direct write gets EPERM, so stage-0
+    // runs the helper with "PID inside outside count" for every range.
+    let map = "0 65534 1;1 100000 1000;2000 300000 5";
+    let run = |uid_helper: &std::path::Path, gid_helper: &std::path::Path| {
+        let mut cmd = std::process::Command::new("runuser");
+        cmd.args(["-u", "nobody", "--"]).arg(spawn).args(["--ns", "user,uts", "--rootless", "--uid-map", map, "--gid-map", map]);
+        cmd.arg("--uidmap-helper").arg(uid_helper).arg("--gidmap-helper").arg(gid_helper);
+        cmd.arg("--").arg(probe).args(["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map"]);
+        run_with_timeout(cmd, Duration::from_secs(30))
+    };
+    let u = fake_helper(&dir, "fake-newuidmap", "map");
+    let g = fake_helper(&dir, "fake-newgidmap", "map");
+    let o = run(&u, &g);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let argv = std::fs::read_to_string(dir.join("fake-newuidmap.argv")).unwrap();
+    let argv: Vec<&str> = argv.lines().collect();
+    assert_eq!(argv.len(), 10, "PID + 3 ranges x 3: {argv:?}");
+    assert!(argv[0].parse::<i32>().unwrap() > 1);
+    assert_eq!(&argv[1..], ["0", "65534", "1", "1", "100000", "1000", "2000", "300000", "5"]);
+    assert_eq!(std::fs::read_to_string(dir.join("fake-newgidmap.argv")).unwrap().lines().count(), 10);
+    // A helper killed by a signal is a failure, and so is a non-zero exit.
+    for mode in ["kill", "exit"] {
+        let bad = fake_helper(&dir, &format!("bad-{mode}"), mode);
+        let o = run(&bad, &g);
+        assert_eq!(o.status.code(), Some(125), "{mode}: {}", stderr(&o));
+        let want = if mode == "kill" { "killed by signal 9" } else { "exited with status 3" };
+        assert!(stderr(&o).contains(want), "{mode}: {}", stderr(&o));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
