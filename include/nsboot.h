@@ -124,16 +124,31 @@ extern "C" {
 #endif // __cplusplus
 
 // nsboot's version as "MAJOR.MINOR.PATCH" (static string, never NULL).
+//
+// - NULL: Never NULL (a static string).
+// - Ownership: Static storage: do not free.
+// - Threads: Any thread.
+// - Errors: None.
 const char *nsboot_version(void);
 
 // Seal a copy of the program at `path` into a memfd (or use the file as is
 // when it is already immutable). On success `*out` receives the handle.
 // Errors: `NSBOOT_STATUS_SYSCALL` with errno (ENOENT, EACCES, ENOMEM...).
+//
+// - NULL: `path` and `out` must not be NULL (`NSBOOT_STATUS_NULL_PARAMETER`); `err` may be NULL.
+// - Ownership: On success the caller owns `*out` and frees it with `nsboot_sealed_exe_free`; `*out` is untouched on failure.
+// - Threads: Any thread.
+// - Errors: `NSBOOT_STATUS_SYSCALL` with errno ENOENT/EACCES (open), ENOMEM/EMFILE (memfd_create), EIO (short copy).
 enum nsboot_status nsboot_sealed_exe_new(const char *path,
                                          struct nsboot_sealed_exe **out,
                                          struct nsboot_error **err);
 
 // Free a sealed program. NULL is a no-op.
+//
+// - NULL: NULL is a no-op.
+// - Ownership: Frees `exe`; it must not be used afterwards (nor freed twice).
+// - Threads: Must not race with an `nsboot_spawn` using `exe`.
+// - Errors: None.
 void nsboot_sealed_exe_free(struct nsboot_sealed_exe *exe);
 
 // Start a bootstrap: run `path` (or, when `exe` is non-NULL, the sealed
@@ -148,6 +163,11 @@ void nsboot_sealed_exe_free(struct nsboot_sealed_exe *exe);
 //
 // Threads: safe to call from any thread; it forks and waits for its own
 // children only.
+//
+// - NULL: `msg` and `out` must not be NULL; one of `exe` and `path` must be non-NULL; `argv` and `envp` may be NULL (no arguments / inherit the environment); `err` may be NULL.
+// - Ownership: Borrows every argument for the call only; on success the caller owns the two child pids (reap them) and `out->init_fd` (close it). `*out` is written only on success.
+// - Threads: Any thread; it forks and waits only for the child it started (not `waitpid(-1)`).
+// - Errors: `NSBOOT_STATUS_WIRE` (message cannot be encoded), `NSBOOT_STATUS_SYSCALL` with errno (socketpair, fork, exec: ENOENT, EACCES, EMFILE, ENOMEM), `NSBOOT_STATUS_BOOTSTRAP_FAILED` (the child's stage failed; its fatal line went to the log pipe or its stderr), `NSBOOT_STATUS_INVALID_ARGUMENT` (unknown dialect).
 enum nsboot_status nsboot_spawn(const struct nsboot_sealed_exe *exe,
                                 const char *path,
                                 const char *const *argv,
@@ -173,36 +193,81 @@ enum nsboot_status nsboot_spawn(const struct nsboot_sealed_exe *exe,
 // it, runc 1.1 never does), else runc 1.1.
 //
 // Threads: must be called before the process starts any thread.
+//
+// - NULL: No arguments.
+// - Ownership: Nothing to free; the init pipe and log fds stay the caller's.
+// - Threads: Must run before the process creates any thread (a constructor, or first in `main`); a multi-threaded caller gets a fatal error and exit 1 instead of undefined behaviour.
+// - Errors: On any failure: a fatal log line and `_exit(1)` (the function does not return).
 void nsexec(void);
 
 // Same as `nsexec`, with nsboot's naming; returns 0 when no bootstrap was
 // requested (or it already ran) and 1 in stage-2 inside the namespaces.
+//
+// - NULL: No arguments.
+// - Ownership: As `nsexec`.
+// - Threads: As `nsexec`.
+// - Errors: As `nsexec`; returns only 0 (nothing to do) or 1 (in stage-2).
 int nsboot_nsexec(void);
 
 // The message of `err` (NUL-terminated, valid until `nsboot_error_free`).
 //
 // NULL `err` returns a static empty string. Thread-safe.
+//
+// - NULL: NULL `err` gives a static empty string.
+// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+// - Threads: Any thread (read-only).
+// - Errors: None.
 const char *nsboot_error_message(const struct nsboot_error *err);
 
 // The errno behind `err`, or 0 when the failure had none (or `err` is NULL).
+//
+// - NULL: NULL `err` gives 0.
+// - Ownership: Borrows `err`.
+// - Threads: Any thread (read-only).
+// - Errors: None.
 int nsboot_error_errno(const struct nsboot_error *err);
 
 // The status of `err` (`NSBOOT_STATUS_NULL_PARAMETER` for NULL).
+//
+// - NULL: NULL `err` gives `NSBOOT_STATUS_NULL_PARAMETER`.
+// - Ownership: Borrows `err`.
+// - Threads: Any thread (read-only).
+// - Errors: None.
 enum nsboot_status nsboot_error_status(const struct nsboot_error *err);
 
 // Free an error. NULL is a no-op.
+//
+// - NULL: NULL is a no-op.
+// - Ownership: Frees `err` (once).
+// - Threads: Any thread, not concurrently with other uses of `err`.
+// - Errors: None.
 void nsboot_error_free(struct nsboot_error *err);
 
 // A new, empty message (no namespaces, runc's defaults). Never NULL except
 // on allocation failure. Free with `nsboot_msg_free`.
+//
+// - NULL: Returns NULL only if allocation fails (or on an internal panic).
+// - Ownership: The caller owns the message and frees it with `nsboot_msg_free`.
+// - Threads: Any thread.
+// - Errors: None.
 struct nsboot_msg *nsboot_msg_new(void);
 
 // Free a message. NULL is a no-op.
+//
+// - NULL: NULL is a no-op.
+// - Ownership: Frees `msg` (once).
+// - Threads: Not concurrently with other uses of `msg`.
+// - Errors: None.
 void nsboot_msg_free(struct nsboot_msg *msg);
 
 // Set the namespaces to create: an OR of `CLONE_NEW*` flags (including
 // `CLONE_NEWTIME`, 0x80). Other bits → `NSBOOT_STATUS_INVALID_ARGUMENT`.
 // `err` may be NULL; on failure `*err` receives an error to free.
+//
+// - NULL: `msg` must not be NULL; `err` may be NULL.
+// - Ownership: Borrows `msg`.
+// - Threads: One thread at a time per message.
+// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` for bits that name no namespace (errno 0).
 enum nsboot_status nsboot_msg_set_clone_flags(struct nsboot_msg *msg,
                                               uint32_t flags,
                                               struct nsboot_error **err);
@@ -210,42 +275,82 @@ enum nsboot_status nsboot_msg_set_clone_flags(struct nsboot_msg *msg,
 // Append a namespace to join: `type` is one of cgroup ipc mnt net pid user
 // uts time; `path` a file such as `/proc/PID/ns/net`. Joined in the order
 // added (add `user` first, as runc does).
+//
+// - NULL: `msg`, `ns_type`, `path` must not be NULL; `err` may be NULL.
+// - Ownership: Copies both strings.
+// - Threads: One thread at a time per message.
+// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` for an unknown type, an empty path or one containing ','.
 enum nsboot_status nsboot_msg_add_ns_path(struct nsboot_msg *msg,
                                           const char *ns_type,
                                           const char *path,
                                           struct nsboot_error **err);
 
 // Set the uid map: `/proc/PID/uid_map` text, lines `inside outside count`.
+//
+// - NULL: `msg` and `map` must not be NULL; `err` may be NULL.
+// - Ownership: Copies the text.
+// - Threads: One thread at a time per message.
+// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` naming the bad line (not 3 numbers, count 0, overflow, more than 340 lines).
 enum nsboot_status nsboot_msg_set_uid_map(struct nsboot_msg *msg,
                                           const char *map,
                                           struct nsboot_error **err);
 
 // Set the gid map (same format as the uid map).
+//
+// - NULL: As `nsboot_msg_set_uid_map`.
+// - Ownership: Copies the text.
+// - Threads: One thread at a time per message.
+// - Errors: As `nsboot_msg_set_uid_map`.
 enum nsboot_status nsboot_msg_set_gid_map(struct nsboot_msg *msg,
                                           const char *map,
                                           struct nsboot_error **err);
 
 // Path of a `newuidmap` helper used when writing the uid map directly
 // fails with EPERM.
+//
+// - NULL: `msg` and `path` must not be NULL; `err` may be NULL.
+// - Ownership: Copies the path.
+// - Threads: One thread at a time per message.
+// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` for an empty path.
 enum nsboot_status nsboot_msg_set_uidmap_helper(struct nsboot_msg *msg,
                                                 const char *path,
                                                 struct nsboot_error **err);
 
 // Path of a `newgidmap` helper (see `nsboot_msg_set_uidmap_helper`).
+//
+// - NULL: As `nsboot_msg_set_uidmap_helper`.
+// - Ownership: Copies the path.
+// - Threads: One thread at a time per message.
+// - Errors: As `nsboot_msg_set_uidmap_helper`.
 enum nsboot_status nsboot_msg_set_gidmap_helper(struct nsboot_msg *msg,
                                                 const char *path,
                                                 struct nsboot_error **err);
 
 // SETGROUP: when true, stage-2 calls `setgroups(0, NULL)` (unless
 // rootless) and stage-0 does not write `deny` to `setgroups`.
+//
+// - NULL: NULL `msg` returns `NSBOOT_STATUS_NULL_PARAMETER`.
+// - Ownership: Borrows `msg`.
+// - Threads: One thread at a time per message.
+// - Errors: None otherwise.
 enum nsboot_status nsboot_msg_set_setgroup(struct nsboot_msg *msg, bool value);
 
 // ROOTLESS_EUID: the caller is unprivileged (stage-0 writes `deny` to
 // `setgroups` unless SETGROUP is set; stage-2 skips `setgroups`).
+//
+// - NULL: NULL `msg` returns `NSBOOT_STATUS_NULL_PARAMETER`.
+// - Ownership: Borrows `msg`.
+// - Threads: One thread at a time per message.
+// - Errors: None otherwise.
 enum nsboot_status nsboot_msg_set_rootless(struct nsboot_msg *msg, bool value);
 
 // OOM_SCORE_ADJ, -1000..=1000, written by stage-0 to its own
 // `/proc/self/oom_score_adj` (inherited by the stages).
+//
+// - NULL: `msg` must not be NULL; `err` may be NULL.
+// - Ownership: Borrows `msg`.
+// - Threads: One thread at a time per message.
+// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` outside -1000..1000.
 enum nsboot_status nsboot_msg_set_oom_score_adj(struct nsboot_msg *msg,
                                                 int value,
                                                 struct nsboot_error **err);
@@ -259,6 +364,11 @@ enum nsboot_status nsboot_msg_set_oom_score_adj(struct nsboot_msg *msg,
 // dialect; either way stage-0 writes them to `/proc/<stage-1>/timens_offsets`
 // after stage-1 has unshared the time namespace and before stage-2, its
 // first process, exists.
+//
+// - NULL: `msg` and `text` must not be NULL; `err` may be NULL.
+// - Ownership: Copies the text.
+// - Threads: One thread at a time per message.
+// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` naming the line (unknown clock, not numeric, nsecs outside 0..999999999, secs beyond the kernel's range, a clock given twice).
 enum nsboot_status nsboot_msg_set_time_offsets(struct nsboot_msg *msg,
                                                const char *text,
                                                struct nsboot_error **err);
@@ -267,6 +377,11 @@ enum nsboot_status nsboot_msg_set_time_offsets(struct nsboot_msg *msg,
 // stage-2 applies (rootfs preparation) before returning. `bundle` (may be
 // NULL) is the directory a relative `root.path` is resolved against;
 // `flags` is an OR of `NSBOOT_ROOTFS_*`.
+//
+// - NULL: `msg` and `config_json` must not be NULL; `bundle` and `err` may be NULL.
+// - Ownership: Copies the bytes and the bundle path.
+// - Threads: One thread at a time per message.
+// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` for a NUL byte in the config or unknown flags (the config itself is validated by the bootstrap, before any mount).
 enum nsboot_status nsboot_msg_set_rootfs_config(struct nsboot_msg *msg,
                                                 const uint8_t *config_json,
                                                 size_t len,
@@ -278,6 +393,11 @@ enum nsboot_status nsboot_msg_set_rootfs_config(struct nsboot_msg *msg,
 // `buf` (`len` bytes). `*out_len` receives the encoded size; when `buf` is
 // too small (or NULL with `len` 0, to ask the size) the call returns
 // `NSBOOT_STATUS_BUFFER_TOO_SMALL` with `*out_len` set and `buf` untouched.
+//
+// - NULL: `msg` and `out_len` must not be NULL; `buf` may be NULL with `len` 0 to ask the size; `err` may be NULL.
+// - Ownership: Writes into the caller's `buf`; nothing to free.
+// - Threads: Any thread for distinct messages; a message may be encoded from several threads at once (read-only).
+// - Errors: `NSBOOT_STATUS_BUFFER_TOO_SMALL` (with `*out_len` set), `NSBOOT_STATUS_WIRE` (the message cannot be represented, e.g. mount sources in the runc >= 1.2 dialect), `NSBOOT_STATUS_INVALID_ARGUMENT` (unknown dialect).
 enum nsboot_status nsboot_msg_encode(const struct nsboot_msg *msg,
                                      int dialect,
                                      uint8_t *buf,
@@ -288,6 +408,11 @@ enum nsboot_status nsboot_msg_encode(const struct nsboot_msg *msg,
 // Decode `len` bytes of a message in `dialect`; on success `*out` receives
 // a new message (free with `nsboot_msg_free`). Bad bytes →
 // `NSBOOT_STATUS_WIRE` with a message naming the fault and its offset.
+//
+// - NULL: `buf` and `out` must not be NULL; `err` may be NULL.
+// - Ownership: Borrows `buf`; on success the caller owns `*out` (free with `nsboot_msg_free`).
+// - Threads: Any thread.
+// - Errors: `NSBOOT_STATUS_WIRE` with a message naming the fault and its byte offset.
 enum nsboot_status nsboot_msg_decode(const uint8_t *buf,
                                      size_t len,
                                      int dialect,
@@ -305,6 +430,11 @@ enum nsboot_status nsboot_msg_decode(const uint8_t *buf,
 // Threads: the calling process must be single-threaded and already in a
 // new mount namespace (and a new UTS namespace if the config sets a
 // hostname); it changes the process's root and working directory.
+//
+// - NULL: `config_json` must not be NULL; `bundle` and `err` may be NULL.
+// - Ownership: Borrows its arguments; mounts made belong to the current mount namespace.
+// - Threads: The process must be single-threaded (it changes root and cwd of the process).
+// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` (config refused, naming the field), `NSBOOT_STATUS_ROOTFS` with the errno of the failing step (EPERM, ENOENT, ELOOP for a symlink escape, ...).
 enum nsboot_status nsboot_rootfs_prepare(const uint8_t *config_json,
                                          size_t len,
                                          const char *bundle,

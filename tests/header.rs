@@ -34,3 +34,38 @@ fn header_version_matches_cargo() {
         assert!(h.contains(&line), "header lacks {line:?}");
     }
 }
+
+/// Every exported function documents NULL handling, ownership, threads and
+/// errors (the four `- NULL:`, `- Ownership:`, `- Threads:`, `- Errors:`
+/// lines of its doc comment, which cbindgen copies into the header).
+#[test]
+fn every_export_documents_null_ownership_threads_errors() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let h = std::fs::read_to_string(root.join("include/nsboot.h")).expect("header");
+    let lines: Vec<&str> = h.lines().collect();
+    let mut checked = 0;
+    for (i, l) in lines.iter().enumerate() {
+        let is_decl = !l.starts_with("//")
+            && !l.starts_with(' ')
+            && l.contains('(')
+            && (l.contains("nsboot_") || l.contains("nsexec"))
+            && !l.starts_with('#')
+            && !l.starts_with("typedef");
+        if !is_decl {
+            continue;
+        }
+        let mut doc = String::new();
+        for prev in lines[..i].iter().rev() {
+            if !prev.starts_with("//") {
+                break;
+            }
+            doc.push_str(prev);
+            doc.push('\n');
+        }
+        for key in ["- NULL:", "- Ownership:", "- Threads:", "- Errors:"] {
+            assert!(doc.contains(key), "{l:?} lacks {key:?} in its doc comment");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 26, "only {checked} exported functions found in the header");
+}

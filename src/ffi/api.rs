@@ -33,6 +33,11 @@ pub struct nsboot_spawned {
 }
 
 /// nsboot's version as "MAJOR.MINOR.PATCH" (static string, never NULL).
+///
+/// - NULL: Never NULL (a static string).
+/// - Ownership: Static storage: do not free.
+/// - Threads: Any thread.
+/// - Errors: None.
 #[no_mangle]
 pub extern "C" fn nsboot_version() -> *const c_char {
     static V: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
@@ -42,6 +47,11 @@ pub extern "C" fn nsboot_version() -> *const c_char {
 /// Seal a copy of the program at `path` into a memfd (or use the file as is
 /// when it is already immutable). On success `*out` receives the handle.
 /// Errors: `NSBOOT_STATUS_SYSCALL` with errno (ENOENT, EACCES, ENOMEM...).
+///
+/// - NULL: `path` and `out` must not be NULL (`NSBOOT_STATUS_NULL_PARAMETER`); `err` may be NULL.
+/// - Ownership: On success the caller owns `*out` and frees it with `nsboot_sealed_exe_free`; `*out` is untouched on failure.
+/// - Threads: Any thread.
+/// - Errors: `NSBOOT_STATUS_SYSCALL` with errno ENOENT/EACCES (open), ENOMEM/EMFILE (memfd_create), EIO (short copy).
 #[no_mangle]
 pub extern "C" fn nsboot_sealed_exe_new(
     path: *const c_char,
@@ -71,6 +81,11 @@ pub extern "C" fn nsboot_sealed_exe_new(
 }
 
 /// Free a sealed program. NULL is a no-op.
+///
+/// - NULL: NULL is a no-op.
+/// - Ownership: Frees `exe`; it must not be used afterwards (nor freed twice).
+/// - Threads: Must not race with an `nsboot_spawn` using `exe`.
+/// - Errors: None.
 #[no_mangle]
 pub extern "C" fn nsboot_sealed_exe_free(exe: *mut nsboot_sealed_exe) {
     boundary((), || {
@@ -116,6 +131,11 @@ unsafe fn c_vec<'a>(v: *const *const c_char) -> Vec<&'a [u8]> {
 ///
 /// Threads: safe to call from any thread; it forks and waits for its own
 /// children only.
+///
+/// - NULL: `msg` and `out` must not be NULL; one of `exe` and `path` must be non-NULL; `argv` and `envp` may be NULL (no arguments / inherit the environment); `err` may be NULL.
+/// - Ownership: Borrows every argument for the call only; on success the caller owns the two child pids (reap them) and `out->init_fd` (close it). `*out` is written only on success.
+/// - Threads: Any thread; it forks and waits only for the child it started (not `waitpid(-1)`).
+/// - Errors: `NSBOOT_STATUS_WIRE` (message cannot be encoded), `NSBOOT_STATUS_SYSCALL` with errno (socketpair, fork, exec: ENOENT, EACCES, EMFILE, ENOMEM), `NSBOOT_STATUS_BOOTSTRAP_FAILED` (the child's stage failed; its fatal line went to the log pipe or its stderr), `NSBOOT_STATUS_INVALID_ARGUMENT` (unknown dialect).
 #[no_mangle]
 pub extern "C" fn nsboot_spawn(
     exe: *const nsboot_sealed_exe,

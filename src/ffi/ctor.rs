@@ -50,6 +50,11 @@ static CTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = 
 /// it, runc 1.1 never does), else runc 1.1.
 ///
 /// Threads: must be called before the process starts any thread.
+///
+/// - NULL: No arguments.
+/// - Ownership: Nothing to free; the init pipe and log fds stay the caller's.
+/// - Threads: Must run before the process creates any thread (a constructor, or first in `main`); a multi-threaded caller gets a fatal error and exit 1 instead of undefined behaviour.
+/// - Errors: On any failure: a fatal log line and `_exit(1)` (the function does not return).
 #[no_mangle]
 pub extern "C" fn nsexec() {
     guarded(|| {
@@ -59,6 +64,11 @@ pub extern "C" fn nsexec() {
 
 /// Same as `nsexec`, with nsboot's naming; returns 0 when no bootstrap was
 /// requested (or it already ran) and 1 in stage-2 inside the namespaces.
+///
+/// - NULL: No arguments.
+/// - Ownership: As `nsexec`.
+/// - Threads: As `nsexec`.
+/// - Errors: As `nsexec`; returns only 0 (nothing to do) or 1 (in stage-2).
 #[no_mangle]
 pub extern "C" fn nsboot_nsexec() -> c_int {
     let mut out = 0;

@@ -58,6 +58,11 @@ pub(crate) unsafe fn report(err: *mut *mut nsboot_error, e: nsboot_error) -> nsb
 /// The message of `err` (NUL-terminated, valid until `nsboot_error_free`).
 ///
 /// NULL `err` returns a static empty string. Thread-safe.
+///
+/// - NULL: NULL `err` gives a static empty string.
+/// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+/// - Threads: Any thread (read-only).
+/// - Errors: None.
 #[no_mangle]
 pub extern "C" fn nsboot_error_message(err: *const nsboot_error) -> *const c_char {
     super::boundary(c"".as_ptr(), || {
@@ -70,6 +75,11 @@ pub extern "C" fn nsboot_error_message(err: *const nsboot_error) -> *const c_cha
 }
 
 /// The errno behind `err`, or 0 when the failure had none (or `err` is NULL).
+///
+/// - NULL: NULL `err` gives 0.
+/// - Ownership: Borrows `err`.
+/// - Threads: Any thread (read-only).
+/// - Errors: None.
 #[no_mangle]
 pub extern "C" fn nsboot_error_errno(err: *const nsboot_error) -> c_int {
     super::boundary(0, || {
@@ -82,6 +92,11 @@ pub extern "C" fn nsboot_error_errno(err: *const nsboot_error) -> c_int {
 }
 
 /// The status of `err` (`NSBOOT_STATUS_NULL_PARAMETER` for NULL).
+///
+/// - NULL: NULL `err` gives `NSBOOT_STATUS_NULL_PARAMETER`.
+/// - Ownership: Borrows `err`.
+/// - Threads: Any thread (read-only).
+/// - Errors: None.
 #[no_mangle]
 pub extern "C" fn nsboot_error_status(err: *const nsboot_error) -> nsboot_status {
     super::boundary(nsboot_status::NSBOOT_STATUS_PANIC, || {
@@ -94,6 +109,11 @@ pub extern "C" fn nsboot_error_status(err: *const nsboot_error) -> nsboot_status
 }
 
 /// Free an error. NULL is a no-op.
+///
+/// - NULL: NULL is a no-op.
+/// - Ownership: Frees `err` (once).
+/// - Threads: Any thread, not concurrently with other uses of `err`.
+/// - Errors: None.
 #[no_mangle]
 pub extern "C" fn nsboot_error_free(err: *mut nsboot_error) {
     super::boundary((), || {

@@ -69,12 +69,22 @@ unsafe fn msg_mut<'a>(m: *mut nsboot_msg) -> Option<&'a mut nsboot_msg> {
 
 /// A new, empty message (no namespaces, runc's defaults). Never NULL except
 /// on allocation failure. Free with `nsboot_msg_free`.
+///
+/// - NULL: Returns NULL only if allocation fails (or on an internal panic).
+/// - Ownership: The caller owns the message and frees it with `nsboot_msg_free`.
+/// - Threads: Any thread.
+/// - Errors: None.
 #[no_mangle]
 pub extern "C" fn nsboot_msg_new() -> *mut nsboot_msg {
     boundary(std::ptr::null_mut(), || Box::into_raw(Box::new(nsboot_msg { cfg: BootstrapConfig::default() })))
 }
 
 /// Free a message. NULL is a no-op.
+///
+/// - NULL: NULL is a no-op.
+/// - Ownership: Frees `msg` (once).
+/// - Threads: Not concurrently with other uses of `msg`.
+/// - Errors: None.
 #[no_mangle]
 pub extern "C" fn nsboot_msg_free(msg: *mut nsboot_msg) {
     boundary((), || {
@@ -88,6 +98,11 @@ pub extern "C" fn nsboot_msg_free(msg: *mut nsboot_msg) {
 /// Set the namespaces to create: an OR of `CLONE_NEW*` flags (including
 /// `CLONE_NEWTIME`, 0x80). Other bits → `NSBOOT_STATUS_INVALID_ARGUMENT`.
 /// `err` may be NULL; on failure `*err` receives an error to free.
+///
+/// - NULL: `msg` must not be NULL; `err` may be NULL.
+/// - Ownership: Borrows `msg`.
+/// - Threads: One thread at a time per message.
+/// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` for bits that name no namespace (errno 0).
 #[no_mangle]
 pub extern "C" fn nsboot_msg_set_clone_flags(msg: *mut nsboot_msg, flags: u32, err: *mut *mut nsboot_error) -> nsboot_status {
     boundary(NSBOOT_STATUS_PANIC, || {
@@ -106,6 +121,11 @@ pub extern "C" fn nsboot_msg_set_clone_flags(msg: *mut nsboot_msg, flags: u32, e
 /// Append a namespace to join: `type` is one of cgroup ipc mnt net pid user
 /// uts time; `path` a file such as `/proc/PID/ns/net`. Joined in the order
 /// added (add `user` first, as runc does).
+///
+/// - NULL: `msg`, `ns_type`, `path` must not be NULL; `err` may be NULL.
+/// - Ownership: Copies both strings.
+/// - Threads: One thread at a time per message.
+/// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` for an unknown type, an empty path or one containing ','.
 #[no_mangle]
 pub extern "C" fn nsboot_msg_add_ns_path(
     msg: *mut nsboot_msg,
@@ -149,12 +169,22 @@ fn set_map(msg: *mut nsboot_msg, text: *const c_char, err: *mut *mut nsboot_erro
 }
 
 /// Set the uid map: `/proc/PID/uid_map` text, lines `inside outside count`.
+///
+/// - NULL: `msg` and `map` must not be NULL; `err` may be NULL.
+/// - Ownership: Copies the text.
+/// - Threads: One thread at a time per message.
+/// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` naming the bad line (not 3 numbers, count 0, overflow, more than 340 lines).
 #[no_mangle]
 pub extern "C" fn nsboot_msg_set_uid_map(msg: *mut nsboot_msg, map: *const c_char, err: *mut *mut nsboot_error) -> nsboot_status {
     boundary(NSBOOT_STATUS_PANIC, || set_map(msg, map, err, false))
 }
 
 /// Set the gid map (same format as the uid map).
+///
+/// - NULL: As `nsboot_msg_set_uid_map`.
+/// - Ownership: Copies the text.
+/// - Threads: One thread at a time per message.
+/// - Errors: As `nsboot_msg_set_uid_map`.
 #[no_mangle]
 pub extern "C" fn nsboot_msg_set_gid_map(msg: *mut nsboot_msg, map: *const c_char, err: *mut *mut nsboot_error) -> nsboot_status {
     boundary(NSBOOT_STATUS_PANIC, || set_map(msg, map, err, true))
@@ -178,12 +208,22 @@ fn set_helper(msg: *mut nsboot_msg, path: *const c_char, err: *mut *mut nsboot_e
 
 /// Path of a `newuidmap` helper used when writing the uid map directly
 /// fails with EPERM.
+///
+/// - NULL: `msg` and `path` must not be NULL; `err` may be NULL.
+/// - Ownership: Copies the path.
+/// - Threads: One thread at a time per message.
+/// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` for an empty path.
 #[no_mangle]
 pub extern "C" fn nsboot_msg_set_uidmap_helper(msg: *mut nsboot_msg, path: *const c_char, err: *mut *mut nsboot_error) -> nsboot_status {
     boundary(NSBOOT_STATUS_PANIC, || set_helper(msg, path, err, false))
 }
 
 /// Path of a `newgidmap` helper (see `nsboot_msg_set_uidmap_helper`).
+///
+/// - NULL: As `nsboot_msg_set_uidmap_helper`.
+/// - Ownership: Copies the path.
+/// - Threads: One thread at a time per message.
+/// - Errors: As `nsboot_msg_set_uidmap_helper`.
 #[no_mangle]
 pub extern "C" fn nsboot_msg_set_gidmap_helper(msg: *mut nsboot_msg, path: *const c_char, err: *mut *mut nsboot_error) -> nsboot_status {
     boundary(NSBOOT_STATUS_PANIC, || set_helper(msg, path, err, true))
@@ -191,6 +231,11 @@ pub extern "C" fn nsboot_msg_set_gidmap_helper(msg: *mut nsboot_msg, path: *cons
 
 /// SETGROUP: when true, stage-2 calls `setgroups(0, NULL)` (unless
 /// rootless) and stage-0 does not write `deny` to `setgroups`.
+///
+/// - NULL: NULL `msg` returns `NSBOOT_STATUS_NULL_PARAMETER`.
+/// - Ownership: Borrows `msg`.
+/// - Threads: One thread at a time per message.
+/// - Errors: None otherwise.
 #[no_mangle]
 pub extern "C" fn nsboot_msg_set_setgroup(msg: *mut nsboot_msg, value: bool) -> nsboot_status {
     boundary(NSBOOT_STATUS_PANIC, || {
@@ -203,6 +248,11 @@ pub extern "C" fn nsboot_msg_set_setgroup(msg: *mut nsboot_msg, value: bool) -> 
 
 /// ROOTLESS_EUID: the caller is unprivileged (stage-0 writes `deny` to
 /// `setgroups` unless SETGROUP is set; stage-2 skips `setgroups`).
+///
+/// - NULL: NULL `msg` returns `NSBOOT_STATUS_NULL_PARAMETER`.
+/// - Ownership: Borrows `msg`.
+/// - Threads: One thread at a time per message.
+/// - Errors: None otherwise.
 #[no_mangle]
 pub extern "C" fn nsboot_msg_set_rootless(msg: *mut nsboot_msg, value: bool) -> nsboot_status {
     boundary(NSBOOT_STATUS_PANIC, || {
@@ -215,6 +265,11 @@ pub extern "C" fn nsboot_msg_set_rootless(msg: *mut nsboot_msg, value: bool) -> 
 
 /// OOM_SCORE_ADJ, -1000..=1000, written by stage-0 to its own
 /// `/proc/self/oom_score_adj` (inherited by the stages).
+///
+/// - NULL: `msg` must not be NULL; `err` may be NULL.
+/// - Ownership: Borrows `msg`.
+/// - Threads: One thread at a time per message.
+/// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` outside -1000..1000.
 #[no_mangle]
 pub extern "C" fn nsboot_msg_set_oom_score_adj(msg: *mut nsboot_msg, value: c_int, err: *mut *mut nsboot_error) -> nsboot_status {
     boundary(NSBOOT_STATUS_PANIC, || {
@@ -237,6 +292,11 @@ pub extern "C" fn nsboot_msg_set_oom_score_adj(msg: *mut nsboot_msg, value: c_in
 /// dialect; either way stage-0 writes them to `/proc/<stage-1>/timens_offsets`
 /// after stage-1 has unshared the time namespace and before stage-2, its
 /// first process, exists.
+///
+/// - NULL: `msg` and `text` must not be NULL; `err` may be NULL.
+/// - Ownership: Copies the text.
+/// - Threads: One thread at a time per message.
+/// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` naming the line (unknown clock, not numeric, nsecs outside 0..999999999, secs beyond the kernel's range, a clock given twice).
 #[no_mangle]
 pub extern "C" fn nsboot_msg_set_time_offsets(msg: *mut nsboot_msg, text: *const c_char, err: *mut *mut nsboot_error) -> nsboot_status {
     boundary(NSBOOT_STATUS_PANIC, || {
@@ -258,6 +318,11 @@ pub extern "C" fn nsboot_msg_set_time_offsets(msg: *mut nsboot_msg, text: *const
 /// stage-2 applies (rootfs preparation) before returning. `bundle` (may be
 /// NULL) is the directory a relative `root.path` is resolved against;
 /// `flags` is an OR of `NSBOOT_ROOTFS_*`.
+///
+/// - NULL: `msg` and `config_json` must not be NULL; `bundle` and `err` may be NULL.
+/// - Ownership: Copies the bytes and the bundle path.
+/// - Threads: One thread at a time per message.
+/// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` for a NUL byte in the config or unknown flags (the config itself is validated by the bootstrap, before any mount).
 #[no_mangle]
 pub extern "C" fn nsboot_msg_set_rootfs_config(
     msg: *mut nsboot_msg,
@@ -293,6 +358,11 @@ pub extern "C" fn nsboot_msg_set_rootfs_config(
 /// `buf` (`len` bytes). `*out_len` receives the encoded size; when `buf` is
 /// too small (or NULL with `len` 0, to ask the size) the call returns
 /// `NSBOOT_STATUS_BUFFER_TOO_SMALL` with `*out_len` set and `buf` untouched.
+///
+/// - NULL: `msg` and `out_len` must not be NULL; `buf` may be NULL with `len` 0 to ask the size; `err` may be NULL.
+/// - Ownership: Writes into the caller's `buf`; nothing to free.
+/// - Threads: Any thread for distinct messages; a message may be encoded from several threads at once (read-only).
+/// - Errors: `NSBOOT_STATUS_BUFFER_TOO_SMALL` (with `*out_len` set), `NSBOOT_STATUS_WIRE` (the message cannot be represented, e.g. mount sources in the runc >= 1.2 dialect), `NSBOOT_STATUS_INVALID_ARGUMENT` (unknown dialect).
 #[no_mangle]
 pub extern "C" fn nsboot_msg_encode(
     msg: *const nsboot_msg,
@@ -330,6 +400,11 @@ pub extern "C" fn nsboot_msg_encode(
 /// Decode `len` bytes of a message in `dialect`; on success `*out` receives
 /// a new message (free with `nsboot_msg_free`). Bad bytes →
 /// `NSBOOT_STATUS_WIRE` with a message naming the fault and its offset.
+///
+/// - NULL: `buf` and `out` must not be NULL; `err` may be NULL.
+/// - Ownership: Borrows `buf`; on success the caller owns `*out` (free with `nsboot_msg_free`).
+/// - Threads: Any thread.
+/// - Errors: `NSBOOT_STATUS_WIRE` with a message naming the fault and its byte offset.
 #[no_mangle]
 pub extern "C" fn nsboot_msg_decode(
     buf: *const u8,

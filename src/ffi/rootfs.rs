@@ -21,6 +21,11 @@ use nsboot_status::*;
 /// Threads: the calling process must be single-threaded and already in a
 /// new mount namespace (and a new UTS namespace if the config sets a
 /// hostname); it changes the process's root and working directory.
+///
+/// - NULL: `config_json` must not be NULL; `bundle` and `err` may be NULL.
+/// - Ownership: Borrows its arguments; mounts made belong to the current mount namespace.
+/// - Threads: The process must be single-threaded (it changes root and cwd of the process).
+/// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` (config refused, naming the field), `NSBOOT_STATUS_ROOTFS` with the errno of the failing step (EPERM, ENOENT, ELOOP for a symlink escape, ...).
 #[no_mangle]
 pub extern "C" fn nsboot_rootfs_prepare(
     config_json: *const u8,
