@@ -9,16 +9,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::stages::{self, SingleThreaded, StageError};
 
 static STARTED: AtomicBool = AtomicBool::new(false);
+/// Set once the bootstrap has returned in stage-2: this process (and any
+/// fork of it) is inside the namespaces.
+static IN_STAGE2: AtomicBool = AtomicBool::new(false);
 
 /// What [`nsexec`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// `_LIBCONTAINER_INITPIPE` is unset or empty: nothing was touched.
     NotRequested,
-    /// The bootstrap already ran in this process (constructor, then an
-    /// explicit call): nothing more was done.
+    /// The bootstrap is already running in this process and has not
+    /// reached stage-2 (a re-entrant call): nothing more was done.
     AlreadyRan,
-    /// This process is stage-2, inside the requested namespaces.
+    /// This process is stage-2, inside the requested namespaces: the
+    /// bootstrap ran in this call, or earlier in the process (the library's
+    /// ELF constructor runs it before `main`, so an explicit call from
+    /// `main` reports where the process is rather than `AlreadyRan`).
     InContainer,
 }
 
@@ -36,7 +42,10 @@ pub fn nsexec() -> Outcome {
         Err(e) => stages::die(&e),
     };
     if STARTED.swap(true, Ordering::SeqCst) {
-        return Outcome::AlreadyRan;
+        // Stage-0 and stage-1 never return from the bootstrap, and a
+        // failure exits: a process that gets here after a completed run is
+        // stage-2.
+        return if IN_STAGE2.load(Ordering::SeqCst) { Outcome::InContainer } else { Outcome::AlreadyRan };
     }
     let env = match stages::env::read(init_fd) {
         Ok(env) => env,
@@ -49,5 +58,6 @@ pub fn nsexec() -> Outcome {
         ))
     };
     stages::run_to_stage2(&env, &token);
+    IN_STAGE2.store(true, Ordering::SeqCst);
     Outcome::InContainer
 }

@@ -49,7 +49,8 @@ pub extern "C" fn nsexec() {
 }
 
 /// Same as `nsexec`, with nsboot's naming; returns 0 when no bootstrap was
-/// requested (or it already ran) and 1 in stage-2 inside the namespaces.
+/// requested and 1 in stage-2 inside the namespaces (also when the
+/// library's constructor already ran the bootstrap before `main`).
 #[no_mangle]
 pub extern "C" fn nsboot_nsexec() -> c_int {
     let mut out = 0;
