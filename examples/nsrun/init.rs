@@ -101,6 +101,10 @@ fn setup_and_exec(sock: &mut UnixStream) -> Result<Never> {
     if msg.tty {
         crate::sys::set_controlling_tty(0).ctx(|| "set the controlling terminal".to_owned())?;
     }
+    // The host side blocks the signals it forwards, and the mask is
+    // inherited through the bootstrap: the command starts with none.
+    nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None)
+        .ctx(|| "sigprocmask".to_owned())?;
     let Some((prog, args)) = msg.args.split_first() else {
         return Err(Fail::new(125, "no command given"));
     };
