@@ -12,7 +12,7 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 
-use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::mount::{mount, MsFlags};
 use nsboot::rootfs::{prepare, RootfsOptions, RootfsPlan};
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use crate::image::Overlay;
 use crate::{Context, Fail, Result};
 
 /// Orders from the host side.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct InitMsg {
     /// `run`: the OCI config to prepare the rootfs from. `None` for `exec`.
     pub spec: Option<String>,
@@ -32,8 +32,12 @@ pub struct InitMsg {
     pub env: Vec<String>,
     /// Working directory (`exec` only: `run` takes `process.cwd`).
     pub cwd: String,
-    /// stdin is a terminal to make the controlling one.
+    /// Allocate a pseudo-terminal from the container's own /dev/ptmx, send
+    /// its master to the host, make it the command's stdio and
+    /// controlling terminal.
     pub tty: bool,
+    /// Its initial size (rows, columns), set before the command starts.
+    pub winsize: Option<(u16, u16)>,
     pub lo_up: bool,
     /// Die when the host-side nsrun dies (foreground runs and exec).
     pub die_with_parent: bool,
@@ -99,7 +103,7 @@ fn setup_and_exec(sock: &mut UnixStream) -> Result<Never> {
         crate::sys::loopback_up().ctx(|| "bring lo up".to_owned())?;
     }
     if msg.tty {
-        crate::sys::set_controlling_tty(0).ctx(|| "set the controlling terminal".to_owned())?;
+        console(sock, msg.winsize)?;
     }
     // The host side blocks the signals it forwards, and the mask is
     // inherited through the bootstrap: the command starts with none.
@@ -124,6 +128,35 @@ fn setup_and_exec(sock: &mut UnixStream) -> Result<Never> {
         std::io::ErrorKind::PermissionDenied => Fail::new(126, format!("exec: {prog:?}: permission denied")),
         _ => Fail::new(126, format!("exec: {prog:?}: {e}")),
     })
+}
+
+/// The container's terminal: a pty of the container's devpts instance (so
+/// `ttyname()` works inside), its master sent to the host (one byte `T`
+/// with SCM_RIGHTS), its slave as stdin/stdout/stderr and controlling tty.
+fn console(sock: &UnixStream, winsize: Option<(u16, u16)>) -> Result<()> {
+    use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::{AsFd, AsRawFd};
+    let err = |what: &'static str| move |e: nix::errno::Errno| Fail::new(125, format!("allocate a terminal: {what}: {e}"));
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(err("open /dev/ptmx"))?;
+    grantpt(&master).map_err(err("grantpt"))?;
+    unlockpt(&master).map_err(err("unlockpt"))?;
+    let name = ptsname_r(&master).map_err(err("ptsname"))?;
+    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(err("open the pty slave"))?;
+    if let Some((rows, cols)) = winsize {
+        crate::sys::set_winsize(slave.as_fd(), &libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 });
+    }
+    let fds = [master.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(sock.as_raw_fd(), &[std::io::IoSlice::new(b"T")], &cmsg, MsgFlags::empty(), None)
+        .map_err(err("send the terminal to nsrun"))?;
+    drop(master);
+    nix::unistd::dup2_stdin(&slave).map_err(err("dup2"))?;
+    nix::unistd::dup2_stdout(&slave).map_err(err("dup2"))?;
+    nix::unistd::dup2_stderr(&slave).map_err(err("dup2"))?;
+    drop(slave);
+    crate::sys::set_controlling_tty(0).map_err(err("TIOCSCTTY"))
 }
 
 /// Mount the overlays, in this (new) mount namespace only: `/` is made

@@ -108,6 +108,7 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
         tty: o.tty,
         lo_up: cfg.clone_flags.contains(NsKind::Net),
         die_with_parent: !o.detach,
+        winsize: None,
     };
     let record = Record {
         id: id.to_owned(),

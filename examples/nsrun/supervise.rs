@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -97,13 +97,8 @@ pub fn start(sealed: &SealedExe, cfg: &BootstrapConfig, msg: &InitMsg, io: Io) -
             cmd.stdin(Stdio::null()).stdout(f).stderr(f2);
         }
         Io::Tty { interactive } => {
-            let ws = crate::sys::get_winsize(std::io::stdin().as_fd()).or_else(|| crate::sys::get_winsize(std::io::stdout().as_fd()));
-            let pty = nix::pty::openpty(ws.as_ref(), None).ctx(|| "allocate a pseudo-terminal".to_owned())?;
-            fcntl(&pty.master, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).ctx(|| "pty".to_owned())?;
-            fcntl(&pty.slave, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).ctx(|| "pty".to_owned())?;
-            let s1 = pty.slave.try_clone().ctx(|| "pty".to_owned())?;
-            let s2 = pty.slave.try_clone().ctx(|| "pty".to_owned())?;
-            cmd.stdin(Stdio::from(pty.slave)).stdout(Stdio::from(s1)).stderr(Stdio::from(s2));
+            // The pty itself is made inside the container (see init.rs).
+            cmd.stdin(Stdio::null());
             let saved = if interactive && stdin_is_tty() {
                 let t = termios::tcgetattr(std::io::stdin()).ctx(|| "read terminal mode".to_owned())?;
                 let mut raw = t.clone();
@@ -113,7 +108,7 @@ pub fn start(sealed: &SealedExe, cfg: &BootstrapConfig, msg: &InitMsg, io: Io) -
             } else {
                 None
             };
-            tty = Some(Tty { master: pty.master, interactive, saved });
+            tty = Some((interactive, saved));
         }
     }
     // Blocked before the spawn so that a Ctrl-C during startup is
@@ -138,13 +133,22 @@ pub fn start(sealed: &SealedExe, cfg: &BootstrapConfig, msg: &InitMsg, io: Io) -
     };
     drop(log_r);
     spawned.reap_stage1();
-    let body = serde_json::to_vec(msg).ctx(|| "encode orders".to_owned())?;
+    let mut msg = msg.clone();
+    if tty.is_some() {
+        let ws = crate::sys::get_winsize(std::io::stdin().as_fd()).or_else(|| crate::sys::get_winsize(std::io::stdout().as_fd()));
+        msg.winsize = ws.map(|w| (w.ws_row, w.ws_col));
+    }
+    let body = serde_json::to_vec(&msg).ctx(|| "encode orders".to_owned())?;
     let mut sock = UnixStream::from(spawned.init_sock.try_clone().ctx(|| "init socket".to_owned())?);
     let mut reply = Vec::new();
+    let mut master = None;
     let talk = sock
         .write_all(&body)
         .and_then(|()| sock.shutdown(std::net::Shutdown::Write))
-        .and_then(|()| sock.read_to_end(&mut reply));
+        .and_then(|()| receive(&sock, &mut reply, &mut master));
+    if let (Some(_), Some(b'T')) = (&master, reply.first()) {
+        reply.remove(0);
+    }
     let failure = match talk {
         Err(e) => Some(Fail::new(125, format!("container init: {e}"))),
         Ok(_) if reply.is_empty() => None,
@@ -159,7 +163,49 @@ pub fn start(sealed: &SealedExe, cfg: &BootstrapConfig, msg: &InitMsg, io: Io) -
         return Err(f);
     }
     // The init socket is done: the exec closed the container's end.
+    let tty = match (tty, master) {
+        (Some((interactive, saved)), Some(master)) => Some(Tty { master, interactive, saved }),
+        (Some(_), None) => {
+            let _ = kill(spawned.stage2, Signal::SIGKILL);
+            let _ = spawned.wait_init();
+            return Err(Fail::new(125, "container init sent no terminal"));
+        }
+        _ => None,
+    };
     Ok(Started { spawned, tty, signals })
+}
+
+/// Read the init socket to its end: the bytes, and the pty master if one
+/// came with them (SCM_RIGHTS).
+fn receive(sock: &UnixStream, bytes: &mut Vec<u8>, master: &mut Option<OwnedFd>) -> std::io::Result<()> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::FromRawFd;
+    loop {
+        let mut buf = [0u8; 4096];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Ok(m) => m,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let n = msg.bytes;
+        for c in msg.cmsgs().map_err(std::io::Error::from)? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for fd in fds {
+                    #[allow(unsafe_code)]
+                    // SAFETY: the kernel just installed this fd in our table
+                    // for us (SCM_RIGHTS); nothing else owns it.
+                    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                    *master = Some(owned);
+                }
+            }
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        bytes.extend_from_slice(&buf[..n]);
+    }
 }
 
 /// The `msg` of the first fatal JSON line on the bootstrap's log pipe.
