@@ -82,7 +82,8 @@ pub fn main() -> ! {
 enum Never {}
 
 fn setup_and_exec(sock: &mut UnixStream) -> Result<Never> {
-    let mut raw = Vec::new();
+    // Room for a typical spec up front: one read instead of a growing series.
+    let mut raw = Vec::with_capacity(64 << 10);
     sock.read_to_end(&mut raw).ctx(|| "init: read orders".to_owned())?;
     let msg: InitMsg = serde_json::from_slice(&raw).ctx(|| "init: parse orders".to_owned())?;
     if msg.die_with_parent {
