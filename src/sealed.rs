@@ -35,7 +35,7 @@ pub fn is_immutable(fd: BorrowedFd<'_>) -> bool {
             return true;
         }
     }
-    matches!(fstatvfs(&fd), Ok(st) if st.flags().contains(FsFlags::ST_RDONLY))
+    matches!(fstatvfs(fd), Ok(st) if st.flags().contains(FsFlags::ST_RDONLY))
 }
 
 /// Copy the file behind `src` into a new sealed memfd (close-on-exec).

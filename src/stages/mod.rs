@@ -30,7 +30,7 @@ pub use crate::sys::process::SingleThreaded;
 /// program); every other path ends the process.
 pub fn run(env: &BootEnv, token: &SingleThreaded) -> ! {
     // A `!` function cannot return to the host; see `run_to_stage2`.
-    let _ = run_to_stage2(env, token);
+    run_to_stage2(env, token);
     crate::sys::process::exit_now(1)
 }
 
