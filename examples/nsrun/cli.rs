@@ -152,6 +152,9 @@ fn usage_err(cmd: &str, msg: impl std::fmt::Display) -> Fail {
     Fail::new(125, format!("{msg} (see {see})"))
 }
 
+/// A flag as written (`-i`, `--name`) and its value, if it takes one.
+type Flag = (String, Option<String>);
+
 /// Split the options off `args`: `(flag, value)` pairs and the index where
 /// the operands start. `-it` becomes `-i -t`; `-v/a:/b` and `--name=x` carry
 /// their value inline; flags in `takes_value` take the next argument.
@@ -159,7 +162,7 @@ fn split_opts(
     cmd: &'static str,
     args: &[String],
     takes_value: &[&str],
-) -> Result<(Vec<(String, Option<String>)>, usize), Fail> {
+) -> Result<(Vec<Flag>, usize), Fail> {
     let mut out = Vec::new();
     let mut i = 0;
     let need = |f: &str, i: usize| -> Result<String, Fail> {
