@@ -201,7 +201,8 @@ enum nsboot_status nsboot_spawn(const struct nsboot_sealed_exe *exe,
 void nsexec(void);
 
 // Same as `nsexec`, with nsboot's naming; returns 0 when no bootstrap was
-// requested (or it already ran) and 1 in stage-2 inside the namespaces.
+// requested and 1 in stage-2 inside the namespaces (also when the
+// library's constructor already ran the bootstrap before `main`).
 //
 // - NULL: No arguments.
 // - Ownership: As `nsexec`.

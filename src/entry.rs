@@ -9,15 +9,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::stages::{self, SingleThreaded, StageError};
 
 static STARTED: AtomicBool = AtomicBool::new(false);
+/// Set once the bootstrap has returned in stage-2: this process (and any
+/// fork of it) is inside the namespaces.
+static IN_STAGE2: AtomicBool = AtomicBool::new(false);
 
 /// What [`nsexec`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// `_LIBCONTAINER_INITPIPE` is unset or empty: nothing was touched.
     NotRequested,
-    /// This process is stage-2, inside the requested namespaces (the
-    /// bootstrap ran in this call, or already in the library's constructor:
-    /// a second call reports the same and does nothing).
+    /// The bootstrap is already running in this process and has not
+    /// reached stage-2 (a re-entrant call): nothing more was done.
+    AlreadyRan,
+    /// This process is stage-2, inside the requested namespaces: the
+    /// bootstrap ran in this call, or earlier in the process (the library's
+    /// ELF constructor runs it before `main`, so an explicit call from
+    /// `main` reports where the process is rather than `AlreadyRan`).
     InContainer,
 }
 
@@ -35,9 +42,10 @@ pub fn nsexec() -> Outcome {
         Err(e) => stages::die(&e),
     };
     if STARTED.swap(true, Ordering::SeqCst) {
-        // Only stage-2 returns from a bootstrap, so a process that gets here
-        // again is the container process.
-        return Outcome::InContainer;
+        // Stage-0 and stage-1 never return from the bootstrap, and a
+        // failure exits: a process that gets here after a completed run is
+        // stage-2.
+        return if IN_STAGE2.load(Ordering::SeqCst) { Outcome::InContainer } else { Outcome::AlreadyRan };
     }
     let env = match stages::env::read(init_fd) {
         Ok(env) => env,
@@ -50,5 +58,6 @@ pub fn nsexec() -> Outcome {
         ))
     };
     stages::run_to_stage2(&env, &token);
+    IN_STAGE2.store(true, Ordering::SeqCst);
     Outcome::InContainer
 }

@@ -63,7 +63,8 @@ pub extern "C" fn nsexec() {
 }
 
 /// Same as `nsexec`, with nsboot's naming; returns 0 when no bootstrap was
-/// requested (or it already ran) and 1 in stage-2 inside the namespaces.
+/// requested and 1 in stage-2 inside the namespaces (also when the
+/// library's constructor already ran the bootstrap before `main`).
 ///
 /// - NULL: No arguments.
 /// - Ownership: As `nsexec`.

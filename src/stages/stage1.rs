@@ -27,7 +27,7 @@ pub(super) fn rearm_pdeathsig() -> Result<(), StageError> {
 }
 
 /// `check_parent` is false where the parent cannot be seen (stage-2 in a
-/// new PID namespace reads ppid 0); a caller that died just before the
+/// created or joined PID namespace reads ppid 0); a caller that died just before the
 /// prctl then shows up as EOF on the sync socket instead.
 pub(super) fn tie_to_caller(caller: Pid, check_parent: bool) -> Result<(), StageError> {
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)

@@ -269,3 +269,47 @@ pub fn host_mountinfo() -> Vec<String> {
     v.sort();
     v
 }
+
+/// The `nsrun` example, built (or confirmed up to date) once per test
+/// binary and copied to a 0755 directory under /tmp so that `nobody` can
+/// run it whatever the permissions of the checkout.
+pub fn nsrun_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = profile_dir();
+        // `cargo test --test nsrun` does not build examples; cargo has
+        // released the build lock while tests run.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "--example", "nsrun"]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().expect("cargo").success(), "building the nsrun example failed");
+        let out = PathBuf::from(format!("/tmp/nsrun-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&out).expect("mkdir");
+        let _ = Command::new("chmod").args(["0755", out.to_str().unwrap()]).status();
+        let bin = out.join("nsrun");
+        std::fs::copy(dir.join("examples/nsrun"), &bin).expect("copy nsrun");
+        bin
+    })
+}
+
+/// A busybox-static rootfs (no config.json) with the given applets, in a
+/// fresh 0755 directory under /tmp; `None` (with a reason) without busybox.
+pub fn busybox_rootfs(tag: &str, applets: &[&str]) -> Option<PathBuf> {
+    if !Path::new("/bin/busybox").exists() {
+        eprintln!("SKIP: busybox-static not installed");
+        return None;
+    }
+    let dir = PathBuf::from(format!("/tmp/nsrun-img-{tag}-{}-{}", std::process::id(), rand_u32()));
+    for d in ["bin", "proc", "sys", "dev", "etc", "tmp", "root"] {
+        std::fs::create_dir_all(dir.join(d)).expect("mkdir rootfs");
+    }
+    std::fs::copy("/bin/busybox", dir.join("bin/busybox")).expect("copy busybox");
+    for a in applets {
+        std::os::unix::fs::symlink("busybox", dir.join("bin").join(a)).expect("applet");
+    }
+    let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(&dir).status();
+    Some(dir)
+}

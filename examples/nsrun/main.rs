@@ -1,0 +1,83 @@
+//! nsrun: a small container runtime built on nsboot's public API only.
+//!
+//! ```text
+//! nsrun run [-i] [-t] [-d] [--rm] [--name NAME] [-v HOST:CTR[:ro]]... [-e KEY=VAL]...
+//!           [--rootfs DIR | --image TAR | --bundle DIR] [--hostname H] [--net none|host] [--] CMD [ARG...]
+//! nsrun ps [-a] | logs NAME | exec [-i] [-t] NAME CMD... | stop [-t SECONDS] NAME | rm [-f] NAME
+//! ```
+//!
+//! How a container starts (see `run.rs`): the host side seals its own
+//! binary once ([`nsboot::SealedExe`]) and starts it through
+//! [`nsboot::caller::spawn`] with the namespaces to create. That copy enters
+//! `main` below, whose first call is [`nsboot::nsexec`]: stage-0/1/2 run,
+//! and stage-2 comes back here as PID 1 of the new PID namespace. It reads
+//! its orders from the init socket (`init.rs`), mounts the overlay inside
+//! its own mount namespace (so the host mount table never sees it),
+//! prepares the rootfs with [`nsboot::rootfs::prepare`], brings `lo` up
+//! and execs the command, which is then PID 1.
+
+mod cli;
+mod exec;
+mod image;
+mod init;
+mod ops;
+mod run;
+mod spec;
+mod state;
+mod supervise;
+mod sys;
+
+/// A failure of nsrun itself: the exit status and one line for stderr.
+#[derive(Debug)]
+pub struct Fail {
+    pub code: i32,
+    pub msg: String,
+}
+
+impl Fail {
+    pub fn new(code: i32, msg: impl Into<String>) -> Fail {
+        Fail { code, msg: msg.into() }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Fail>;
+
+/// Turn any error into a 125 failure with context.
+pub trait Context<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: std::fmt::Display> Context<T> for std::result::Result<T, E> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Fail::new(125, format!("{}: {e}", what())))
+    }
+}
+
+fn main() {
+    // First thing: when started as a bootstrap this runs stage-0/1/2 and
+    // returns only in stage-2, inside the container's namespaces.
+    if nsboot::nsexec() == nsboot::Outcome::InContainer {
+        init::main();
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = cli::parse(&args).and_then(|cmd| match cmd {
+        cli::Cmd::Help(text) => {
+            println!("{text}");
+            Ok(0)
+        }
+        cli::Cmd::Run(o) => run::run(o),
+        cli::Cmd::Exec(o) => exec::exec(o),
+        cli::Cmd::Ps { all, quiet } => ops::ps(all, quiet),
+        cli::Cmd::Logs { name } => ops::logs(&name),
+        cli::Cmd::Stop { timeout, names } => ops::stop(timeout, &names),
+        cli::Cmd::Rm { force, names } => ops::rm(force, &names),
+    });
+    let code = match result {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("nsrun: {}", f.msg.replace('\n', " "));
+            f.code
+        }
+    };
+    std::process::exit(code)
+}

@@ -1,0 +1,269 @@
+//! `nsrun run`: validate everything first, reserve the name, lay out the
+//! union filesystem, build the spec, start the container (in the
+//! foreground, or from a detached monitor process for `-d`), record it.
+//! Any failure before the command runs removes what was made.
+
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{getgid, getuid, User};
+use nsboot::ns::NsKind;
+use nsboot::wire::{BootstrapConfig, IdMap, IdRange};
+use nsboot::SealedExe;
+
+use crate::cli::{Image, RunOpts};
+use crate::init::InitMsg;
+use crate::state::{self, Record, Status};
+use crate::supervise::{self, Io};
+use crate::{Context, Fail, Result};
+
+/// Everything decided before the container starts.
+struct Plan {
+    dir: PathBuf,
+    record: Record,
+    cfg: BootstrapConfig,
+    msg: InitMsg,
+}
+
+pub fn run(o: RunOpts) -> Result<i32> {
+    // Checks that leave nothing behind when they fail.
+    crate::image::validate(&o.image)?;
+    for v in &o.volumes {
+        if std::fs::symlink_metadata(&v.host).is_err() {
+            return Err(Fail::new(125, format!("invalid volume {}: source path does not exist", v.host.display())));
+        }
+    }
+    if o.tty && o.interactive && !supervise::stdin_is_tty() {
+        return Err(Fail::new(125, "the input device is not a TTY: drop -t or give a terminal"));
+    }
+    let root = state::root()?;
+    let id = state::random_id();
+    let name = o.name.clone().unwrap_or_else(|| id[..12].to_owned());
+    let dir = state::create(&root, &name)?;
+    let plan = match plan(&root, &dir, &id, &name, &o) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = state::remove_dir(&dir);
+            return Err(e);
+        }
+    };
+    if o.detach {
+        detached(plan)
+    } else {
+        foreground(plan, &o)
+    }
+}
+
+fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Plan> {
+    let rootless = !nix::unistd::geteuid().is_root();
+    let prepared = crate::image::prepare(root, dir, &o.image, rootless)?;
+    let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_owned());
+    let spec = match &o.image {
+        Image::Bundle(b) => crate::spec::from_bundle(b, &o.cmd, o.tty)?,
+        _ => crate::spec::build(&crate::spec::Input {
+            root: &prepared.root,
+            hostname: &hostname,
+            env: &o.env,
+            cmd: &o.cmd,
+            tty: o.tty,
+            userns: rootless,
+            net: o.net,
+            volumes: &o.volumes,
+            host_image: o.image == Image::Host,
+        }),
+    };
+    let ns = crate::spec::namespaces(&spec)?;
+    let (args, mut env, cwd) = crate::spec::process_of(&spec);
+    if matches!(o.image, Image::Bundle(_)) {
+        env.extend(o.env.iter().cloned());
+    }
+    let mut cfg = BootstrapConfig { clone_flags: ns.create, ns_paths: ns.join, ..Default::default() };
+    let userns = cfg.clone_flags.contains(NsKind::User);
+    if rootless && !userns {
+        return Err(Fail::new(125, "running as an unprivileged user needs a user namespace (the bundle has none)"));
+    }
+    if userns {
+        match (ns.uid_map, ns.gid_map) {
+            (Some(u), Some(g)) => {
+                cfg.uid_map = Some(u);
+                cfg.gid_map = Some(g);
+            }
+            _ => rootless_maps(&mut cfg)?,
+        }
+        cfg.rootless_euid = rootless;
+    } else {
+        cfg.setgroup = true;
+    }
+    let msg = InitMsg {
+        spec: Some(serde_json::to_string(&spec).ctx(|| "encode spec".to_owned())?),
+        bundle: match &o.image {
+            Image::Bundle(b) => Some(b.canonicalize().ctx(|| format!("bundle {}", b.display()))?),
+            _ => None,
+        },
+        overlay: prepared.overlay,
+        args: args.clone(),
+        env: env.clone(),
+        cwd: cwd.clone(),
+        tty: o.tty,
+        lo_up: cfg.clone_flags.contains(NsKind::Net),
+        die_with_parent: !o.detach,
+        winsize: None,
+    };
+    let record = Record {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        status: Status::Created,
+        pid: 0,
+        pid_start: 0,
+        supervisor: std::process::id() as i32,
+        exit_code: None,
+        created: state::now(),
+        finished: None,
+        command: args,
+        env,
+        cwd,
+        userns,
+        detached: o.detach,
+        auto_remove: o.rm,
+        image: prepared.desc,
+    };
+    state::save(dir, &record).ctx(|| format!("write the state of {name}"))?;
+    Ok(Plan { dir: dir.to_owned(), record, cfg, msg })
+}
+
+/// The id maps of an unprivileged user: itself as root, plus its
+/// /etc/subuid and /etc/subgid ranges (through newuidmap/newgidmap) when
+/// it has some; otherwise a single mapping with setgroups denied.
+fn rootless_maps(cfg: &mut BootstrapConfig) -> Result<()> {
+    let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
+    let user = User::from_uid(getuid()).ok().flatten().map(|u| u.name).unwrap_or_default();
+    let sub = |file: &str, id: u32| -> Option<(u32, u32)> {
+        let text = std::fs::read_to_string(file).ok()?;
+        text.lines().find_map(|l| {
+            let mut f = l.split(':');
+            let (who, start, count) = (f.next()?, f.next()?, f.next()?);
+            (who == user || who == id.to_string()).then_some(())?;
+            Some((start.trim().parse().ok()?, count.trim().parse().ok()?))
+        })
+    };
+    let helpers = [Path::new("/usr/bin/newuidmap"), Path::new("/usr/bin/newgidmap")];
+    match (sub("/etc/subuid", uid), sub("/etc/subgid", gid)) {
+        (Some((us, uc)), Some((gs, gc))) if helpers.iter().all(|h| h.exists()) && uc > 0 && gc > 0 => {
+            let map = |own: u32, start: u32, count: u32| {
+                IdMap(vec![IdRange { inside: 0, outside: own, count: 1 }, IdRange { inside: 1, outside: start, count }])
+            };
+            cfg.uid_map = Some(map(uid, us, uc));
+            cfg.gid_map = Some(map(gid, gs, gc));
+            cfg.uidmap_helper = Some(c"/usr/bin/newuidmap".to_owned());
+            cfg.gidmap_helper = Some(c"/usr/bin/newgidmap".to_owned());
+            cfg.setgroup = true;
+        }
+        _ => {
+            cfg.uid_map = Some(IdMap::single(0, uid, 1));
+            cfg.gid_map = Some(IdMap::single(0, gid, 1));
+            cfg.setgroup = false;
+        }
+    }
+    Ok(())
+}
+
+fn record_start(plan: &mut Plan, pid: i32) {
+    plan.record.status = Status::Running;
+    plan.record.pid = pid;
+    plan.record.pid_start = state::proc_stat(pid).map(|(_, s)| s).unwrap_or(0);
+    plan.record.supervisor = std::process::id() as i32;
+    let _ = state::save(&plan.dir, &plan.record);
+}
+
+/// After the container's PID 1 ended: record it, or remove it (`--rm`).
+fn record_exit(plan: &mut Plan, code: i32) {
+    if plan.record.auto_remove {
+        let _ = state::remove_dir(&plan.dir);
+        return;
+    }
+    plan.record.status = Status::Exited;
+    plan.record.exit_code = Some(code);
+    plan.record.finished = Some(state::now());
+    // The directory may be gone (`rm -f` meanwhile): then there is
+    // nothing to record.
+    if plan.dir.is_dir() {
+        let _ = state::save(&plan.dir, &plan.record);
+    }
+}
+
+fn foreground(mut plan: Plan, o: &RunOpts) -> Result<i32> {
+    let io = if o.tty { Io::Tty { interactive: o.interactive } } else { Io::Inherit { stdin: o.interactive } };
+    let started = SealedExe::current()
+        .ctx(|| "seal the nsrun binary".to_owned())
+        .and_then(|sealed| supervise::start(&sealed, &plan.cfg, &plan.msg, io));
+    let started = match started {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = state::remove_dir(&plan.dir);
+            return Err(e);
+        }
+    };
+    record_start(&mut plan, started.pid().as_raw());
+    let code = supervise::wait(started);
+    record_exit(&mut plan, code);
+    Ok(code)
+}
+
+/// `-d`: a monitor process (setsid, stdio on /dev/null) starts the
+/// container with its output in `<dir>/ctr.log`, tells us over a pipe
+/// whether that worked, then waits for it and records its exit.
+fn detached(mut plan: Plan) -> Result<i32> {
+    let log_path = plan.dir.join("ctr.log");
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).ctx(|| format!("create {}", log_path.display()));
+    let log = match log {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = state::remove_dir(&plan.dir);
+            return Err(e);
+        }
+    };
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe".to_owned())?;
+    // SAFETY: nsrun starts no threads.
+    #[allow(unsafe_code)]
+    let child = unsafe { crate::sys::fork() }.ctx(|| "fork the monitor".to_owned())?;
+    if child != 0 {
+        drop(w);
+        let mut answer = Vec::new();
+        let _ = std::fs::File::from(r).read_to_end(&mut answer);
+        return match serde_json::from_slice::<crate::init::Reply>(&answer) {
+            Ok(rep) if rep.code == 0 => {
+                println!("{}", plan.record.name);
+                Ok(0)
+            }
+            Ok(rep) => Err(Fail::new(rep.code, rep.msg)),
+            Err(_) => Err(Fail::new(125, "the container monitor died before reporting")),
+        };
+    }
+    // The monitor.
+    drop(r);
+    let _ = nix::unistd::setsid();
+    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdin(null.as_fd());
+        let _ = nix::unistd::dup2_stdout(null.as_fd());
+        let _ = nix::unistd::dup2_stderr(null.as_fd());
+    }
+    let mut w = std::fs::File::from(w);
+    let started = SealedExe::current()
+        .ctx(|| "seal the nsrun binary".to_owned())
+        .and_then(|sealed| supervise::start(&sealed, &plan.cfg, &plan.msg, Io::Log(log)));
+    let started = match started {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = state::remove_dir(&plan.dir);
+            let _ = w.write_all(&serde_json::to_vec(&crate::init::Reply { code: e.code, msg: e.msg }).unwrap_or_default());
+            std::process::exit(e.code);
+        }
+    };
+    record_start(&mut plan, started.pid().as_raw());
+    let _ = w.write_all(br#"{"code":0,"msg":""}"#);
+    drop(w);
+    let code = supervise::wait(started);
+    record_exit(&mut plan, code);
+    std::process::exit(0)
+}

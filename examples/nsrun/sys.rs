@@ -1,0 +1,61 @@
+//! The few system calls nsrun makes that nix does not wrap: `lo` up,
+//! controlling terminal, window size. Each `unsafe` block says why it is
+//! sound.
+#![allow(unsafe_code)]
+
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+
+use nix::errno::Errno;
+
+/// Bring the loopback interface up (SIOCGIFFLAGS / SIOCSIFFLAGS), as
+/// `ip link set lo up` does. Needs CAP_NET_ADMIN in the network namespace.
+pub fn loopback_up() -> Result<(), Errno> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name and writes ifr_flags inside `req`,
+    // which lives for the whole call.
+    Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })?;
+    // SAFETY: the union member just written by SIOCGIFFLAGS is ifru_flags.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: as above; SIOCSIFFLAGS only reads `req`.
+    Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) })?;
+    Ok(())
+}
+
+/// Make the terminal on `fd` the controlling terminal of this session
+/// (the caller is a session leader without one).
+pub fn set_controlling_tty(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: TIOCSCTTY takes an int argument by value; no memory is shared.
+    Errno::result(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) }).map(drop)
+}
+
+pub fn get_winsize(fd: BorrowedFd<'_>) -> Option<libc::winsize> {
+    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one winsize into `ws`, valid for the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_row > 0).then_some(ws)
+}
+
+pub fn set_winsize(fd: BorrowedFd<'_>, ws: &libc::winsize) {
+    // SAFETY: TIOCSWINSZ reads one winsize from `ws`, valid for the call.
+    let _ = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, ws) };
+}
+
+/// `fork()` for the detached monitor. Returns the child's pid in the
+/// parent, 0 in the child.
+///
+/// # Safety
+/// The process must be single-threaded (nsrun is: it starts no threads).
+pub unsafe fn fork() -> Result<i32, Errno> {
+    // SAFETY: the caller guarantees a single thread, so the child has a
+    // consistent copy of every lock and allocator state.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(child.as_raw()),
+        nix::unistd::ForkResult::Child => Ok(0),
+    }
+}

@@ -1,0 +1,538 @@
+//! End-to-end tests of the `nsrun` example through the real binary, as
+//! root and as `nobody` (rootless). Each test has its own state root, so
+//! `ps -a` and the state directory can be checked for leftovers; every
+//! test also checks that the host's mount table is unchanged (nsrun mounts
+//! the overlay inside the container's mount namespace only).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const APPLETS: &[&str] = &[
+    "sh", "cat", "ls", "ps", "echo", "touch", "hostname", "id", "grep", "wc", "head", "readlink", "sleep", "ip",
+    "true", "false", "pwd", "tty", "stty", "mkdir", "rm",
+];
+
+/// One user's view of nsrun: its state root, and whether it runs as nobody.
+struct Ctx {
+    rootless: bool,
+    /// NSRUN_ROOT (root) or XDG_RUNTIME_DIR (nobody).
+    state: PathBuf,
+}
+
+impl Ctx {
+    fn new(tag: &str, rootless: bool) -> Ctx {
+        let state = PathBuf::from(format!("/tmp/nsrun-state-{tag}-{}-{}", std::process::id(), rand_u32()));
+        std::fs::create_dir_all(&state).unwrap();
+        if rootless {
+            std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+            let st = Command::new("chown").arg("nobody:nogroup").arg(&state).status().unwrap();
+            assert!(st.success());
+        }
+        Ctx { rootless, state }
+    }
+
+    /// Where nsrun keeps its containers.
+    fn root(&self) -> PathBuf {
+        if self.rootless {
+            self.state.join("nsrun")
+        } else {
+            self.state.clone()
+        }
+    }
+
+    fn container_dir(&self, name: &str) -> PathBuf {
+        self.root().join("containers").join(name)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c;
+        if self.rootless {
+            c = Command::new("runuser");
+            c.args(["-u", "nobody", "--", "env", "-u", "NSRUN_ROOT"])
+                .arg(format!("XDG_RUNTIME_DIR={}", self.state.display()))
+                .arg(nsrun_bin());
+        } else {
+            c = Command::new(nsrun_bin());
+            c.env("NSRUN_ROOT", &self.state);
+        }
+        c.args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        run_with_timeout(self.cmd(args), Duration::from_secs(60))
+    }
+
+    /// Run, require success, return stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(o.status.success(), "nsrun {args:?} failed ({:?}): {}{}", o.status, stdout(&o), stderr(&o));
+        stdout(&o)
+    }
+
+    /// `ps -a` lists nothing, the state has no container left.
+    fn assert_empty(&self) {
+        let ps = self.ok(&["ps", "-a", "-q"]);
+        assert_eq!(ps.trim(), "", "ps -a shows leftovers");
+        let left: Vec<_> = std::fs::read_dir(self.root().join("containers")).into_iter().flatten().flatten().map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "state directory has leftovers: {left:?}");
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        let _ = Command::new("chmod").args(["-R", "u+rwx"]).arg(&self.state).status();
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+fn can_rootless() -> bool {
+    if !is_root() || !have("runuser") {
+        eprintln!("SKIP: rootless tests need root (to become nobody) and runuser");
+        return false;
+    }
+    true
+}
+
+/// The checks run inside every container, one `key=value` per line.
+const PROBE: &str = "echo pid=$$; echo host=$(hostname); echo uid=$(id -u); \
+    echo nprocs=$(ps -o pid | grep -c '^ *[0-9]'); \
+    echo nets=$(ls /sys/class/net | wc -w); echo loflags=$(cat /sys/class/net/lo/flags); \
+    echo rootfs=$(grep -m1 ' / / ' /proc/self/mountinfo | grep -o ' - [a-z]*'); \
+    echo sysvipc=$(cat /proc/sysvipc/shm | wc -l); \
+    echo data > /written-by-ctr && echo wrote=yes";
+
+fn field<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')).map(str::trim)).unwrap_or_else(|| panic!("no {key}= in {out}"))
+}
+
+fn check_isolation(out: &str, host_name: &str) {
+    assert_eq!(field(out, "pid"), "1", "the command is PID 1: {out}");
+    assert_eq!(field(out, "host"), host_name, "{out}");
+    assert_eq!(field(out, "uid"), "0", "{out}");
+    // sh, ps (and the subshell running them): nothing of the host.
+    // sh, the $(...) subshell, ps, grep: nothing of the host.
+    let n: u32 = field(out, "nprocs").parse().unwrap();
+    assert!(n <= 4, "ps shows {n} processes: {out}");
+    assert_eq!(field(out, "nets"), "1", "only lo: {out}");
+    let flags = u32::from_str_radix(field(out, "loflags").trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "lo is up: {out}");
+    assert_eq!(field(out, "rootfs"), "- overlay", "/ is the overlay: {out}");
+    assert_eq!(field(out, "sysvipc"), "1", "no SysV segment of the host is visible (header line only): {out}");
+    assert_eq!(field(out, "wrote"), "yes", "{out}");
+}
+
+/// A SysV shared memory segment on the host, removed on drop: the IPC
+/// namespace check needs something to hide.
+struct HostShm(Option<String>);
+impl HostShm {
+    fn new() -> HostShm {
+        let o = Command::new("ipcmk").args(["-M", "4096"]).output();
+        let id = o.ok().filter(|o| o.status.success()).and_then(|o| stdout(&o).split_whitespace().last().map(str::to_owned));
+        HostShm(id)
+    }
+}
+impl Drop for HostShm {
+    fn drop(&mut self) {
+        if let Some(id) = &self.0 {
+            let _ = Command::new("ipcrm").args(["-m", id]).status();
+        }
+    }
+}
+
+fn isolation_and_write_layer(rootless: bool, image: &str) {
+    let tag = if rootless { "iso-rl" } else { "iso" };
+    let ctx = Ctx::new(tag, rootless);
+    let before = host_mountinfo();
+    let _shm = HostShm::new();
+    let name = format!("{tag}-{}", rand_u32());
+    let (img_args, rootfs): (Vec<String>, Option<PathBuf>) = match image {
+        "busybox" => {
+            let Some(r) = busybox_rootfs(tag, APPLETS) else { return };
+            (vec!["--rootfs".into(), r.display().to_string()], Some(r))
+        }
+        "tar" => {
+            let Some(r) = busybox_rootfs(tag, APPLETS) else { return };
+            let tar = r.with_extension("tar");
+            let st = Command::new("tar").arg("-cf").arg(&tar).arg("-C").arg(&r).arg(".").status().unwrap();
+            assert!(st.success());
+            let _ = Command::new("chmod").arg("a+r").arg(&tar).status();
+            (vec!["--image".into(), tar.display().to_string()], Some(r))
+        }
+        _ => (vec![], None),
+    };
+    let mut args = vec!["run", "--name", &name, "--hostname", "ctr-host"];
+    args.extend(img_args.iter().map(String::as_str));
+    args.extend(["sh", "-c", PROBE]);
+    let out = ctx.ok(&args);
+    check_isolation(&out, "ctr-host");
+    // The write landed in the write layer only.
+    let upper = ctx.container_dir(&name).join("upper/written-by-ctr");
+    assert_eq!(std::fs::read_to_string(&upper).unwrap_or_default(), "data\n", "write layer {}", upper.display());
+    assert!(!Path::new("/written-by-ctr").exists(), "the host's / was written");
+    if let Some(r) = &rootfs {
+        assert!(!r.join("written-by-ctr").exists(), "the image was written");
+    }
+    // A second container does not see the first one's write.
+    let mut args2 = vec!["run", "--rm"];
+    args2.extend(img_args.iter().map(String::as_str));
+    args2.extend(["sh", "-c", "cat /written-by-ctr 2>/dev/null || echo absent"]);
+    assert_eq!(ctx.ok(&args2).trim(), "absent");
+    let ps = ctx.ok(&["ps", "-a"]);
+    assert!(ps.contains(&name) && ps.contains("Exited (0)"), "{ps}");
+    ctx.ok(&["rm", &name]);
+    assert!(!ctx.container_dir(&name).exists(), "rm left the write layer");
+    ctx.assert_empty();
+    assert_eq!(before, host_mountinfo(), "host mount table changed");
+    if let Some(r) = rootfs {
+        let _ = std::fs::remove_file(r.with_extension("tar"));
+        let _ = std::fs::remove_dir_all(r);
+    }
+}
+
+#[test]
+fn busybox_image_isolation_and_write_layer() {
+    require_root!();
+    isolation_and_write_layer(false, "busybox");
+}
+
+#[test]
+fn busybox_tar_image_isolation_rootless() {
+    if !can_rootless() {
+        return;
+    }
+    isolation_and_write_layer(true, "tar");
+}
+
+#[test]
+fn default_image_isolation_and_write_layer() {
+    require_root!();
+    isolation_and_write_layer(false, "host");
+}
+
+#[test]
+fn default_image_isolation_rootless() {
+    if !can_rootless() {
+        return;
+    }
+    isolation_and_write_layer(true, "host");
+}
+
+#[test]
+fn default_image_etc_write_stays_in_the_container() {
+    require_root!();
+    let ctx = Ctx::new("etc", false);
+    let name = format!("etc-{}", rand_u32());
+    let out = ctx.ok(&["run", "--name", &name, "sh", "-c", "echo changed >> /etc/hostname && tail -1 /etc/hostname"]);
+    assert_eq!(out.trim(), "changed");
+    assert!(!std::fs::read_to_string("/etc/hostname").unwrap().contains("changed"), "host /etc/hostname changed");
+    let up = std::fs::read_to_string(ctx.container_dir(&name).join("upper/etc/hostname")).unwrap();
+    assert!(up.ends_with("changed\n"), "copy-up in the write layer: {up:?}");
+    ctx.ok(&["rm", &name]);
+    ctx.assert_empty();
+}
+
+fn volumes(rootless: bool) {
+    let Some(r) = busybox_rootfs("vol", APPLETS) else { return };
+    let ctx = Ctx::new("vol", rootless);
+    let rw = ctx.state.join("rw-vol");
+    let ro = ctx.state.join("ro-vol");
+    for d in [&rw, &ro] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("from-host"), "host\n").unwrap();
+        if rootless {
+            let _ = Command::new("chown").args(["-R", "nobody:nogroup"]).arg(d).status();
+        }
+    }
+    let before = host_mountinfo();
+    let vrw = format!("{}:/data", rw.display());
+    let vro = format!("{}:/cfg:ro", ro.display());
+    let out = ctx.ok(&[
+        "run", "--rm", "--rootfs", r.to_str().unwrap(), "-v", &vrw, "-v", &vro, "sh", "-c",
+        "cat /data/from-host /cfg/from-host; echo ctr > /data/from-ctr && echo rw-ok; \
+         echo x > /cfg/nope 2>/dev/null && echo ro-broken || echo ro-ok",
+    ]);
+    assert_eq!(out, "host\nhost\nrw-ok\nro-ok\n");
+    assert_eq!(std::fs::read_to_string(rw.join("from-ctr")).unwrap(), "ctr\n");
+    assert!(!ro.join("nope").exists());
+    assert_eq!(before, host_mountinfo(), "host mount table changed");
+    ctx.assert_empty();
+    let _ = std::fs::remove_dir_all(r);
+}
+
+#[test]
+fn volumes_rw_and_ro() {
+    require_root!();
+    volumes(false);
+}
+
+#[test]
+fn volumes_rw_and_ro_rootless() {
+    if !can_rootless() {
+        return;
+    }
+    volumes(true);
+}
+
+fn ns_inode(pid: &str, kind: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap().to_string_lossy().into_owned()
+}
+
+fn detached_lifecycle(rootless: bool) {
+    let Some(r) = busybox_rootfs("det", APPLETS) else { return };
+    let ctx = Ctx::new("det", rootless);
+    let before = host_mountinfo();
+    let name = format!("det-{}", rand_u32());
+    let rootfs = r.to_str().unwrap();
+    let out = ctx.ok(&[
+        "run", "-d", "--name", &name, "-e", "GREETING=hello", "--rootfs", rootfs, "sh", "-c",
+        "echo $GREETING from $$; trap 'echo got TERM; exit 7' TERM; while :; do sleep 0.05; done",
+    ]);
+    assert_eq!(out.trim(), name, "run -d prints the name");
+    // Same name again: refused, and the running one is untouched.
+    let dup = ctx.run(&["run", "--name", &name, "--rootfs", rootfs, "true"]);
+    assert_eq!(dup.status.code(), Some(125));
+    assert!(stderr(&dup).contains("already in use"), "{}", stderr(&dup));
+    assert_eq!(stderr(&dup).lines().count(), 1);
+
+    let ps = ctx.ok(&["ps"]);
+    let line = ps.lines().find(|l| l.starts_with(&name)).unwrap_or_else(|| panic!("{name} not in ps: {ps}"));
+    assert!(line.contains("Up"), "{line}");
+    let pid = line.split_whitespace().nth(1).unwrap().to_owned();
+
+    let t = Instant::now();
+    while !ctx.ok(&["logs", &name]).contains("hello from 1") {
+        assert!(t.elapsed() < Duration::from_secs(10), "log never showed the greeting");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // exec: the same namespaces as PID 1, its env and cwd.
+    let ex = ctx.ok(&[
+        "exec", &name, "sh", "-c",
+        "echo me=$$ env=$GREETING cwd=$(pwd); for k in pid uts ipc net mnt; do echo $k=$(readlink /proc/self/ns/$k); done; cat /proc/1/cmdline | head -c 2",
+    ]);
+    assert_ne!(field(&ex, "me").split(' ').next(), Some("1"), "exec is not PID 1: {ex}");
+    assert!(ex.contains("env=hello cwd=/"), "{ex}");
+    for k in ["pid", "uts", "ipc", "net", "mnt"] {
+        assert_eq!(field(&ex, k), ns_inode(&pid, k), "exec's {k} namespace differs from the container's PID 1");
+        assert_ne!(field(&ex, k), ns_inode("self", k), "{k} namespace is the host's");
+    }
+    assert!(ex.ends_with("sh"), "{ex}");
+    let code = ctx.run(&["exec", &name, "sh", "-c", "exit 4"]).status.code();
+    assert_eq!(code, Some(4), "exec's exit status");
+    // A signal death is 128+N (PID 1 itself cannot be SIGKILLed from inside).
+    let code = ctx.run(&["exec", &name, "sh", "-c", "kill -9 $$"]).status.code();
+    assert_eq!(code, Some(137), "exec's signal status");
+
+    ctx.ok(&["stop", "-t", "5", &name]);
+    let ps = ctx.ok(&["ps", "-a"]);
+    assert!(ps.contains("Exited (7)"), "the trap's exit status is recorded: {ps}");
+    assert!(ctx.ok(&["logs", &name]).contains("got TERM"));
+    assert!(!ctx.ok(&["ps"]).contains(&name));
+
+    let late = ctx.run(&["exec", &name, "true"]);
+    assert_ne!(late.status.code(), Some(0));
+    assert!(stderr(&late).contains("is not running"), "{}", stderr(&late));
+    assert_eq!(stderr(&late).lines().count(), 1);
+
+    ctx.ok(&["rm", &name]);
+    ctx.assert_empty();
+    assert_eq!(before, host_mountinfo(), "host mount table changed");
+    assert!(std::fs::metadata(format!("/proc/{pid}")).is_err(), "PID 1 still exists");
+    let _ = std::fs::remove_dir_all(r);
+}
+
+#[test]
+fn detached_logs_exec_stop_rm() {
+    require_root!();
+    detached_lifecycle(false);
+}
+
+#[test]
+fn detached_logs_exec_stop_rm_rootless() {
+    if !can_rootless() {
+        return;
+    }
+    detached_lifecycle(true);
+}
+
+#[test]
+fn rm_force_kills_and_sigkill_after_timeout() {
+    require_root!();
+    let Some(r) = busybox_rootfs("rmf", APPLETS) else { return };
+    let ctx = Ctx::new("rmf", false);
+    let rootfs = r.to_str().unwrap();
+    // `sleep` as PID 1 has no SIGTERM handler: the kernel drops SIGTERM
+    // for a namespace's init, so stop must fall back to SIGKILL.
+    ctx.ok(&["run", "-d", "--name", "a", "--rootfs", rootfs, "sleep", "1000"]);
+    let t = Instant::now();
+    ctx.ok(&["stop", "-t", "1", "a"]);
+    assert!(t.elapsed() >= Duration::from_millis(900), "stop did not wait for the grace period");
+    assert!(ctx.ok(&["ps", "-a"]).contains("Exited (137)"));
+    ctx.ok(&["run", "-d", "--name", "b", "--rootfs", rootfs, "sleep", "1000"]);
+    let o = ctx.run(&["rm", "b"]);
+    assert_ne!(o.status.code(), Some(0), "rm of a running container must fail without -f");
+    assert!(stderr(&o).contains("cannot remove running container"), "{}", stderr(&o));
+    ctx.ok(&["rm", "-f", "a", "b"]);
+    ctx.assert_empty();
+    let _ = std::fs::remove_dir_all(r);
+}
+
+#[test]
+fn exit_codes_and_bad_input_leave_nothing_behind() {
+    require_root!();
+    let Some(r) = busybox_rootfs("codes", APPLETS) else { return };
+    let ctx = Ctx::new("codes", false);
+    let rootfs = r.to_str().unwrap();
+    let before = host_mountinfo();
+    let code = |args: &[&str]| {
+        let o = ctx.run(args);
+        (o.status.code(), stderr(&o))
+    };
+    assert_eq!(code(&["run", "--rm", "--rootfs", rootfs, "sh", "-c", "exit 42"]).0, Some(42));
+    // 128+N: PID 1 is immune to its own namespace's SIGKILL, so the shell
+    // reports its child's death.
+    assert_eq!(code(&["run", "--rm", "--rootfs", rootfs, "sh", "-c", "sh -c 'kill -9 $$'; exit $?"]).0, Some(137));
+    assert_eq!(code(&["run", "--rm", "--rootfs", rootfs, "false"]).0, Some(1));
+    let bad: &[(&[&str], i32, &str)] = &[
+        (&["run", "--rm", "--rootfs", rootfs, "no-such-command"], 127, "executable file not found"),
+        (&["run", "--rm", "--rootfs", rootfs, "/etc"], 126, "permission denied"),
+        (&["run", "--bogus", "sh"], 125, "unknown flag: --bogus"),
+        (&["run", "--rm", "--rootfs", "/nonexistent/rootfs", "sh"], 125, "no such file"),
+        (&["run", "--rm", "--image", "/nonexistent.tar", "sh"], 125, "no such file"),
+        (&["run", "--rm", "-v", "/nonexistent/src:/x", "--rootfs", rootfs, "sh"], 125, "does not exist"),
+        (&["run", "--rm", "--name", "bad/name", "sh"], 125, "invalid container name"),
+        (&["run", "--rm", "--net", "bridge", "sh"], 125, "invalid network"),
+        (&["run", "-it", "--rm", "sh"], 125, "not a TTY"),
+        (&["exec", "nope", "sh"], 1, "no such container"),
+        (&["logs", "nope"], 1, "no such container"),
+        (&["frobnicate"], 125, "unknown command"),
+    ];
+    for (args, want, text) in bad {
+        let (got, err) = code(args);
+        assert_eq!(got, Some(*want), "nsrun {args:?}: {err}");
+        assert!(err.contains(text), "nsrun {args:?}: expected {text:?} in {err:?}");
+        assert_eq!(err.lines().count(), 1, "one-line error for {args:?}: {err:?}");
+    }
+    // Without --rm a failed start leaves nothing either.
+    let (got, _) = code(&["run", "--name", "failed", "--rootfs", rootfs, "no-such-command"]);
+    assert_eq!(got, Some(127));
+    ctx.assert_empty();
+    assert_eq!(before, host_mountinfo(), "host mount table changed");
+    for sub in ["run", "exec", "ps", "logs", "stop", "rm"] {
+        let o = ctx.run(&[sub, "--help"]);
+        assert!(o.status.success() && stdout(&o).contains("Usage: nsrun"), "{sub} --help");
+    }
+    let _ = std::fs::remove_dir_all(r);
+}
+
+#[test]
+fn signals_are_forwarded_to_pid1() {
+    require_root!();
+    let Some(r) = busybox_rootfs("sig", APPLETS) else { return };
+    let ctx = Ctx::new("sig", false);
+    let mut c = ctx.cmd(&[
+        "run", "--rm", "--rootfs", r.to_str().unwrap(), "sh", "-c",
+        "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.05; done",
+    ]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut so = child.stdout.take().unwrap();
+    let mut buf = [0u8; 6];
+    std::io::Read::read_exact(&mut so, &mut buf).unwrap();
+    assert_eq!(&buf, b"ready\n");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut so, &mut rest).unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(9), "{rest}");
+    assert_eq!(rest, "got-term\n");
+    ctx.assert_empty();
+    let _ = std::fs::remove_dir_all(r);
+}
+
+#[test]
+fn tty_through_a_real_pty() {
+    require_root!();
+    if !have("script") {
+        eprintln!("SKIP: util-linux script not installed");
+        return;
+    }
+    let Some(r) = busybox_rootfs("tty", APPLETS) else { return };
+    let ctx = Ctx::new("tty", false);
+    // script gives nsrun a real terminal of 33x101; nsrun passes the size
+    // to the container's pty; the command's status comes back through both.
+    let inner = format!(
+        "stty rows 33 cols 101; NSRUN_ROOT={} {} run --rm -it --rootfs {} sh -c 'tty; stty size; test -t 0 && echo stdin-tty; exit 5'",
+        ctx.state.display(),
+        nsrun_bin().display(),
+        r.display()
+    );
+    let mut c = Command::new("script");
+    c.args(["-q", "-e", "-c", &inner, "/dev/null"]);
+    let o = run_with_timeout(c, Duration::from_secs(30));
+    let out = stdout(&o).replace('\r', "");
+    assert_eq!(o.status.code(), Some(5), "{out} {}", stderr(&o));
+    assert!(out.contains("/dev/pts/0\n"), "the command's stdin is the container's pty: {out:?}");
+    assert!(out.contains("33 101\n"), "window size passed: {out:?}");
+    assert!(out.contains("stdin-tty"), "{out:?}");
+    // Without -i, -t works without a terminal (output through the pty).
+    let o = ctx.run(&["run", "--rm", "-t", "--rootfs", r.to_str().unwrap(), "sh", "-c", "test -t 1 && echo out-tty"]);
+    assert_eq!(stdout(&o).replace('\r', ""), "out-tty\n", "{}", stderr(&o));
+    ctx.assert_empty();
+    let _ = std::fs::remove_dir_all(r);
+}
+
+#[test]
+fn bundle_runs_config_json_as_is() {
+    require_root!();
+    let Some(dir) = busybox_bundle("nsrun-bundle", false) else { return };
+    let ctx = Ctx::new("bundle", false);
+    let before = host_mountinfo();
+    let out = ctx.ok(&["run", "--rm", "--bundle", dir.to_str().unwrap(), "sh", "-c", "echo $$; hostname; touch /x 2>&1 || true"]);
+    // runc spec: hostname "runc", read-only root.
+    assert!(out.starts_with("1\nrunc\n"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert_eq!(before, host_mountinfo());
+    ctx.assert_empty();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn fifty(rootless: bool) {
+    let Some(r) = busybox_rootfs("fifty", APPLETS) else { return };
+    let ctx = Ctx::new("fifty", rootless);
+    let before = host_mountinfo();
+    let t = Instant::now();
+    for i in 0..50 {
+        let o = ctx.run(&["run", "--rm", "--rootfs", r.to_str().unwrap(), "true"]);
+        assert!(o.status.success(), "container {i}: {}", stderr(&o));
+    }
+    eprintln!("50 containers ({}) in {:?}", if rootless { "rootless" } else { "root" }, t.elapsed());
+    ctx.assert_empty();
+    assert_eq!(before, host_mountinfo(), "host mount table changed");
+    let left = processes_with(&format!("{}", r.display()));
+    assert!(left.is_empty(), "processes left: {left:?}");
+    let left = processes_with("runc:[");
+    assert!(left.iter().all(|p| proc_state(*p) != Some('Z')), "zombie stages left");
+    let _ = std::fs::remove_dir_all(r);
+}
+
+#[test]
+fn fifty_containers_in_a_row_leave_nothing() {
+    require_root!();
+    fifty(false);
+}
+
+#[test]
+fn fifty_containers_in_a_row_leave_nothing_rootless() {
+    if !can_rootless() {
+        return;
+    }
+    fifty(true);
+}
