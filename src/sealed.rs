@@ -119,13 +119,18 @@ pub struct SealedExe {
 }
 
 impl SealedExe {
-    /// Seal a copy of the program at `path`. If the file is already
-    /// immutable (sealed memfd or read-only mount), it is used as is.
+    /// An immutable view of the program at `path`: the file itself if it is
+    /// already immutable (sealed memfd, read-only mount); else a detached
+    /// read-only bind mount of it when the caller may mount (no copy);
+    /// else a sealed memfd copy.
     pub fn new(path: &Path) -> Result<SealedExe, StageError> {
         let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|source| StageError::Seal { op: "open the program to seal", source })?;
         if is_immutable(fd.as_fd()) {
             return Ok(SealedExe { fd });
+        }
+        if let Ok(view) = read_only_view(fd.as_fd()) {
+            return Ok(SealedExe { fd: view });
         }
         Ok(SealedExe { fd: seal_copy(fd.as_fd(), c"nsboot-sealed")? })
     }

@@ -246,7 +246,9 @@ fn running_binary_cannot_be_written_after_the_bootstrap() {
     // rootless (memfd copy: no mount privilege).
     for (args, via, want) in [
         (vec!["--ns", "uts,pid"], "read-only bind", "exe: writable=0 rdonly-mount=1 sealed=0\n"),
-        (vec!["--ns", "uts,pid", "--sealed"], "sealed memfd", "exe: writable=0 rdonly-mount=0 sealed=1\n"),
+        // As root the caller's "sealed once" view is a detached read-only
+        // bind mount too (no copy); unprivileged it is a sealed memfd (below).
+        (vec!["--ns", "uts,pid", "--sealed"], "sealed once", "exe: writable=0 rdonly-mount=1 sealed=0\n"),
     ] {
         let (spawn, probe) = c_programs();
         let mut cmd = std::process::Command::new(spawn);
