@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <limits.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -38,6 +40,27 @@ int main(int argc, char **argv)
 		int sealed = seals >= 0 && (seals & (F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK)) ==
 						   (F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK);
 		printf("exe: writable=%d rdonly-mount=%d sealed=%d\n", writable, rdonly, sealed);
+		fflush(stdout);
+	}
+	/* fd hygiene (CVE-2024-21626 class): every fd this process holds when
+	 * main starts, close-on-exec ones included, as "fd N -> TARGET". */
+	if (getenv("NSBOOT_PROBE_FDS")) {
+		DIR *d = opendir("/proc/self/fd");
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			char path[PATH_MAX], target[PATH_MAX];
+			if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d))
+				continue;
+			snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+			ssize_t n = readlink(path, target, sizeof(target) - 1);
+			target[n < 0 ? 0 : n] = '\0';
+			int fl = fcntl(atoi(e->d_name), F_GETFD);
+			printf("fd %s -> %s%s\n", e->d_name, target, fl >= 0 && (fl & FD_CLOEXEC) ? " (cloexec)" : "");
+		}
+		if (d)
+			closedir(d);
+		else
+			perror("probe: opendir /proc/self/fd");
 		fflush(stdout);
 	}
 	if (argc < 2) {
