@@ -18,7 +18,11 @@ use crate::wire::Dialect;
 pub fn run(env: &BootEnv, plan: &Plan, ch: SyncChannel, caller: Pid, _token: &SingleThreaded) {
     log::set_stage(2);
     let _ = nix::sys::prctl::set_name(c"runc:[2:INIT]");
-    if let Err(e) = tie_to_caller(caller, !plan.cfg.clone_flags.contains(NsKind::Pid)).and_then(|()| setup(env, plan, &ch)) {
+    // In a PID namespace created *or joined* (runc exec), the caller is
+    // outside it and getppid() reads 0: the parent cannot be checked.
+    let in_other_pidns =
+        plan.cfg.clone_flags.contains(NsKind::Pid) || plan.cfg.ns_paths.iter().any(|p| p.kind == NsKind::Pid);
+    if let Err(e) = tie_to_caller(caller, !in_other_pidns).and_then(|()| setup(env, plan, &ch)) {
         die(&e)
     }
     drop(ch);
