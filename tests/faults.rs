@@ -194,9 +194,8 @@ fn kill_case(setup: &Setup, point: &str, victim: Victim, scratch: &Path) -> Dura
     }
     let status = loop {
         let gone = processes_with(&mark).into_iter().filter(|p| *p != cpid).all(is_dead);
-        let st = caller.try_wait().unwrap();
-        if gone && st.is_some() {
-            break st.unwrap();
+        if let (true, Some(st)) = (gone, caller.try_wait().unwrap()) {
+            break st;
         }
         if t0.elapsed() > SURVIVOR_LIMIT {
             let left: Vec<(i32, String)> = processes_with(&mark)

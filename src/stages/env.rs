@@ -125,21 +125,6 @@ pub fn parse_mount_fds(s: &[u8]) -> Result<Vec<i32>, &'static str> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mount_fds() {
-        assert_eq!(parse_mount_fds(b"[3,-1, 5]").unwrap(), vec![3, -1, 5]);
-        assert_eq!(parse_mount_fds(b"[]").unwrap(), Vec::<i32>::new());
-        assert!(parse_mount_fds(b"[3").is_err());
-        assert!(parse_mount_fds(b"3").is_err());
-        assert!(parse_mount_fds(b"[-2]").is_err());
-        assert!(parse_mount_fds(b"[\"a\"]").is_err());
-    }
-}
-
 impl BootEnv {
     /// Fault-injection point: if `NSBOOT_TEST_STOP_AT` names `point`, this
     /// process renames itself `nsboot-stopped` and waits for SIGUSR2, so a
@@ -175,5 +160,20 @@ fn stop_here() {
     }
     if let Some(n) = old_name {
         let _ = nix::sys::prctl::set_name(&n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_fds() {
+        assert_eq!(parse_mount_fds(b"[3,-1, 5]").unwrap(), vec![3, -1, 5]);
+        assert_eq!(parse_mount_fds(b"[]").unwrap(), Vec::<i32>::new());
+        assert!(parse_mount_fds(b"[3").is_err());
+        assert!(parse_mount_fds(b"3").is_err());
+        assert!(parse_mount_fds(b"[-2]").is_err());
+        assert!(parse_mount_fds(b"[\"a\"]").is_err());
     }
 }
