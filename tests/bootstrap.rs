@@ -381,3 +381,33 @@ fn map_helper_fallback_argv_and_failures() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn joins_a_pid_namespace_by_path_like_runc_exec() {
+    require_root!();
+    // Regression: stage-2 forked into a *joined* PID namespace reads
+    // getppid() == 0 (its parent, the caller, is outside); it used to take
+    // that for "the caller died" and fail every `runc exec`-style join.
+    let (spawn, probe) = c_programs();
+    let mark = marker("join-pid");
+    let mut holder = std::process::Command::new(spawn)
+        .args(["--ns", "pid,mnt", "--"])
+        .arg(probe)
+        .args(["sh", "-c", "exec sleep 30", &mark])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = holder.stderr.take().unwrap();
+    let mut buf = [0u8; 256];
+    let n = std::io::Read::read(&mut err, &mut buf).unwrap();
+    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let pid: i32 = line.split("stage2_pid=").nth(1).unwrap().trim().parse().unwrap();
+    let want = std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap().to_string_lossy().into_owned();
+    let (jp, jm) = (format!("pid:/proc/{pid}/ns/pid"), format!("mnt:/proc/{pid}/ns/mnt"));
+    let out = inside(&["--join", &jp, "--join", &jm], "readlink /proc/self/ns/pid; echo $$");
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    let _ = holder.wait();
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], want);
+    assert_ne!(l[1], "1", "a joined process is not the namespace's init");
+}

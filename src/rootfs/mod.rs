@@ -90,6 +90,14 @@ impl Ctx<'_> {
 /// UTS namespace if hostname/domainname are set), single-threaded.
 /// `warn` receives non-fatal warnings (e.g. "linux.mountLabel ignored").
 pub fn prepare(plan: &RootfsPlan, warn: &mut dyn FnMut(&str)) -> Result<()> {
+    prepare_traced(plan, warn, &|_| {})
+}
+
+/// [`prepare`] with a fault-injection hook: `at` is called with the name of
+/// each step boundary (`rootfs-after-root`, `rootfs-between-mounts`,
+/// `rootfs-after-mounts`, `rootfs-after-pivot`, `rootfs-after-mask`); the
+/// stage machine passes [`crate::stages::BootEnv::fault_point`].
+pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: &dyn Fn(&str)) -> Result<()> {
     if plan.mount_label.is_some() {
         warn("linux.mountLabel ignored: nsboot does not apply SELinux labels");
     }
@@ -104,11 +112,16 @@ pub fn prepare(plan: &RootfsPlan, warn: &mut dyn FnMut(&str)) -> Result<()> {
         .map_err(|e| RootfsError::Root { op: Op::Open, path: plan.root.clone(), errno: e })?;
     let st = nix::sys::stat::fstat(&root).map_err(|e| RootfsError::Root { op: Op::Stat, path: plan.root.clone(), errno: e })?;
     let ctx = Ctx { plan, root, root_id: (st.st_dev, st.st_ino), host_mounts, proc, userns };
+    at("rootfs-after-root");
 
     // Step 2 (and 3, in every resolution).
-    for m in &plan.mounts {
+    for (i, m) in plan.mounts.iter().enumerate() {
         mount::mount_one(&ctx, m)?;
+        if i == 0 {
+            at("rootfs-between-mounts");
+        }
     }
+    at("rootfs-after-mounts");
     // Step 4.
     if plan.setup_dev {
         device::setup_dev(&ctx)?;
@@ -119,6 +132,7 @@ pub fn prepare(plan: &RootfsPlan, warn: &mut dyn FnMut(&str)) -> Result<()> {
     } else {
         pivot::pivot_root(&ctx)?;
     }
+    at("rootfs-after-pivot");
     let new_root = nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| RootfsError::Pivot { op: Op::Open, path: "/".into(), errno: e })?;
     let cwd = path::mkdir_all(new_root.as_fd(), &plan.cwd, 0o755)
@@ -127,6 +141,7 @@ pub fn prepare(plan: &RootfsPlan, warn: &mut dyn FnMut(&str)) -> Result<()> {
 
     // Step 6.
     mask::finalize(plan, new_root.as_fd())?;
+    at("rootfs-after-mask");
 
     // Step 7.
     if let Some(h) = &plan.hostname {

@@ -29,7 +29,7 @@ pub const INITPIPE: &CStr = c"_LIBCONTAINER_INITPIPE";
 pub const LOGPIPE: &CStr = c"_LIBCONTAINER_LOGPIPE";
 pub const LOGLEVEL: &CStr = c"_LIBCONTAINER_LOGLEVEL";
 pub const MOUNT_FDS: &CStr = c"_LIBCONTAINER_MOUNT_FDS";
-/// Test hook: stop (SIGSTOP) at the named point of the stage protocol.
+/// Test hook: stop at the named point of the stage protocol until SIGUSR2.
 pub const STOP_AT: &CStr = c"NSBOOT_TEST_STOP_AT";
 /// Explicit dialect override: `1.1` or `1.2` (also `runc-1.1`, `runc-1.2`).
 pub const DIALECT: &CStr = c"NSBOOT_DIALECT";
@@ -45,8 +45,8 @@ pub struct BootEnv {
     pub dialect: Dialect,
     /// `_LIBCONTAINER_MOUNT_FDS`, parsed (`-1` = no fd for that mount).
     pub mount_fds: Option<Vec<i32>>,
-    /// `NSBOOT_TEST_STOP_AT`: a fault-injection point where the stage stops
-    /// itself with SIGSTOP (tests kill parties there). Unset in production.
+    /// `NSBOOT_TEST_STOP_AT`: a fault-injection point where the stage waits
+    /// for SIGUSR2 (tests kill parties there). Unset in production.
     pub stop_at: Option<Vec<u8>>,
 }
 
@@ -157,16 +157,39 @@ pub fn parse_mount_fds(s: &[u8]) -> Result<Vec<i32>, &'static str> {
 
 impl BootEnv {
     /// Fault-injection point: if `NSBOOT_TEST_STOP_AT` names `point`, this
-    /// process renames itself `nsboot-stopped` and waits for a signal
-    /// forever, so a test can kill any party exactly here. (Not SIGSTOP:
-    /// PID 1 of a new PID namespace ignores signals it sends itself.)
+    /// process renames itself `nsboot-stopped` and waits for SIGUSR2, so a
+    /// test can kill any party exactly here, then release this one (SIGUSR2)
+    /// to see how it copes with what the kill left behind. A process never
+    /// released stays here until it is killed. (Not SIGSTOP: PID 1 of a new
+    /// PID namespace ignores signals it sends itself; a *blocked* SIGUSR2 is
+    /// queued even for such a PID 1, which drops unhandled default-action
+    /// signals.) Costs one comparison when the variable is unset.
     pub fn fault_point(&self, point: &str) {
         if self.stop_at.as_deref() == Some(point.as_bytes()) {
-            let _ = nix::sys::prctl::set_name(c"nsboot-stopped");
-            loop {
-                nix::unistd::pause();
-            }
+            stop_here();
         }
+    }
+}
+
+#[cold]
+fn stop_here() {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+    let old_name = nix::sys::prctl::get_name().ok();
+    let mut usr2 = SigSet::empty();
+    usr2.add(Signal::SIGUSR2);
+    let mut old_mask = SigSet::empty();
+    let blocked = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&usr2), Some(&mut old_mask)).is_ok();
+    let _ = nix::sys::prctl::set_name(c"nsboot-stopped");
+    if blocked {
+        let _ = crate::sys::signal::wait_signal(&usr2);
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+    } else {
+        loop {
+            nix::unistd::pause();
+        }
+    }
+    if let Some(n) = old_name {
+        let _ = nix::sys::prctl::set_name(&n);
     }
 }
 

@@ -19,6 +19,11 @@ use crate::wire::Dialect;
 /// Everything stage-0 does before forking, for a runc-style caller: seal,
 /// the setup byte, the message off the init pipe.
 pub fn prepare(env: &BootEnv, token: &SingleThreaded) -> Result<Plan, StageError> {
+    // Die with the caller from the first instant, not only once stage-1 is
+    // forked: a caller killed while stage-0 re-executes, reads the message
+    // or writes oom_score_adj must not leave stage-0 running. (The flag
+    // survives the re-execution below: it is cleared only by set-id execs.)
+    super::stage1::tie_to_caller(getppid(), true)?;
     crate::sealed::ensure_sealed_self(token)?;
     if env.dialect == Dialect::Runc11 {
         // "Past initial setup": runc 1.1's initWaiter reads one \0.

@@ -93,10 +93,14 @@ int main(int argc, char **argv)
 			free(d);
 			i++;
 		} else if (strcmp(a, "--uid-map") == 0 && v) {
-			check(nsboot_msg_set_uid_map(msg, lines(v), &err), &err, "uid map");
+			char *text = lines(v);
+			check(nsboot_msg_set_uid_map(msg, text, &err), &err, "uid map");
+			free(text);
 			i++;
 		} else if (strcmp(a, "--gid-map") == 0 && v) {
-			check(nsboot_msg_set_gid_map(msg, lines(v), &err), &err, "gid map");
+			char *text = lines(v);
+			check(nsboot_msg_set_gid_map(msg, text, &err), &err, "gid map");
+			free(text);
 			i++;
 		} else if (strcmp(a, "--uidmap-helper") == 0 && v) {
 			check(nsboot_msg_set_uidmap_helper(msg, v, &err), &err, "uidmap helper");
@@ -112,7 +116,9 @@ int main(int argc, char **argv)
 			check(nsboot_msg_set_oom_score_adj(msg, atoi(v), &err), &err, "oom_score_adj");
 			i++;
 		} else if (strcmp(a, "--time") == 0 && v) {
-			check(nsboot_msg_set_time_offsets(msg, lines(v), &err), &err, "time offsets");
+			char *text = lines(v);
+			check(nsboot_msg_set_time_offsets(msg, text, &err), &err, "time offsets");
+			free(text);
 			i++;
 		} else if (strcmp(a, "--dialect") == 0 && v) {
 			dialect = strcmp(v, "1.2") == 0 ? NSBOOT_DIALECT_RUNC_1_2 : NSBOOT_DIALECT_RUNC_1_1;

@@ -115,6 +115,34 @@ pub fn c_helper(name: &str) -> PathBuf {
     bin
 }
 
+/// One more C program of tests/c, built like [`c_programs`] into the same
+/// directory (same rpath and soname link), with `extra` compiler flags.
+pub fn c_program(name: &str, extra: &[&str]) -> PathBuf {
+    let (spawn, _) = c_programs();
+    let out = spawn.parent().expect("cbin dir").to_path_buf();
+    let bin = out.join(name);
+    if bin.exists() {
+        return bin;
+    }
+    let tmp = out.join(format!("{name}.tmp-{}", rand_u32()));
+    let st = Command::new("cc")
+        .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1", "-g"])
+        .args(extra)
+        .arg("-I")
+        .arg(root_dir().join("include"))
+        .arg(root_dir().join(format!("tests/c/{name}.c")))
+        .arg("-o")
+        .arg(&tmp)
+        .arg(format!("-L{}", profile_dir().display()))
+        .arg("-lnsboot")
+        .arg(format!("-Wl,-rpath,{}", out.display()))
+        .status()
+        .expect("run cc");
+    assert!(st.success(), "compiling {name}.c failed");
+    std::fs::rename(&tmp, &bin).expect("rename");
+    bin
+}
+
 /// Run `cmd` with a deadline; panics (test failure, "hang") past it.
 pub fn run_with_timeout(mut cmd: Command, limit: Duration) -> Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
