@@ -7,7 +7,7 @@
 //!   boundary) comes from gcc's static `libgcc_eh.a` instead of
 //!   `libgcc_s.so.1`, as `-static-libgcc` does for C++ libraries: loading
 //!   one more shared object cost ~15% of `LD_PRELOAD=libnsboot.so
-//!   /bin/true` (BENCHMARKS-surfaces.md). Its symbols stay local to the
+//!   /bin/true` (BENCHMARKS.md §4). Its symbols stay local to the
 //!   .so (the cdylib exports only `nsboot_*` and `nsexec`); panics never
 //!   cross the boundary, so the two unwinders never meet. `-bundle`:
 //!   `libnsboot.a` does not embed it; static consumers resolve the

@@ -1,6 +1,6 @@
 # Reliability and security jobs (issue #6; see SECURITY.md and
-# BENCHMARKS-reliability.md). None is part of `make test`, whose suite
-# already runs the same tests at smaller sizes.
+# BENCHMARKS.md). `make test` runs the sanitizer job too; the others are
+# long versions of tests the suite runs at smaller sizes.
 #
 #   make sanitize   valgrind + ASan/UBSan job (scripts/sanitize.sh, ~15 s after the build)
 #   make race       the symlink race with 1,000 rootfs preparations

@@ -22,7 +22,7 @@
 //! `NSBOOT_LOAD_SCALE` (48 containers per concurrency level),
 //! `NSBOOT_LOAD_CONC` (100 at once). The long run is
 //! `NSBOOT_LOAD_SEQ=1000 cargo test --release --test load -- --nocapture
-//! --test-threads=1` (`make load`); results in BENCHMARKS-reliability.md.
+//! --test-threads=1` (`make load`); results in BENCHMARKS.md §5.
 
 mod common;
 

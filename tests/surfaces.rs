@@ -236,7 +236,7 @@ fn rust_encodings() -> Vec<(&'static str, BootstrapConfig, Dialect)> {
     let time11 = BootstrapConfig { clone_flags: set(&[Time, Pid]), time_offsets: offsets.clone(), ..Default::default() };
     let time12 = BootstrapConfig { clone_flags: set(&[Time, Pid, Cgroup]), time_offsets: offsets, ..Default::default() };
     let mut big = br#"{"ociVersion":"1.0.2","hostname":""#.to_vec();
-    big.extend(std::iter::repeat_n(b'x', 70000));
+    big.extend(vec![b'x'; 70000]);
     big.extend_from_slice(br#""}"#);
     let bigrootfs = BootstrapConfig { clone_flags: set(&[Mnt]), rootfs_config: Some(big), ..Default::default() };
     vec![
