@@ -536,3 +536,48 @@ fn fifty_containers_in_a_row_leave_nothing_rootless() {
     }
     fifty(true);
 }
+
+/// Rootless with a subordinate id range: `/etc/subuid` and `/etc/subgid`
+/// are replaced, in a private mount namespace of this test only, by files
+/// giving `nobody` 65536 ids; nsrun then maps the full range through
+/// newuidmap/newgidmap (the host's files are never touched).
+#[test]
+fn rootless_full_range_through_newuidmap() {
+    if !can_rootless() || !have("newuidmap") || !have("unshare") {
+        eprintln!("SKIP rootless_full_range_through_newuidmap: needs root, runuser, unshare and uidmap (newuidmap)");
+        return;
+    }
+    let ctx = Ctx::new("subid", true);
+    let Some(r) = busybox_rootfs("subid", APPLETS) else { return };
+    let dir = ctx.state.join("subid-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (u, g) = (dir.join("subuid"), dir.join("subgid"));
+    std::fs::write(&u, "nobody:300000:65536\n").unwrap();
+    std::fs::write(&g, "nogroup:300000:65536\nnobody:300000:65536\n").unwrap();
+    let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(&dir).status();
+    let before = host_mountinfo();
+    let run = ctx.cmd(&["run", "--rm", "--rootfs", r.to_str().unwrap(), "sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u"]);
+    // The same command line, under `unshare -m` with the two bind mounts.
+    let mut argv: Vec<String> = vec![run.get_program().to_string_lossy().into_owned()];
+    argv.extend(run.get_args().map(|a| a.to_string_lossy().into_owned()));
+    let script = format!(
+        "mount --bind {} /etc/subuid && mount --bind {} /etc/subgid && exec \"$@\"",
+        u.display(),
+        g.display()
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"]).args(&argv);
+    let o = run_with_timeout(cmd, Duration::from_secs(60));
+    let out = stdout(&o);
+    assert!(o.status.success(), "nsrun with a subordinate range failed: {}{out}", stderr(&o));
+    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    // uid_map: root is nobody, then 65536 subordinate ids; same for gids.
+    assert_eq!(lines[0], ["0", "65534", "1"], "{out}");
+    assert_eq!(lines[1], ["1", "300000", "65536"], "{out}");
+    assert_eq!(lines[3], ["1", "300000", "65536"], "{out}");
+    assert_eq!(lines[4], ["0"], "{out}");
+    assert_eq!(before, host_mountinfo(), "host mount table changed");
+    ctx.assert_empty();
+    let _ = std::fs::remove_dir_all(r);
+}
