@@ -7,7 +7,7 @@
 //! reap them.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 
 use nix::errno::Errno;
@@ -92,17 +92,6 @@ pub struct SpawnOptions<'a> {
     pub log_level: Option<u8>,
 }
 
-fn fd_inheritable(fd: i32) -> std::io::Result<()> {
-    // Runs in the forked child before exec: fcntl is async-signal-safe.
-    nix::fcntl::fcntl(
-        // The fd is open in the child (a copy of the parent's table).
-        crate::sys::process::borrow_for_exec(fd),
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-    )
-    .map(|_| ())
-    .map_err(std::io::Error::from)
-}
-
 fn read_some(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, Errno> {
     crate::sys::process::read_raw(fd.as_raw_fd(), buf)
 }
@@ -131,19 +120,7 @@ pub fn spawn(mut cmd: Command, cfg: &BootstrapConfig, opts: SpawnOptions<'_>) ->
     if let Some(level) = opts.log_level {
         cmd.env("_LIBCONTAINER_LOGLEVEL", level.to_string());
     }
-    // SAFETY-relevant note: the closure runs between fork and exec; it only
-    // calls fcntl (async-signal-safe).
-    #[allow(unsafe_code)]
-    // SAFETY: see above; no allocation, no locks.
-    unsafe {
-        cmd.pre_exec(move || {
-            fd_inheritable(child_fd)?;
-            if let Some(l) = log_raw {
-                fd_inheritable(l)?;
-            }
-            Ok(())
-        });
-    }
+    crate::sys::process::inherit_on_exec(&mut cmd, [Some(child_fd), log_raw]);
     let program = cmd.get_program().to_string_lossy().into_owned();
     let mut stage0 = cmd.spawn().map_err(|source| SpawnError::Start { program, source })?;
     drop(child);

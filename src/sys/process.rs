@@ -249,12 +249,25 @@ pub fn own_received_fd(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
-/// Borrow an fd number inside a `pre_exec` closure (between fork and exec),
-/// where the child holds a copy of the parent's fd table.
-pub fn borrow_for_exec(fd: RawFd) -> BorrowedFd<'static> {
-    // SAFETY: only used between fork and exec on numbers the parent opened
-    // and kept open across the spawn; the borrow ends with the exec.
-    unsafe { BorrowedFd::borrow_raw(fd) }
+/// Let the program `cmd` starts inherit these fds (the init socket, the log
+/// pipe): clear their close-on-exec flag in the child, between fork and
+/// exec, so the parent's copies stay close-on-exec. The numbers must stay
+/// open in the parent until `cmd` is spawned.
+pub fn inherit_on_exec(cmd: &mut std::process::Command, fds: [Option<RawFd>; 2]) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls fcntl(F_SETFD), which is async-signal-safe: no allocation, no
+    // lock. The fds are open there (a copy of the parent's table).
+    unsafe {
+        cmd.pre_exec(move || {
+            for fd in fds.into_iter().flatten() {
+                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Make a helper started by `cmd` (newuidmap/newgidmap from stage-0) die
