@@ -24,6 +24,7 @@ test: deps
 	$(CARGO) build $(CARGO_FLAGS) --lib --examples
 	$(CARGO) test $(CARGO_FLAGS) --no-fail-fast
 	./tests/go/runc-nsenter-test.sh $(TARGET_DIR)
+	./tests/go/runc-dropin.sh $(TARGET_DIR)
 	./scripts/sanitize.sh
 	@echo "make test: all suites passed"
 
