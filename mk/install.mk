@@ -4,7 +4,8 @@
 #   $(LIBDIR)/libnsboot.so.$(VERSION)        soname libnsboot.so.$(SOMAJOR)
 #   $(LIBDIR)/libnsboot.so.$(SOMAJOR) -> libnsboot.so.$(VERSION)
 #   $(LIBDIR)/libnsboot.so            -> libnsboot.so.$(SOMAJOR)
-#   $(LIBDIR)/libnsboot.a
+#   $(LIBDIR)/libnsboot.a                 one object, only nsboot_*/nsexec global
+#                                        (scripts/localize-staticlib.sh)
 #   $(INCLUDEDIR)/nsboot.h
 #   $(PKGCONFIGDIR)/nsboot.pc          dynamic: -lnsboot (Libs.private for --static)
 #   $(PKGCONFIGDIR)/nsboot-static.pc   the archive plus its native libs
@@ -57,7 +58,8 @@ install: nsboot-build $(NSBOOT_OUT)/native-static-libs.txt
 	$(INSTALL) -m 0755 $(NSBOOT_OUT)/libnsboot.so $(DESTDIR)$(LIBDIR)/libnsboot.so.$(NSBOOT_VERSION)
 	ln -sf libnsboot.so.$(NSBOOT_VERSION) $(DESTDIR)$(LIBDIR)/libnsboot.so.$(NSBOOT_SOMAJOR)
 	ln -sf libnsboot.so.$(NSBOOT_SOMAJOR) $(DESTDIR)$(LIBDIR)/libnsboot.so
-	$(INSTALL) -m 0644 $(NSBOOT_OUT)/libnsboot.a $(DESTDIR)$(LIBDIR)/libnsboot.a
+	./scripts/localize-staticlib.sh $(NSBOOT_OUT)/libnsboot.a $(NSBOOT_OUT)/libnsboot-local.a
+	$(INSTALL) -m 0644 $(NSBOOT_OUT)/libnsboot-local.a $(DESTDIR)$(LIBDIR)/libnsboot.a
 	$(INSTALL) -m 0644 include/nsboot.h $(DESTDIR)$(INCLUDEDIR)/nsboot.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(NSBOOT_VERSION)|' -e "s|@LIBS_PRIVATE@|$$(cat $(NSBOOT_OUT)/native-static-libs.txt)|" \

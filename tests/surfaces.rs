@@ -142,6 +142,20 @@ fn c_install_and_pkg_config_example() {
     }
     let pc = std::fs::read_to_string(prefix.join("lib/pkgconfig/nsboot.pc")).expect("nsboot.pc");
     assert!(pc.lines().any(|l| l.starts_with("Libs.private: ") && l.contains("-lc")), "{pc}");
+    // The installed archive has one object whose only global definitions
+    // are the C API (scripts/localize-staticlib.sh).
+    let syms = Command::new("readelf").arg("-sW").arg(prefix.join("lib/libnsboot.a")).output().expect("readelf");
+    let globals: Vec<String> = text(&syms.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 8 && (f[4] == "GLOBAL" || f[4] == "WEAK") && f[6] != "UND").then(|| f[7].to_owned())
+        })
+        .collect();
+    assert!(globals.iter().any(|g| g == "nsexec") && globals.len() >= 20, "{globals:?}");
+    for g in &globals {
+        assert!(g.starts_with("nsboot_") || g == "nsexec", "installed libnsboot.a exports {g}");
+    }
 
     let out = Command::new(root().join("examples/c/check.sh")).arg(&prefix).output().expect("check.sh");
     eprintln!("{}", text(&out.stdout));

@@ -18,6 +18,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 work=$(mktemp -d /tmp/nsboot-runc-dropin.XXXXXX)
 chmod 755 "$work"
+# The archive as `make install` ships it: only the C API global.
+"$(dirname "$0")/../../scripts/localize-staticlib.sh" "$libdir/libnsboot.a" "$work/libnsboot.a"
 cleanup() {
     "$work/runc" --root "$work/state" delete -f dropin-d >/dev/null 2>&1 || true
     rm -rf "$work"
@@ -30,7 +32,7 @@ rm -f "$ns"/*.c "$ns"/*.h "$ns"/nsenter_test.go
 cat > "$ns/link_nsboot.go" <<GO
 package nsenter
 
-// #cgo LDFLAGS: $libdir/libnsboot.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+// #cgo LDFLAGS: $work/libnsboot.a -lgcc_eh -lutil -lrt -lpthread -lm -ldl -lc
 import "C"
 GO
 (cd "$work/gopath/src/github.com/opencontainers/runc" &&

@@ -14,6 +14,8 @@ if [ ! -f "$src/nsenter_test.go" ]; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# The archive as `make install` ships it: only the C API global.
+"$(dirname "$0")/../../scripts/localize-staticlib.sh" "$libdir/libnsboot.a" "$work/libnsboot.a"
 pkg="$work/gopath/src/nsbootcompat/nsenter"
 mkdir -p "$pkg"
 cp "$src/nsenter.go" "$pkg/"
@@ -21,7 +23,7 @@ grep -v '^// +build ignore$' "$src/nsenter_test.go" > "$pkg/nsenter_test.go"
 cat > "$pkg/link_nsboot.go" <<GO
 package nsenter
 
-// #cgo LDFLAGS: $libdir/libnsboot.a -ldl -lpthread -lm -lgcc_s -lc
+// #cgo LDFLAGS: $work/libnsboot.a -ldl -lpthread -lm -lgcc_eh -lc
 import "C"
 GO
 cd "$pkg"
