@@ -80,22 +80,9 @@ fn new_ipc_namespace_is_empty() {
 #[test]
 fn joins_a_helper_processes_namespaces_by_path() {
     require_root!();
-    let (spawn, probe) = c_programs();
     let mark = marker("join");
     // A long-running container to join.
-    let mut holder = std::process::Command::new(spawn)
-        .args(["--ns", "net,uts,ipc,mnt", "--"])
-        .arg(probe)
-        .args(["sh", "-c", &format!("exec sleep 30 # {mark}")])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Its pid from "spawn: stage1_pid=.. stage2_pid=N".
-    let mut err = holder.stderr.take().unwrap();
-    let mut buf = [0u8; 256];
-    let n = std::io::Read::read(&mut err, &mut buf).unwrap();
-    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
-    let pid: i32 = line.split("stage2_pid=").nth(1).unwrap().trim().parse().unwrap();
+    let (mut holder, pid) = start_holder(&["--ns", "net,uts,ipc,mnt"], &mark);
     let want: Vec<String> = ["net", "uts", "ipc", "mnt"]
         .iter()
         .map(|k| std::fs::read_link(format!("/proc/{pid}/ns/{k}")).unwrap().to_string_lossy().into_owned())
@@ -388,20 +375,8 @@ fn joins_a_pid_namespace_by_path_like_runc_exec() {
     // Regression: stage-2 forked into a *joined* PID namespace reads
     // getppid() == 0 (its parent, the caller, is outside); it used to take
     // that for "the caller died" and fail every `runc exec`-style join.
-    let (spawn, probe) = c_programs();
     let mark = marker("join-pid");
-    let mut holder = std::process::Command::new(spawn)
-        .args(["--ns", "pid,mnt", "--"])
-        .arg(probe)
-        .args(["sh", "-c", "exec sleep 30", &mark])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = holder.stderr.take().unwrap();
-    let mut buf = [0u8; 256];
-    let n = std::io::Read::read(&mut err, &mut buf).unwrap();
-    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
-    let pid: i32 = line.split("stage2_pid=").nth(1).unwrap().trim().parse().unwrap();
+    let (mut holder, pid) = start_holder(&["--ns", "pid,mnt"], &mark);
     let want = std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap().to_string_lossy().into_owned();
     let (jp, jm) = (format!("pid:/proc/{pid}/ns/pid"), format!("mnt:/proc/{pid}/ns/mnt"));
     let out = inside(&["--join", &jp, "--join", &jm], "readlink /proc/self/ns/pid; echo $$");

@@ -96,20 +96,11 @@ fn after_rootfs_preparation_with_and_without_a_log_pipe() {
 #[test]
 fn after_joining_namespaces_by_path() {
     require_root!();
-    let (spawn, probe) = c_programs();
     let mark = marker("hyg-join");
-    let mut holder = Command::new(spawn)
-        .args(["--ns", "user,net,uts,ipc,mnt", "--uid-map", "0 100000 65536", "--gid-map", "0 100000 65536", "--"])
-        .arg(probe)
-        .args(["sh", "-c", "exec sleep 30", &mark])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = holder.stderr.take().unwrap();
-    let mut buf = [0u8; 256];
-    let n = std::io::Read::read(&mut err, &mut buf).unwrap();
-    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
-    let pid: i32 = line.split("stage2_pid=").nth(1).unwrap().trim().parse().unwrap();
+    let (mut holder, pid) = start_holder(
+        &["--ns", "user,net,uts,ipc,mnt", "--uid-map", "0 100000 65536", "--gid-map", "0 100000 65536"],
+        &mark,
+    );
     let mut args = Vec::new();
     for k in ["user", "net", "uts", "ipc", "mnt"] {
         args.push("--join".to_owned());

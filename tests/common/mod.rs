@@ -341,3 +341,29 @@ pub fn busybox_rootfs(tag: &str, applets: &[&str]) -> Option<PathBuf> {
     let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(&dir).status();
     Some(dir)
 }
+
+/// A long-running container to join: `spawn SPAWN_ARGS -- probe sh -c
+/// 'exec sleep 30' MARK`. Returns the caller process and the container's
+/// PID 1 as seen from here (from spawn's `stage2_pid=N` line). Kill the pid
+/// and wait for the child when done.
+pub fn start_holder(spawn_args: &[&str], mark: &str) -> (std::process::Child, i32) {
+    let (spawn, probe) = c_programs();
+    let mut holder = Command::new(spawn)
+        .args(spawn_args)
+        .arg("--")
+        .arg(probe)
+        .args(["sh", "-c", "exec sleep 30", mark])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the holder container");
+    let mut err = holder.stderr.take().expect("holder stderr");
+    let mut buf = [0u8; 256];
+    let n = std::io::Read::read(&mut err, &mut buf).expect("read spawn's pid line");
+    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let pid = line
+        .split("stage2_pid=")
+        .nth(1)
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no stage2_pid in {line:?}"));
+    (holder, pid)
+}
