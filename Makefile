@@ -25,6 +25,9 @@ test: deps
 	$(CARGO) test $(CARGO_FLAGS) --no-fail-fast
 	./tests/go/runc-nsenter-test.sh $(TARGET_DIR)
 	./tests/go/runc-dropin.sh $(TARGET_DIR)
+	# The bootstrap alone (no rootfs feature) is a runc drop-in too.
+	$(CARGO) build $(CARGO_FLAGS) --lib --no-default-features --target-dir target/lite
+	./tests/go/runc-nsenter-test.sh target/lite/$(PROFILE)
 	./scripts/sanitize.sh
 	@echo "make test: all suites passed"
 

@@ -21,6 +21,13 @@ ls -l "$out"/hello-runc "$out"/hello-nsboot
 echo "machine: $(nproc) cores, $(uname -r), $(date -u +%F)"
 "$out/bootbench" "$iters" "$out/floor" "$out/hello-runc" "$out/hello-nsboot"
 
+# The same with nsboot built without the rootfs feature (the bootstrap alone).
+cargo build --release --lib -q --no-default-features --target-dir target/lite
+cc -O2 -Iinclude -o "$out/hello-nsboot-lite" bench/hello.c target/lite/release/libnsboot.a $libs $link
+ls -l "$out/hello-nsboot-lite"
+echo
+"$out/bootbench" "$iters" "$out/floor" "$out/hello-runc" "$out/hello-nsboot-lite"
+
 # CVE-2019-5736 defence: 2 MB and 20 MB host binaries, nsboot and runc 1.1.
 # Padded to the same total size for both (nsboot's own code is ~2.6 MB, so
 # its smallest point is 3 MB).

@@ -420,6 +420,9 @@ enum nsboot_status nsboot_msg_decode(const uint8_t *buf,
                                      struct nsboot_msg **out,
                                      struct nsboot_error **err);
 
+// Only in builds with the `rootfs` Cargo feature (the default); a library
+// built without it does not define this symbol.
+//
 // Prepare the root filesystem described by the OCI runtime-spec
 // `config_json` (`len` bytes): mounts, /dev, pivot_root (or MS_MOVE +
 // chroot with `NSBOOT_ROOTFS_NO_PIVOT` in `flags`), masked and read-only

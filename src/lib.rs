@@ -13,6 +13,7 @@ mod preload;
 pub mod entry;
 pub mod log;
 pub mod ns;
+#[cfg(feature = "rootfs")]
 pub mod rootfs;
 pub mod sealed;
 pub mod stages;

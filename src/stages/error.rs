@@ -47,6 +47,7 @@ pub enum StageError {
     InstallFd { fd: i32, source: Errno },
     #[error("CVE-2019-5736 defence: {op}: {source}")]
     Seal { op: &'static str, source: Errno },
+    #[cfg(feature = "rootfs")]
     #[error("rootfs: {0}")]
     Rootfs(#[from] crate::rootfs::RootfsError),
 }
@@ -68,6 +69,7 @@ impl StageError {
             | StageError::InstallFd { source: e, .. }
             | StageError::Seal { source: e, .. } => Some(*e),
             StageError::Sync(SyncError::Io { source, .. }) => Some(*source),
+            #[cfg(feature = "rootfs")]
             StageError::Rootfs(e) => e.errno(),
             _ => None,
         }

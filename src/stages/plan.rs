@@ -2,13 +2,15 @@
 //! dialect before any process is forked, so a bad request fails in stage-0
 //! with nothing created.
 
+#[cfg(feature = "rootfs")]
 use std::os::unix::ffi::OsStrExt;
 
 use super::env::BootEnv;
 use super::error::StageError;
 use crate::ns::NsKind;
+#[cfg(feature = "rootfs")]
 use crate::rootfs::{RootfsOptions, RootfsPlan};
-use crate::wire::{BootstrapConfig, Dialect, ROOTFS_FLAG_NO_PIVOT};
+use crate::wire::{BootstrapConfig, Dialect};
 
 /// The attribute that carries time offsets in `dialect`.
 pub fn time_offsets_attr(dialect: Dialect) -> u16 {
@@ -28,6 +30,7 @@ pub struct Plan {
     pub mount_sources: Vec<(Vec<u8>, i32)>,
     /// Rootfs preparation stage-2 performs (nsboot extension), parsed and
     /// validated here, before anything is forked or mounted.
+    #[cfg(feature = "rootfs")]
     pub rootfs: Option<RootfsPlan>,
     /// Whether stage-2 calls `setsid` (runc does; the LD_PRELOAD mode keeps
     /// the program in the terminal's session and process group).
@@ -70,16 +73,23 @@ impl Plan {
                 joins_time: cfg.ns_paths.iter().any(|p| p.kind == NsKind::Time),
             });
         }
+        if cfg.rootfs_config.is_some() && !cfg.clone_flags.contains(NsKind::Mnt) {
+            return Err(StageError::Plan(
+                "NSBOOT_ROOTFS_CONFIG needs a new mount namespace (CLONE_NEWNS in CLONE_FLAGS)".to_owned(),
+            ));
+        }
+        #[cfg(not(feature = "rootfs"))]
+        if cfg.rootfs_config.is_some() {
+            return Err(StageError::Plan(
+                "NSBOOT_ROOTFS_CONFIG: this nsboot was built without the rootfs feature".to_owned(),
+            ));
+        }
+        #[cfg(feature = "rootfs")]
         let rootfs = match &cfg.rootfs_config {
             None => None,
             Some(json) => {
-                if !cfg.clone_flags.contains(NsKind::Mnt) {
-                    return Err(StageError::Plan(
-                        "NSBOOT_ROOTFS_CONFIG needs a new mount namespace (CLONE_NEWNS in CLONE_FLAGS)".to_owned(),
-                    ));
-                }
                 let opts = RootfsOptions {
-                    no_pivot: cfg.rootfs_flags & ROOTFS_FLAG_NO_PIVOT != 0,
+                    no_pivot: cfg.rootfs_flags & crate::wire::ROOTFS_FLAG_NO_PIVOT != 0,
                     bundle: cfg
                         .rootfs_bundle
                         .as_ref()
@@ -88,7 +98,14 @@ impl Plan {
                 Some(RootfsPlan::from_json(json, &opts).map_err(StageError::Rootfs)?)
             }
         };
-        Ok(Plan { cfg, dialect: env.dialect, mount_sources, rootfs, new_session: true })
+        Ok(Plan {
+            cfg,
+            dialect: env.dialect,
+            mount_sources,
+            #[cfg(feature = "rootfs")]
+            rootfs,
+            new_session: true,
+        })
     }
 
     /// Whether any namespace is joined by path (runc's `config.namespaces`).

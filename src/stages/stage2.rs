@@ -50,6 +50,7 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
             source,
         })?;
     }
+    #[cfg(feature = "rootfs")]
     if let Some(rootfs) = &plan.rootfs {
         env.fault_point("stage2-before-rootfs");
         crate::nslog!(Debug, "prepare rootfs {}", rootfs.root().display());

@@ -12,6 +12,8 @@
 //! openat2(2), open_tree(2), move_mount(2), fsopen(2), fsconfig(2),
 //! fsmount(2), mount_setattr(2), setdomainname(2), listxattr(2) — man7.org.
 #![allow(unsafe_code)]
+// Without the rootfs feature only the calls of sealed.rs are used.
+#![cfg_attr(not(feature = "rootfs"), allow(dead_code))]
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
