@@ -28,6 +28,7 @@ test: deps
 	# The bootstrap alone (no rootfs feature) is a runc drop-in too.
 	$(CARGO) build $(CARGO_FLAGS) --lib --no-default-features --target-dir target/lite
 	./tests/go/runc-nsenter-test.sh target/lite/$(PROFILE)
+	./tests/lite-check.sh target/lite/$(PROFILE)
 	./scripts/sanitize.sh
 	@echo "make test: all suites passed"
 
