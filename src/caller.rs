@@ -165,6 +165,12 @@ fn handshake(sock: &OwnedFd, msg: &[u8], dialect: Dialect) -> Result<(Pid, Pid),
     }
     crate::sys::process::write_all_raw(sock.as_raw_fd(), msg)
         .map_err(|source| SpawnError::Pipe { what: "write message", source })?;
+    read_pids(sock)
+}
+
+/// Read and parse the pid line stage-0 writes on the init socket:
+/// `{"stage1_pid":N,"stage2_pid":M}\n` (at most 256 bytes).
+pub fn read_pids(sock: &OwnedFd) -> Result<(Pid, Pid), SpawnError> {
     let mut line = Vec::with_capacity(64);
     let mut b = [0u8; 1];
     loop {

@@ -34,7 +34,7 @@ use nix::unistd::Pid;
 use crate::log::Level;
 use crate::ns::{parse_ns_list, NsKind, NsSet};
 use crate::stages::{self, BootEnv, GivenOptions, SingleThreaded};
-use crate::sys::process::{clone_parent, exit_now, for_each_env, read_raw, unsetenv, write_all_raw, Forked};
+use crate::sys::process::{clone_parent, exit_now, for_each_env, unsetenv, write_all_raw, Forked};
 use crate::sys::signal::{restore_action, sigchld_default, wait_signal};
 use crate::wire::{BootstrapConfig, Dialect, IdMap, ROOTFS_FLAG_NO_PIVOT};
 
@@ -406,20 +406,6 @@ fn enter_program(pc: &PreloadConfig, saved: &Saved) {
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&saved.mask), None);
 }
 
-/// Read the pid line stage-0 writes: `{"stage1_pid":N,"stage2_pid":M}\n`.
-fn read_pids(sock: &OwnedFd) -> Option<(Pid, Pid)> {
-    let mut line = Vec::with_capacity(64);
-    let mut b = [0u8; 1];
-    loop {
-        match read_raw(sock.as_raw_fd(), &mut b) {
-            Ok(1) if b[0] == b'\n' => break,
-            Ok(1) if line.len() < 256 => line.push(b[0]),
-            _ => return None,
-        }
-    }
-    crate::caller::parse_pid_json(&line).ok()
-}
-
 /// Reap every child (the bootstrap failed: stage-0 killed what it started).
 fn reap_all_and_fail() -> ! {
     while !matches!(waitpid(None, None), Err(Errno::ECHILD)) {}
@@ -429,7 +415,7 @@ fn reap_all_and_fail() -> ! {
 /// The original process after the bootstrap: forward signals, exit with
 /// the program's status.
 fn supervisor(stage0: Pid, sock: OwnedFd, waited: &SigSet) -> ! {
-    let pids = read_pids(&sock);
+    let pids = crate::caller::read_pids(&sock).ok();
     drop(sock);
     let ok0 = loop {
         match waitpid(stage0, None) {

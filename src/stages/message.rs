@@ -1,18 +1,13 @@
 //! Reading the bootstrap message off the init pipe, short reads handled.
 
 use super::error::StageError;
-use crate::sys::process::read_raw;
+use crate::sys::process::read_full;
 use crate::wire::{self, BootstrapConfig, Dialect, NLMSG_HDRLEN};
 
 fn read_exact(fd: i32, buf: &mut [u8]) -> Result<(), StageError> {
-    let mut off = 0;
-    while off < buf.len() {
-        let rest = buf.get_mut(off..).unwrap_or_default();
-        match read_raw(fd, rest) {
-            Ok(0) => return Err(StageError::ShortMessage { got: off, want: buf.len() }),
-            Ok(n) => off += n,
-            Err(e) => return Err(StageError::ReadMessage(e)),
-        }
+    let got = read_full(fd, buf).map_err(StageError::ReadMessage)?;
+    if got < buf.len() {
+        return Err(StageError::ShortMessage { got, want: buf.len() });
     }
     Ok(())
 }

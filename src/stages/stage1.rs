@@ -30,8 +30,7 @@ pub(super) fn rearm_pdeathsig() -> Result<(), StageError> {
 /// created or joined PID namespace reads ppid 0); a caller that died just before the
 /// prctl then shows up as EOF on the sync socket instead.
 pub(super) fn tie_to_caller(caller: Pid, check_parent: bool) -> Result<(), StageError> {
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-        .map_err(sys("prctl(PR_SET_PDEATHSIG)"))?;
+    rearm_pdeathsig()?;
     if !check_parent {
         return Ok(());
     }

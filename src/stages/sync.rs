@@ -116,17 +116,11 @@ impl SyncChannel {
     }
 
     fn read_exact(&self, b: &mut [u8], step: &'static str) -> Result<(), SyncError> {
-        let mut off = 0;
-        while off < b.len() {
-            let rest = b.get_mut(off..).unwrap_or_default();
-            match crate::sys::process::read_raw(self.fd.as_raw_fd(), rest) {
-                Ok(0) => return Err(SyncError::PeerGone { peer: self.peer, step }),
-                Ok(n) => off += n,
-                Err(Errno::ECONNRESET) => return Err(SyncError::PeerGone { peer: self.peer, step }),
-                Err(source) => return Err(SyncError::Io { peer: self.peer, step, source }),
-            }
+        match crate::sys::process::read_full(self.fd.as_raw_fd(), b) {
+            Ok(n) if n == b.len() => Ok(()),
+            Ok(_) | Err(Errno::ECONNRESET) => Err(SyncError::PeerGone { peer: self.peer, step }),
+            Err(source) => Err(SyncError::Io { peer: self.peer, step, source }),
         }
-        Ok(())
     }
 
     pub fn send(&self, m: SyncMsg, step: &'static str) -> Result<(), SyncError> {

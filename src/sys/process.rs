@@ -95,15 +95,6 @@ pub fn getenv(name: &CStr) -> Option<CString> {
     }
 }
 
-/// Borrow a raw fd number the caller handed us (init pipe, log pipe).
-///
-/// # Safety
-/// `fd` must stay open for the lifetime `'a`.
-pub unsafe fn borrow_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
-    // SAFETY: forwarded to the caller's contract.
-    unsafe { BorrowedFd::borrow_raw(fd) }
-}
-
 /// Whether `fd` is an open descriptor (`fcntl(F_GETFD)`).
 pub fn fd_is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD on any integer is harmless; EBADF means closed.
@@ -128,14 +119,6 @@ pub fn install_fd_at(fd: OwnedFd, target: RawFd) -> Result<(), Errno> {
         return Err(Errno::last());
     }
     Ok(())
-}
-
-/// Close a raw fd number we were told to drop (not owned by a Rust value).
-pub fn close_raw(fd: RawFd) {
-    // SAFETY: closing an fd number we own by protocol; no Rust object owns it.
-    unsafe {
-        libc::close(fd);
-    }
 }
 
 /// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: execute the file behind
@@ -165,23 +148,9 @@ pub fn exec_fd(fd: BorrowedFd<'_>, argv: &[CString], envp: &[CString]) -> Errno 
 
 /// A copy of the current C environment (`environ`), for re-exec.
 pub fn environ_copy() -> Vec<CString> {
-    extern "C" {
-        static environ: *const *const libc::c_char;
-    }
     let mut out = Vec::new();
-    // SAFETY: `environ` is the libc environment array, NULL-terminated;
-    // single-threaded callers only (no concurrent setenv). Each entry is a
-    // NUL-terminated string and is copied at once.
-    unsafe {
-        let mut p = environ;
-        if p.is_null() {
-            return out;
-        }
-        while !(*p).is_null() {
-            out.push(CStr::from_ptr(*p).to_owned());
-            p = p.add(1);
-        }
-    }
+    // Entries come from NUL-terminated strings: no inner NUL, never fails.
+    for_each_env(|entry| out.extend(CString::new(entry).ok()));
     out
 }
 
@@ -238,6 +207,20 @@ pub fn read_raw(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
             return Err(e);
         }
     }
+}
+
+/// Read until `buf` is full or end of file; returns how many bytes were
+/// read (less than `buf.len()` only at end of file). Short reads and EINTR
+/// are handled.
+pub fn read_full(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    let mut off = 0;
+    while off < buf.len() {
+        match read_raw(fd, buf.get_mut(off..).unwrap_or_default())? {
+            0 => break,
+            n => off += n,
+        }
+    }
+    Ok(off)
 }
 
 /// Take ownership of an fd number the kernel just installed in this
