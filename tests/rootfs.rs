@@ -48,7 +48,14 @@ fn probe() -> &'static Path {
         }
         let st = cmd.status().expect("cargo");
         assert!(st.success(), "building rootfs_probe failed");
-        dir.join("examples/rootfs_probe")
+        // A copy under /tmp: the rootless tests run it as `nobody`, who may
+        // not traverse the checkout's path.
+        let copy_dir = PathBuf::from(format!("/tmp/nsboot-rootfs-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&copy_dir).expect("mkdir probe dir");
+        std::fs::set_permissions(&copy_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let copy = copy_dir.join("rootfs_probe");
+        std::fs::copy(dir.join("examples/rootfs_probe"), &copy).expect("copy rootfs_probe");
+        copy
     })
 }
 

@@ -60,15 +60,17 @@ pub fn lib_dir() -> PathBuf {
 pub fn c_programs() -> &'static (PathBuf, PathBuf) {
     static BINS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BINS.get_or_init(|| {
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cbin-{}", std::process::id()));
+        // Under /tmp, not under the checkout: the rootless tests run these
+        // programs as `nobody`, who may not traverse the checkout's path
+        // (a clone inside a 0700 `mktemp -d` directory, say).
+        let out = PathBuf::from(format!("/tmp/nsboot-cbin-{}-{}", std::process::id(), rand_u32()));
         std::fs::create_dir_all(&out).expect("mkdir cbin");
-        // Readable and executable by `nobody` for the rootless tests.
         let _ = Command::new("chmod").args(["0755", out.to_str().unwrap()]).status();
         let lib = lib_dir();
-        // The library's soname is libnsboot.so.0: give the loader that name
-        // next to the programs (cargo only writes libnsboot.so).
-        let _ = std::fs::remove_file(out.join("libnsboot.so.0"));
-        std::os::unix::fs::symlink(lib.join("libnsboot.so"), out.join("libnsboot.so.0")).expect("soname link");
+        // The library's soname is libnsboot.so.0: a copy under that name
+        // next to the programs (cargo only writes libnsboot.so), readable by
+        // `nobody` wherever the checkout is.
+        std::fs::copy(lib.join("libnsboot.so"), out.join("libnsboot.so.0")).expect("copy libnsboot.so");
         let inc = root_dir().join("include");
         let build = |name: &str| {
             let src = root_dir().join(format!("tests/c/{name}.c"));
