@@ -119,7 +119,8 @@ fn serve(
                 }
                 *stage2 = Some(Pid::from_raw(pid));
                 crate::nslog!(Debug, "stage-1 reports stage-2 pid {pid}");
-                ch1.send(SyncMsg::RecvPidAck, "RECVPID_ACK")?;
+                // No RECVPID_ACK: stage-1 does not wait for one (it sends
+                // CHILD_FINISH with the pid and exits).
                 let line = format!("{{\"stage1_pid\":{stage1},\"stage2_pid\":{pid}}}\n");
                 write_all_raw(env.init_fd, line.as_bytes()).map_err(StageError::PidJson)?;
                 env.fault_point("stage0-after-pid");

@@ -75,11 +75,7 @@ pub fn run(
 }
 
 fn report(ch: &SyncChannel, pid: Pid) -> Result<(), StageError> {
-    ch.send(SyncMsg::RecvPidPls, "RECVPID_PLS")?;
-    ch.send_i32(pid.as_raw(), "sending stage-2 pid")?;
-    ch.expect(SyncMsg::RecvPidAck, "waiting for RECVPID_ACK")?;
-    ch.send(SyncMsg::ChildFinish, "CHILD_FINISH (stage-1)")?;
-    Ok(())
+    Ok(ch.send_pid_and_finish(pid.as_raw(), "RECVPID_PLS + stage-2 pid + CHILD_FINISH (stage-1)")?)
 }
 
 fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError> {

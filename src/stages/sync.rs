@@ -144,6 +144,18 @@ impl SyncChannel {
         }
     }
 
+    /// Stage-1's last words in one write: RECVPID_PLS, the stage-2 pid and
+    /// CHILD_FINISH. Nothing in stage-1's report needs an answer, so it does
+    /// not wait for RECVPID_ACK (runc 1.1 does: one more round trip between
+    /// two processes on the bootstrap's critical path).
+    pub fn send_pid_and_finish(&self, pid: i32, step: &'static str) -> Result<(), SyncError> {
+        let mut b = [0u8; 12];
+        b[..4].copy_from_slice(&SyncMsg::RecvPidPls.value().to_ne_bytes());
+        b[4..8].copy_from_slice(&pid.to_ne_bytes());
+        b[8..].copy_from_slice(&SyncMsg::ChildFinish.value().to_ne_bytes());
+        self.write_bytes(&b, step)
+    }
+
     pub fn send_i32(&self, v: i32, step: &'static str) -> Result<(), SyncError> {
         self.write_bytes(&v.to_ne_bytes(), step)
     }
@@ -234,6 +246,10 @@ mod tests {
         a.send_i32(1234, "t").unwrap();
         b.expect(SyncMsg::RecvPidPls, "t").unwrap();
         assert_eq!(b.recv_i32("t").unwrap(), 1234);
+        a.send_pid_and_finish(77, "t").unwrap();
+        b.expect(SyncMsg::RecvPidPls, "t").unwrap();
+        assert_eq!(b.recv_i32("t").unwrap(), 77);
+        b.expect(SyncMsg::ChildFinish, "t").unwrap();
         let devnull = std::fs::File::open("/dev/null").unwrap();
         a.send_fd(devnull.as_raw_fd(), "t").unwrap();
         let fd = b.recv_fd("t").unwrap();
