@@ -1,7 +1,8 @@
 /*
  * bootbench: bootstrap latency, side by side in one run.
  *
- *   bootbench ITERS FLOOR RUNC NSBOOT [NSBOOT_UNSEALED]
+ *   bootbench ITERS FLOOR RUNC NSBOOT
+ *   bootbench dialects ITERS NSBOOT | cve ITERS BIN... | one ITERS BIN HEXFLAGS
  *
  * For each flag set ({mnt,uts,ipc,pid}; + net; + user with a 65536-id
  * mapping) and each iteration, runs every target once, in rotating order:
@@ -284,8 +285,24 @@ static int dialect_mode(int iters, const char *bin)
 	return 0;
 }
 
+/* N bootstraps of one binary with one flag set (hex), nothing timed: for
+ * strace -f / perf stat, which then see only this binary's processes and
+ * bootbench's own small loop. */
+static int one_mode(int iters, const char *bin, const char *flags)
+{
+	struct target t = { "one", 0, "", bin, NULL };
+	snprintf(t.exec_path, sizeof(t.exec_path), "/proc/self/fd/%d", seal(bin));
+	cur_flags = strtoul(flags, NULL, 16);
+	build_msg();
+	for (int i = 0; i < iters; i++)
+		run_proto(&t);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 5 && strcmp(argv[1], "one") == 0)
+		return one_mode(atoi(argv[2]), argv[3], argv[4]);
 	if (argc >= 4 && strcmp(argv[1], "dialects") == 0)
 		return dialect_mode(atoi(argv[2]), argv[3]);
 	if (argc >= 4 && strcmp(argv[1], "cve") == 0)

@@ -420,9 +420,6 @@ enum nsboot_status nsboot_msg_decode(const uint8_t *buf,
                                      struct nsboot_msg **out,
                                      struct nsboot_error **err);
 
-// Only in builds with the `rootfs` Cargo feature (the default); a library
-// built without it does not define this symbol.
-//
 // Prepare the root filesystem described by the OCI runtime-spec
 // `config_json` (`len` bytes): mounts, /dev, pivot_root (or MS_MOVE +
 // chroot with `NSBOOT_ROOTFS_NO_PIVOT` in `flags`), masked and read-only
@@ -430,6 +427,11 @@ enum nsboot_status nsboot_msg_decode(const uint8_t *buf,
 // of a relative `root.path`. The config is validated before the first
 // mount (`NSBOOT_STATUS_INVALID_ARGUMENT`, message naming the field); a
 // failing step gives `NSBOOT_STATUS_ROOTFS` with the step, path and errno.
+//
+// The work is done by the rootfs plugin, `libnsboot_rootfs.so.0`, loaded
+// on the first call from libnsboot's own directory (or
+// `$NSBOOT_ROOTFS_PLUGIN`); if it cannot be loaded the call fails with
+// `NSBOOT_STATUS_ROOTFS` and a message naming the paths tried.
 //
 // Threads: the calling process must be single-threaded and already in a
 // new mount namespace (and a new UTS namespace if the config sets a

@@ -6,6 +6,8 @@
 #   $(LIBDIR)/libnsboot.so            -> libnsboot.so.$(SOMAJOR)
 #   $(LIBDIR)/libnsboot.a                 one object, only nsboot_*/nsexec global
 #                                        (scripts/localize-staticlib.sh)
+#   $(LIBDIR)/libnsboot_rootfs.so.$(VERSION) the rootfs plugin (OCI code),
+#   $(LIBDIR)/libnsboot_rootfs.so.$(SOMAJOR)  dlopen-ed by libnsboot on demand
 #   $(INCLUDEDIR)/nsboot.h
 #   $(PKGCONFIGDIR)/nsboot.pc          dynamic: -lnsboot (Libs.private for --static)
 #   $(PKGCONFIGDIR)/nsboot-static.pc   the archive plus its native libs
@@ -40,9 +42,11 @@ NSBOOT_CARGO_PROFILE := $(if $(filter debug,$(PROFILE)),dev,$(PROFILE))
 
 # NSBOOT_NO_BUILD=1: install what target/ already holds (used by the tests,
 # which run inside `cargo test` and must not start a nested cargo build).
+# NSBOOT_PLUGIN_DIR: where a program that links libnsboot.a statically looks
+# for the rootfs plugin (libnsboot.so looks next to itself first).
 nsboot-build:
 ifneq ($(NSBOOT_NO_BUILD),1)
-	$(CARGO) build --profile $(NSBOOT_CARGO_PROFILE) --lib
+	NSBOOT_PLUGIN_DIR=$(LIBDIR) $(CARGO) build --profile $(NSBOOT_CARGO_PROFILE) --lib
 endif
 
 $(NSBOOT_OUT)/native-static-libs.txt:
@@ -58,6 +62,8 @@ install: nsboot-build $(NSBOOT_OUT)/native-static-libs.txt
 	$(INSTALL) -m 0755 $(NSBOOT_OUT)/libnsboot.so $(DESTDIR)$(LIBDIR)/libnsboot.so.$(NSBOOT_VERSION)
 	ln -sf libnsboot.so.$(NSBOOT_VERSION) $(DESTDIR)$(LIBDIR)/libnsboot.so.$(NSBOOT_SOMAJOR)
 	ln -sf libnsboot.so.$(NSBOOT_SOMAJOR) $(DESTDIR)$(LIBDIR)/libnsboot.so
+	$(INSTALL) -m 0755 $(NSBOOT_OUT)/libnsboot_rootfs.so $(DESTDIR)$(LIBDIR)/libnsboot_rootfs.so.$(NSBOOT_VERSION)
+	ln -sf libnsboot_rootfs.so.$(NSBOOT_VERSION) $(DESTDIR)$(LIBDIR)/libnsboot_rootfs.so.$(NSBOOT_SOMAJOR)
 	./scripts/localize-staticlib.sh $(NSBOOT_OUT)/libnsboot.a $(NSBOOT_OUT)/libnsboot-local.a
 	$(INSTALL) -m 0644 $(NSBOOT_OUT)/libnsboot-local.a $(DESTDIR)$(LIBDIR)/libnsboot.a
 	$(INSTALL) -m 0644 include/nsboot.h $(DESTDIR)$(INCLUDEDIR)/nsboot.h
@@ -71,4 +77,5 @@ install: nsboot-build $(NSBOOT_OUT)/native-static-libs.txt
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libnsboot.so.$(NSBOOT_VERSION) $(DESTDIR)$(LIBDIR)/libnsboot.so.$(NSBOOT_SOMAJOR) \
 	      $(DESTDIR)$(LIBDIR)/libnsboot.so $(DESTDIR)$(LIBDIR)/libnsboot.a $(DESTDIR)$(INCLUDEDIR)/nsboot.h \
+	      $(DESTDIR)$(LIBDIR)/libnsboot_rootfs.so.$(NSBOOT_VERSION) $(DESTDIR)$(LIBDIR)/libnsboot_rootfs.so.$(NSBOOT_SOMAJOR) \
 	      $(DESTDIR)$(PKGCONFIGDIR)/nsboot.pc $(DESTDIR)$(PKGCONFIGDIR)/nsboot-static.pc

@@ -68,7 +68,7 @@ pub const VARS: [&str; 11] =
 
 /// `NSBOOT_*` names that belong to other parts of nsboot: accepted (and
 /// scrubbed) in this mode, but they do not turn it on.
-const OTHERS: [&str; 1] = ["NSBOOT_DIALECT"];
+const OTHERS: [&str; 2] = ["NSBOOT_DIALECT", "NSBOOT_ROOTFS_PLUGIN"];
 
 const PREFIX: &[u8] = b"NSBOOT_";
 
@@ -332,6 +332,12 @@ pub fn run_from_ctor() {
         // constructor must find them again).
         if let Err(e) = crate::sealed::ensure_sealed_self(&token) {
             refuse(&e.to_string())
+        }
+    }
+    if pc.cfg.rootfs_config.is_some() {
+        // Load the rootfs plugin while NSBOOT_ROOTFS_PLUGIN is still set.
+        if let Err(e) = crate::rootfs_plugin::load_plugin() {
+            refuse(&format!("{OCI_CONFIG}: {e}"))
         }
     }
     for (name, _) in &vars {

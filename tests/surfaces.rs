@@ -112,6 +112,55 @@ fn exported_symbols_are_only_nsboot_and_nsexec() {
     assert!(text(&dynamic.stdout).contains("Library soname: [libnsboot.so.0]"), "{}", show(&dynamic));
 }
 
+// ------------------------------------------------------- rootfs plugin
+
+/// The OCI code lives in the plugin only: libnsboot.so carries none of it
+/// (oci-spec's field names are a fingerprint), the plugin all of it.
+#[test]
+fn oci_code_only_in_the_plugin() {
+    let plugin = common::plugin_lib();
+    let has = |p: &Path, needle: &[u8]| {
+        let b = std::fs::read(p).expect("read library");
+        b.windows(needle.len()).any(|w| w == needle)
+    };
+    assert!(!has(&libso(), b"ociVersion"), "libnsboot.so links the OCI parser again");
+    assert!(has(plugin, b"ociVersion"), "the plugin lacks the OCI parser");
+    let nm = Command::new("nm").args(["-D", "--defined-only"]).arg(plugin).output().expect("nm");
+    let syms: Vec<String> = text(&nm.stdout).lines().filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned)).collect();
+    assert_eq!(syms, ["nsboot_rootfs_plugin_v1"], "the plugin exports more than its entry");
+}
+
+/// Loading libnsboot (constructor, no bootstrap) does not load the plugin.
+#[test]
+fn plugin_not_loaded_without_a_rootfs() {
+    let out = preload(&[], &["/bin/cat", "/proc/self/maps"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let maps = text(&out.stdout);
+    assert!(maps.contains("libnsboot.so"), "libnsboot.so not mapped: {maps}");
+    assert!(!maps.contains("libnsboot_rootfs"), "the plugin was loaded: {maps}");
+}
+
+/// A plugin that cannot be found or loaded: the C API says which paths it
+/// tried; a bootstrap fails in stage-0 with one fatal line and runs nothing.
+#[test]
+fn missing_plugin_is_a_clear_error() {
+    let out = preload(
+        &[("NSBOOT_NS", "mnt"), ("NSBOOT_OCI_CONFIG", "/dev/null"), ("NSBOOT_ROOTFS_PLUGIN", "/nonexistent/libnsboot_rootfs.so.0")],
+        &["/bin/echo", "must-not-run"],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(code(&out), 127, "{}", show(&out));
+    assert!(err.contains("rootfs plugin") && err.contains("/nonexistent/libnsboot_rootfs.so.0"), "{}", show(&out));
+    assert!(!text(&out.stdout).contains("must-not-run"), "{}", show(&out));
+    // Not a plugin at all: a shared object without the entry symbol.
+    let libc = ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6"].into_iter().find(|p| Path::new(p).exists());
+    if let Some(libm) = libc {
+        let out = preload(&[("NSBOOT_NS", "mnt"), ("NSBOOT_OCI_CONFIG", "/dev/null"), ("NSBOOT_ROOTFS_PLUGIN", libm)], &["/bin/true"]);
+        assert_eq!(code(&out), 127, "{}", show(&out));
+        assert!(text(&out.stderr).contains("is not an nsboot rootfs plugin"), "{}", show(&out));
+    }
+}
+
 // ------------------------------------------------------------ C install
 
 #[test]
@@ -124,6 +173,7 @@ fn c_install_and_pkg_config_example() {
     if !is_root() && !Path::new("/proc/self/ns/user").exists() {
         skip!("neither root nor user namespaces: examples/c/hello cannot create namespaces");
     }
+    common::plugin_lib();
     let prefix = tempdir("prefix");
     let profile = libdir().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let target = libdir().parent().map(Path::to_path_buf).unwrap_or_default();
@@ -137,7 +187,7 @@ fn c_install_and_pkg_config_example() {
         .output()
         .expect("make install");
     assert!(out.status.success(), "make install failed\n{}", show(&out));
-    for f in ["lib/libnsboot.so.0.1.0", "lib/libnsboot.so.0", "lib/libnsboot.so", "lib/libnsboot.a", "include/nsboot.h", "lib/pkgconfig/nsboot.pc", "lib/pkgconfig/nsboot-static.pc"] {
+    for f in ["lib/libnsboot.so.0.1.0", "lib/libnsboot.so.0", "lib/libnsboot.so", "lib/libnsboot.a", "lib/libnsboot_rootfs.so.0", "include/nsboot.h", "lib/pkgconfig/nsboot.pc", "lib/pkgconfig/nsboot-static.pc"] {
         assert!(prefix.join(f).exists(), "{f} not installed");
     }
     let pc = std::fs::read_to_string(prefix.join("lib/pkgconfig/nsboot.pc")).expect("nsboot.pc");
@@ -520,6 +570,8 @@ fn preload_oci_config() {
     // the container's root.
     let Some(bundle) = common::busybox_bundle("preload-oci", false) else { return };
     common::edit_config(&bundle, |v| v["hostname"] = "preload-oci".into());
+    // libnsboot.so (target/<profile>) loads the plugin from its own directory.
+    common::plugin_lib();
     let before = common::host_mountinfo();
     let cfg = bundle.join("config.json");
     let out = preload(

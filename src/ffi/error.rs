@@ -19,7 +19,6 @@ pub enum nsboot_status {
     /// The bootstrap (stage-0/1/2) reported a failure.
     NSBOOT_STATUS_BOOTSTRAP_FAILED = 5,
     /// Rootfs preparation failed.
-    #[cfg_attr(not(feature = "rootfs"), allow(dead_code))]
     NSBOOT_STATUS_ROOTFS = 6,
     /// An output buffer was too small (the needed size is reported).
     NSBOOT_STATUS_BUFFER_TOO_SMALL = 7,

@@ -10,7 +10,6 @@ pub mod api;
 pub mod ctor;
 pub mod error;
 pub mod msg;
-#[cfg(feature = "rootfs")]
 pub mod rootfs;
 
 use std::ffi::{c_char, CStr};

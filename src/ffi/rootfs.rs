@@ -1,18 +1,14 @@
 //! Rootfs preparation from C: apply an OCI config.json in the current
 //! process (which must already be in a new mount namespace).
 
-use std::ffi::{c_char, OsStr};
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::c_char;
 
 use super::error::{nsboot_error, nsboot_status, report};
 use super::{boundary, cstr};
-use crate::rootfs::{RootfsOptions, RootfsPlan};
+use crate::rootfs_plugin::RootfsStep;
 
 use nsboot_status::*;
 
-/// Only in builds with the `rootfs` Cargo feature (the default); a library
-/// built without it does not define this symbol.
-///
 /// Prepare the root filesystem described by the OCI runtime-spec
 /// `config_json` (`len` bytes): mounts, /dev, pivot_root (or MS_MOVE +
 /// chroot with `NSBOOT_ROOTFS_NO_PIVOT` in `flags`), masked and read-only
@@ -20,6 +16,11 @@ use nsboot_status::*;
 /// of a relative `root.path`. The config is validated before the first
 /// mount (`NSBOOT_STATUS_INVALID_ARGUMENT`, message naming the field); a
 /// failing step gives `NSBOOT_STATUS_ROOTFS` with the step, path and errno.
+///
+/// The work is done by the rootfs plugin, `libnsboot_rootfs.so.0`, loaded
+/// on the first call from libnsboot's own directory (or
+/// `$NSBOOT_ROOTFS_PLUGIN`); if it cannot be loaded the call fails with
+/// `NSBOOT_STATUS_ROOTFS` and a message naming the paths tried.
 ///
 /// Threads: the calling process must be single-threaded and already in a
 /// new mount namespace (and a new UTS namespace if the config sets a
@@ -50,18 +51,16 @@ pub extern "C" fn nsboot_rootfs_prepare(
         }
         // SAFETY: config_json points to `len` readable bytes (contract).
         let json = unsafe { std::slice::from_raw_parts(config_json, len) };
-        let opts = RootfsOptions {
-            no_pivot: flags & crate::wire::ROOTFS_FLAG_NO_PIVOT != 0,
-            // SAFETY: bundle is NULL or a valid C string (contract).
-            bundle: unsafe { cstr(bundle) }.map(|b| std::path::PathBuf::from(OsStr::from_bytes(b.to_bytes()))),
+        // SAFETY: bundle is NULL or a valid C string (contract).
+        let bundle = unsafe { cstr(bundle) };
+        let step = match RootfsStep::new(json, bundle, flags) {
+            Ok(s) => s,
+            Err(e) if e.refused => return fail(NSBOOT_STATUS_INVALID_ARGUMENT, e.errno, e.message),
+            Err(e) => return fail(NSBOOT_STATUS_ROOTFS, e.errno, e.message),
         };
-        let plan = match RootfsPlan::from_json(json, &opts) {
-            Ok(p) => p,
-            Err(e) => return fail(NSBOOT_STATUS_INVALID_ARGUMENT, e.errno(), e.to_string()),
-        };
-        match crate::rootfs::prepare(&plan, &mut |w| eprintln!("nsboot: warning: {w}")) {
+        match step.prepare(&mut |w| eprintln!("nsboot: warning: {w}"), &|_| {}) {
             Ok(()) => NSBOOT_STATUS_OK,
-            Err(e) => fail(NSBOOT_STATUS_ROOTFS, e.errno(), e.to_string()),
+            Err(e) => fail(NSBOOT_STATUS_ROOTFS, e.errno, e.message),
         }
     })
 }

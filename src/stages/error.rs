@@ -47,9 +47,8 @@ pub enum StageError {
     InstallFd { fd: i32, source: Errno },
     #[error("CVE-2019-5736 defence: {op}: {source}")]
     Seal { op: &'static str, source: Errno },
-    #[cfg(feature = "rootfs")]
     #[error("rootfs: {0}")]
-    Rootfs(#[from] crate::rootfs::RootfsError),
+    Rootfs(#[from] crate::rootfs_plugin::RootfsFailure),
 }
 
 impl StageError {
@@ -69,8 +68,7 @@ impl StageError {
             | StageError::InstallFd { source: e, .. }
             | StageError::Seal { source: e, .. } => Some(*e),
             StageError::Sync(SyncError::Io { source, .. }) => Some(*source),
-            #[cfg(feature = "rootfs")]
-            StageError::Rootfs(e) => e.errno(),
+            StageError::Rootfs(e) => e.errno,
             _ => None,
         }
     }

@@ -2,14 +2,10 @@
 //! dialect before any process is forked, so a bad request fails in stage-0
 //! with nothing created.
 
-#[cfg(feature = "rootfs")]
-use std::os::unix::ffi::OsStrExt;
-
 use super::env::BootEnv;
 use super::error::StageError;
 use crate::ns::NsKind;
-#[cfg(feature = "rootfs")]
-use crate::rootfs::{RootfsOptions, RootfsPlan};
+use crate::rootfs_plugin::RootfsStep;
 use crate::wire::{BootstrapConfig, Dialect};
 
 /// The attribute that carries time offsets in `dialect`.
@@ -29,9 +25,9 @@ pub struct Plan {
     /// stage-1 installs it at.
     pub mount_sources: Vec<(Vec<u8>, i32)>,
     /// Rootfs preparation stage-2 performs (nsboot extension), parsed and
-    /// validated here, before anything is forked or mounted.
-    #[cfg(feature = "rootfs")]
-    pub rootfs: Option<RootfsPlan>,
+    /// validated here by the rootfs plugin (loaded now, inherited by the
+    /// stages), before anything is forked or mounted.
+    pub rootfs: Option<RootfsStep>,
     /// Whether stage-2 calls `setsid` (runc does; the LD_PRELOAD mode keeps
     /// the program in the terminal's session and process group).
     pub new_session: bool,
@@ -78,31 +74,14 @@ impl Plan {
                 "NSBOOT_ROOTFS_CONFIG needs a new mount namespace (CLONE_NEWNS in CLONE_FLAGS)".to_owned(),
             ));
         }
-        #[cfg(not(feature = "rootfs"))]
-        if cfg.rootfs_config.is_some() {
-            return Err(StageError::Plan(
-                "NSBOOT_ROOTFS_CONFIG: this nsboot was built without the rootfs feature".to_owned(),
-            ));
-        }
-        #[cfg(feature = "rootfs")]
         let rootfs = match &cfg.rootfs_config {
             None => None,
-            Some(json) => {
-                let opts = RootfsOptions {
-                    no_pivot: cfg.rootfs_flags & crate::wire::ROOTFS_FLAG_NO_PIVOT != 0,
-                    bundle: cfg
-                        .rootfs_bundle
-                        .as_ref()
-                        .map(|b| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(b.to_bytes()))),
-                };
-                Some(RootfsPlan::from_json(json, &opts).map_err(StageError::Rootfs)?)
-            }
+            Some(json) => Some(RootfsStep::new(json, cfg.rootfs_bundle.as_deref(), cfg.rootfs_flags)?),
         };
         Ok(Plan {
             cfg,
             dialect: env.dialect,
             mount_sources,
-            #[cfg(feature = "rootfs")]
             rootfs,
             new_session: true,
         })

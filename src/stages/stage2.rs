@@ -50,11 +50,10 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
             source,
         })?;
     }
-    #[cfg(feature = "rootfs")]
     if let Some(rootfs) = &plan.rootfs {
         env.fault_point("stage2-before-rootfs");
-        crate::nslog!(Debug, "prepare rootfs {}", rootfs.root().display());
-        crate::rootfs::prepare_traced(rootfs, &mut |w| crate::nslog!(Warning, "rootfs: {w}"), &|p| env.fault_point(p))?;
+        crate::nslog!(Debug, "prepare rootfs");
+        rootfs.prepare(&mut |w| crate::nslog!(Warning, "rootfs: {w}"), &|p| env.fault_point(p))?;
     }
     env.fault_point("stage2-before-finish");
     crate::nslog!(Debug, "signal completion to stage-0");

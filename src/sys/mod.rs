@@ -3,6 +3,7 @@
 //! Each function here wraps one kernel or libc call whose safe wrapper is
 //! missing from nix, and documents why its `unsafe` block is sound.
 
+pub mod dl;
 pub mod fs;
 pub mod process;
 pub mod signal;

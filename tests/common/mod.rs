@@ -56,6 +56,26 @@ pub fn lib_dir() -> PathBuf {
     }
 }
 
+/// The rootfs plugin, `target/<profile>/libnsboot_rootfs.so`, built (or
+/// confirmed up to date) once per test binary: `cargo test` builds only the
+/// nsboot package, and the C surfaces load the OCI code from the plugin.
+pub fn plugin_lib() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let dir = profile_dir();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "nsboot-rootfs"]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().expect("cargo").success(), "building the rootfs plugin failed");
+        let lib = dir.join("libnsboot_rootfs.so");
+        assert!(lib.exists(), "{} missing after the build", lib.display());
+        lib
+    })
+}
+
 /// The C test programs, compiled once: (spawn, probe).
 pub fn c_programs() -> &'static (PathBuf, PathBuf) {
     static BINS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
@@ -71,6 +91,8 @@ pub fn c_programs() -> &'static (PathBuf, PathBuf) {
         // next to the programs (cargo only writes libnsboot.so), readable by
         // `nobody` wherever the checkout is.
         std::fs::copy(lib.join("libnsboot.so"), out.join("libnsboot.so.0")).expect("copy libnsboot.so");
+        // And the rootfs plugin, which libnsboot looks for next to itself.
+        std::fs::copy(plugin_lib(), out.join("libnsboot_rootfs.so.0")).expect("copy libnsboot_rootfs.so");
         let inc = root_dir().join("include");
         let build = |name: &str| {
             let src = root_dir().join(format!("tests/c/{name}.c"));
