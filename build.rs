@@ -24,6 +24,12 @@
 fn main() {
     let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap_or_else(|_| "0".to_owned());
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libnsboot.so.{major}");
+    // Load cost (BENCHMARKS.md §4): relative relocations packed as DT_RELR
+    // (glibc >= 2.36 loads them; an older one refuses the library, naming
+    // GLIBC_ABI_DT_RELR), and `.text.startup` kept as its own output section
+    // at the start of the text so the constructor shares `_init`'s page.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,pack-relative-relocs");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,keep-text-section-prefix");
     println!("cargo:rustc-link-lib=static:+verbatim,-bundle=libgcc_eh.a");
     let plugin_dir = std::env::var("NSBOOT_PLUGIN_DIR").ok().filter(|d| !d.is_empty()).or_else(|| {
         // OUT_DIR is <target>/<profile>/build/<pkg>-<hash>/out.

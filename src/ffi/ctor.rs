@@ -19,7 +19,16 @@ fn guarded(f: impl FnOnce()) {
     }
 }
 
+// `.text.startup`: linkers place it at the start of the text, on the page
+// of `_init` that every load faults in anyway, so the common case (nothing
+// requested) costs no page fault of its own (BENCHMARKS.md §4).
+#[link_section = ".text.startup.nsboot_ctor"]
 extern "C" fn nsboot_ctor(_argc: c_int, _argv: *const *const c_char, _envp: *const *const c_char) {
+    // Nothing can be requested without one of these entries: return before
+    // calling into the rest of the library.
+    if !crate::sys::process::env_has_prefix(&[b"_LIBCONTAINER_INITPIPE=", b"NSBOOT_"]) {
+        return;
+    }
     guarded(|| {
         // A runc-style bootstrap (init pipe) wins; the LD_PRELOAD mode
         // (`NSBOOT_*` variables) runs only when none was requested.

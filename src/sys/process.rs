@@ -270,6 +270,40 @@ pub fn kill_with_parent(cmd: &mut std::process::Command) {
     }
 }
 
+/// Whether any `NAME=value` entry of the C environment starts with one of
+/// `prefixes`: the constructor's first test, inlined into it, reading only
+/// the bytes it compares (no `strlen`, no allocation, no call).
+#[inline(always)]
+pub fn env_has_prefix(prefixes: &[&[u8]]) -> bool {
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    // SAFETY: `environ` is libc's NULL-terminated environment array; the
+    // caller is the constructor (single-threaded, nothing modifies it). Each
+    // entry is NUL-terminated, and a comparison stops at the first byte that
+    // differs from the prefix, so it never reads past the NUL.
+    unsafe {
+        let mut p = environ;
+        if p.is_null() {
+            return false;
+        }
+        while !(*p).is_null() {
+            let e = *p as *const u8;
+            for prefix in prefixes {
+                let mut i = 0;
+                while i < prefix.len() && *e.add(i) == prefix[i] {
+                    i += 1;
+                }
+                if i == prefix.len() {
+                    return true;
+                }
+            }
+            p = p.add(1);
+        }
+    }
+    false
+}
+
 /// Call `f` with every `NAME=value` entry of the C environment, in order,
 /// without allocating (the constructor's hot path uses this to see whether
 /// any `NSBOOT_*` variable is set).
