@@ -26,10 +26,12 @@ fn main() {
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libnsboot.so.{major}");
     // Load cost (BENCHMARKS.md §4): relative relocations packed as DT_RELR
     // (glibc >= 2.36 loads them; an older one refuses the library, naming
-    // GLIBC_ABI_DT_RELR), and `.text.startup` kept as its own output section
-    // at the start of the text so the constructor shares `_init`'s page.
+    // GLIBC_ABI_DT_RELR), and the code every load runs (our constructor,
+    // std's argv initialiser) placed right after `.init` (cbind/early-text.ld).
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,pack-relative-relocs");
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,keep-text-section-prefix");
+    let early = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("cbind/early-text.ld");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{}", early.display());
+    println!("cargo:rerun-if-changed=cbind/early-text.ld");
     println!("cargo:rustc-link-lib=static:+verbatim,-bundle=libgcc_eh.a");
     let plugin_dir = std::env::var("NSBOOT_PLUGIN_DIR").ok().filter(|d| !d.is_empty()).or_else(|| {
         // OUT_DIR is <target>/<profile>/build/<pkg>-<hash>/out.
