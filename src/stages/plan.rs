@@ -87,6 +87,15 @@ impl Plan {
         })
     }
 
+    /// Whether stage-1 is cloned straight into its new user namespace (a
+    /// user namespace is created and nothing is joined): stage-0 then writes
+    /// the id maps as soon as the clone returns, without stage-1 asking —
+    /// one round trip less than runc 1.1's unshare + USERMAP_PLS. With
+    /// joins, stage-1 must join first and unshare after, as runc does.
+    pub fn user_at_clone(&self) -> bool {
+        self.cfg.clone_flags.contains(NsKind::User) && !self.joins()
+    }
+
     /// Whether any namespace is joined by path (runc's `config.namespaces`).
     pub fn joins(&self) -> bool {
         !self.cfg.ns_paths.is_empty()

@@ -65,7 +65,13 @@ pub fn fork_stages(env: &BootEnv, plan: Plan, token: &SingleThreaded) {
     let (s0_child, s1_end) = sync::pair().unwrap_or_else(|e| die(&sys("socketpair (stage-1)")(e)));
     let (s0_grand, s2_end) = sync::pair().unwrap_or_else(|e| die(&sys("socketpair (stage-2)")(e)));
 
-    match clone_parent(token, libc::CLONE_PARENT) {
+    let flags = libc::CLONE_PARENT | if plan.user_at_clone() { libc::CLONE_NEWUSER } else { 0 };
+    match clone_parent(token, flags) {
+        Err(source) if plan.user_at_clone() => die(&StageError::Unshare {
+            flags: libc::CLONE_NEWUSER as u32,
+            what: "user namespace (clone of stage-1)".to_owned(),
+            source,
+        }),
         Err(e) => die(&sys("clone stage-1")(e)),
         Ok(Forked::Child) => {
             drop(s0_child);
@@ -102,6 +108,14 @@ fn serve(
     ch2: &SyncChannel,
     stage2: &mut Option<Pid>,
 ) -> Result<(), StageError> {
+    if plan.user_at_clone() {
+        // Stage-1 was born in its user namespace: map it now, unasked.
+        crate::nslog!(Debug, "map stage-1's new user namespace");
+        env.fault_point("stage0-before-usermap");
+        idmap::write_maps(stage1, &plan.cfg)?;
+        env.fault_point("stage0-after-usermap");
+        ch1.send(SyncMsg::UsermapAck, "USERMAP_ACK")?;
+    }
     loop {
         let v = ch1.recv_raw("finishing its work")?;
         match SyncMsg::from_value(v) {

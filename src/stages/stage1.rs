@@ -85,7 +85,16 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
         join_namespaces(plan)?;
     }
     let mut remaining: NsSet = cfg.clone_flags;
-    if remaining.contains(NsKind::User) {
+    if plan.user_at_clone() {
+        // Cloned into the new user namespace; stage-0 writes the maps
+        // without being asked.
+        remaining.remove(NsKind::User);
+        env.fault_point("stage1-before-usermap");
+        ch.expect(SyncMsg::UsermapAck, "waiting for USERMAP_ACK")?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .map_err(sys("setresuid(0, 0, 0) in the new user namespace"))?;
+        rearm_pdeathsig()?;
+    } else if remaining.contains(NsKind::User) {
         crate::nslog!(Debug, "unshare user namespace");
         unshare(CloneFlags::CLONE_NEWUSER).map_err(|source| StageError::Unshare {
             flags: libc::CLONE_NEWUSER as u32,

@@ -1,6 +1,6 @@
 //! stage-2 ("runc:[2:INIT]"): the process handed back to the host program,
-//! PID 1 of a new PID namespace. Waits for stage-0's go, becomes session
-//! leader and root, unshares the cgroup namespace last (runc 1.1), prepares
+//! PID 1 of a new PID namespace. Becomes session leader and root, waits for
+//! stage-0's go, unshares the cgroup namespace last (runc 1.1), prepares
 //! the rootfs when the message carries an OCI config, reports completion.
 
 use nix::sched::{unshare, CloneFlags};
@@ -32,7 +32,10 @@ pub fn run(env: &BootEnv, plan: &Plan, ch: SyncChannel, caller: Pid, _token: &Si
 fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError> {
     let cfg = &plan.cfg;
     env.fault_point("stage2-start");
-    ch.expect(SyncMsg::Grandchild, "waiting for GRANDCHILD")?;
+    // The session and credentials first, while stage-0 is still reporting
+    // the pids to the caller (runc 1.1 does this after GRANDCHILD; nothing
+    // outside stage-2 can tell the difference, and it takes these calls off
+    // the bootstrap's critical path on a machine with more than one core).
     if plan.new_session {
         setsid().map_err(sys("setsid"))?;
     }
@@ -42,6 +45,7 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
         setgroups(&[]).map_err(sys("setgroups(0, NULL)"))?;
     }
     super::stage1::rearm_pdeathsig()?;
+    ch.expect(SyncMsg::Grandchild, "waiting for GRANDCHILD")?;
     if plan.dialect == Dialect::Runc11 && cfg.clone_flags.contains(NsKind::Cgroup) {
         crate::nslog!(Debug, "unshare cgroup namespace");
         unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|source| StageError::Unshare {
