@@ -193,16 +193,10 @@ pub fn read_pids(sock: &OwnedFd) -> Result<(Pid, Pid), SpawnError> {
 
 /// Parse `{"stage1_pid":N,"stage2_pid":M}` strictly (no other keys).
 pub fn parse_pid_json(line: &[u8]) -> Result<(Pid, Pid), SpawnError> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Pids {
-        stage1_pid: i32,
-        stage2_pid: i32,
-    }
     let shown = || String::from_utf8_lossy(line).into_owned();
-    let p: Pids = serde_json::from_slice(line).map_err(|_| SpawnError::BadPidJson(shown()))?;
-    if p.stage1_pid <= 0 || p.stage2_pid <= 0 {
+    let (one, two) = crate::wire::json::pid_pair(line).map_err(|_| SpawnError::BadPidJson(shown()))?;
+    if one <= 0 || two <= 0 {
         return Err(SpawnError::BadPidJson(shown()));
     }
-    Ok((Pid::from_raw(p.stage1_pid), Pid::from_raw(p.stage2_pid)))
+    Ok((Pid::from_raw(one), Pid::from_raw(two)))
 }

@@ -143,7 +143,7 @@ pub fn dialect_from(over: Option<&[u8]>, syncpipe: Option<&[u8]>) -> Result<Dial
 
 /// Parse a JSON array of ints (`[3,-1,5]`), strictly.
 pub fn parse_mount_fds(s: &[u8]) -> Result<Vec<i32>, &'static str> {
-    let v: Vec<i64> = serde_json::from_slice(s).map_err(|_| "not a JSON array of integers")?;
+    let v = crate::wire::json::int_array(s).map_err(|_| "not a JSON array of integers")?;
     v.into_iter()
         .map(|n| {
             if n == -1 || (0..=i64::from(i32::MAX)).contains(&n) {

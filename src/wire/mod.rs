@@ -9,6 +9,7 @@ mod attr;
 mod decode;
 mod encode;
 mod idmap;
+pub mod json;
 mod time;
 
 pub use attr::*;
