@@ -127,6 +127,12 @@ impl Bundle {
     /// Run `script` with busybox sh inside; asserts the host mount table
     /// did not change.
     fn run_with(&self, script: &str, no_pivot: bool) -> Run {
+        self.run_wrapped(script, no_pivot, &[])
+    }
+
+    /// [`run_with`](Self::run_with), the probe started through `wrap`
+    /// (a command that ends by exec-ing its arguments).
+    fn run_wrapped(&self, script: &str, no_pivot: bool, wrap: &[&str]) -> Run {
         std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&self.config).expect("ser"))
             .expect("write config");
         if self.rootless {
@@ -135,7 +141,11 @@ impl Bundle {
         let before = host_mounts();
         let mut cmd = if self.rootless {
             let mut c = Command::new("runuser");
-            c.args(["-u", "nobody", "--"]).arg(probe());
+            c.args(["-u", "nobody", "--"]).args(wrap).arg(probe());
+            c
+        } else if let Some((first, rest)) = wrap.split_first() {
+            let mut c = Command::new(first);
+            c.args(rest).arg(probe());
             c
         } else {
             Command::new(probe())
@@ -390,6 +400,54 @@ fn rootful_volumes_copyup_devices() {
     assert_eq!(std::fs::read(etc.join("hosts")).expect("hosts"), b"127.0.0.1 localhost\n");
     let _ = std::fs::remove_dir_all(rw);
     let _ = std::fs::remove_dir_all(ro);
+}
+
+/// An `overlay` entry of `mounts` (what a runtime uses for a volume with a
+/// writable layer): lowerdir/upperdir/workdir are host paths, as in runc's
+/// config; the container sees the merged tree and its writes land in the
+/// upper directory on the host.
+#[test]
+fn rootful_overlay_mount_in_spec() {
+    require_root!();
+    let mut b = Bundle::new("overlay", false);
+    let layers = scratch("ovl-layers");
+    let (lower, upper, work) = (layers.join("lower"), layers.join("upper"), layers.join("work"));
+    for d in [&lower, &upper, &work] {
+        std::fs::create_dir_all(d).expect("mkdir layer");
+    }
+    std::fs::write(lower.join("from-lower"), b"lower\n").expect("lower file");
+    b.add_mount(json!({
+        "destination": "/merged", "type": "overlay", "source": "overlay",
+        "options": [format!("lowerdir={}", lower.display()), format!("upperdir={}", upper.display()),
+                    format!("workdir={}", work.display()), "nodev"]
+    }));
+    let r = b.run("cat /merged/from-lower && echo upper > /merged/new && echo wrote; cat /proc/self/mountinfo");
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.starts_with("lower\nwrote\n"), "{}", r.out);
+    let ms = mounts_in(&r.out);
+    let m = mount_at(&ms, "/merged");
+    assert_eq!(m.fstype, "overlay");
+    has(m, &["nodev"]);
+    assert_eq!(std::fs::read(upper.join("new")).expect("upper/new on the host"), b"upper\n");
+    assert!(!lower.join("new").exists(), "the write reached the lower layer");
+    let _ = std::fs::remove_dir_all(&layers);
+}
+
+/// The `cgroup` mount on a cgroup v2 host. This machine is v1/hybrid, so
+/// the probe runs in a private mount namespace whose /sys/fs/cgroup is a
+/// fresh cgroup2 mount: what the rootfs code inspects to choose v2.
+#[test]
+fn rootful_cgroup_mount_on_a_unified_host() {
+    require_root!();
+    let b = Bundle::new("cgroup2", false);
+    let wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c", "mount -t cgroup2 none /sys/fs/cgroup && exec \"$@\"", "sh"];
+    let r = b.run_wrapped("cat /proc/self/mountinfo; ls /sys/fs/cgroup", false, &wrap);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let ms = mounts_in(&r.out);
+    let m = mount_at(&ms, "/sys/fs/cgroup");
+    assert_eq!(m.fstype, "cgroup2", "{}", r.out);
+    has(m, &["ro", "nosuid", "nodev", "noexec"]);
+    assert!(r.out.contains("cgroup.procs"), "no cgroup2 files: {}", r.out);
 }
 
 fn rootless_available() -> bool {
