@@ -26,5 +26,5 @@ cat > "$work/bundle/config.json" <<'JSON'
  "mounts":[{"destination":"/proc","type":"proc","source":"proc"}],
  "linux":{"namespaces":[{"type":"mount"},{"type":"pid"},{"type":"uts"}]}}
 JSON
-out=$("$work/spawn" --ns mnt,pid,uts --rootfs "$work/bundle/config.json" --bundle "$work/bundle" -- "$work/probe" /bin/sh -c 'echo pid=$$ $(cat /proc/sys/kernel/hostname)' 2>&1) || true
-[ "$out" = "pid=1 lite" ] && echo "PASS: lite library prepares a rootfs through the plugin" || { echo "FAIL: lite rootfs: $out"; exit 1; }
+out=$("$work/spawn" --ns mnt,pid,uts --rootfs "$work/bundle/config.json" --bundle "$work/bundle" -- "$work/probe" /bin/sh -c 'echo pid=$$ $(cat /proc/sys/kernel/hostname)' 2>"$work/err") || true
+[ "$out" = "pid=1 lite" ] && echo "PASS: lite library prepares a rootfs through the plugin" || { echo "FAIL: lite rootfs: $out"; cat "$work/err"; exit 1; }
