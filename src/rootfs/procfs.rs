@@ -44,11 +44,26 @@ impl ProcHandle {
     pub(crate) fn read(&self, name: &str) -> Result<String> {
         let c = CString::new(name).map_err(|_| perr(Op::Open, name, Errno::EINVAL))?;
         let fd = openat2(self.fd.as_fd(), &c, libc::O_RDONLY, 0, BENEATH).map_err(|e| perr(Op::Open, name, e))?;
-        let mut s = String::new();
-        std::fs::File::from(fd).read_to_string(&mut s).map_err(|e| {
-            perr(Op::Read, name, e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))
-        })?;
-        Ok(s)
+        // Files below /proc report size 0: read_to_string's size probe
+        // (statx + lseek) and its doubling from 32 bytes cost a syscall
+        // each. One page-sized buffer, grown only if it fills, usually
+        // takes two reads (the data, then EOF).
+        let mut buf = vec![0u8; 4096];
+        let mut len = 0;
+        let mut file = std::fs::File::from(fd);
+        loop {
+            if len == buf.len() {
+                buf.resize(buf.len() * 2, 0);
+            }
+            match file.read(&mut buf[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(perr(Op::Read, name, e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))),
+            }
+        }
+        buf.truncate(len);
+        String::from_utf8(buf).map_err(|_| perr(Op::Read, name, Errno::EIO))
     }
 
     /// Does `name` exist below /proc?
