@@ -1,7 +1,9 @@
 //! Step 2: one configured mount at a time, always onto an fd resolved
 //! in-root (`/proc/self/fd/N` of an `O_PATH` descriptor).
 
+use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -15,7 +17,7 @@ use super::error::{Op, Refusal, Result, RootfsError};
 use super::path::{ensure, fd_path, mkdir_all, resolve, resolve_nofollow};
 use super::plan::{proc_mount_allowed, MountKind, MountPlan};
 use super::{cgroup, copyup, Ctx};
-use crate::sys::fs::mount_setattr;
+use crate::sys::fs::{clone_path, mount_setattr, move_mount};
 
 pub(crate) fn merr(m: &MountPlan, op: Op, errno: Errno) -> RootfsError {
     RootfsError::Mount { index: m.index, op, fstype: m.kind.fstype().to_owned(), path: m.dest.clone(), errno }
@@ -115,71 +117,126 @@ fn check_target_root_only(ctx: &Ctx<'_>, m: &MountPlan, target: BorrowedFd<'_>) 
     Ok(())
 }
 
-/// Bind `source` (a host path) onto `dest` in-root, then apply the flags
-/// a bind ignores with the `MS_REMOUNT|MS_BIND` the kernel requires.
+/// Bind `source` (a host path) onto `dest` in-root. The bind is made
+/// detached (`open_tree` clone), given the flags a bind ignores with
+/// `mount_setattr`, and attached onto the resolved fd with `move_mount`;
+/// the same fd then serves for propagation, so nothing is re-resolved
+/// after the mount.
 pub(crate) fn bind(ctx: &Ctx<'_>, m: &MountPlan, source: &Path, flags: MsFlags, dest: &Path) -> Result<()> {
-    let meta = std::fs::metadata(source).map_err(|e| RootfsError::Mount {
+    let tree = clone_source(m, source, flags, dest)?;
+    let st = fstat(&tree).map_err(|e| RootfsError::Mount {
         index: m.index,
         op: Op::Stat,
         fstype: format!("bind source {}", source.display()),
         path: dest.to_path_buf(),
-        errno: e.raw_os_error().map_or(Errno::EIO, Errno::from_raw),
+        errno: e,
     })?;
-    let target = ensure(ctx.root(), dest, meta.is_dir()).map_err(|(op, e)| merr_at(m, dest, op, e))?;
+    let target = ensure(ctx.root(), dest, st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .map_err(|(op, e)| merr_at(m, dest, op, e))?;
     check_target(ctx, m, dest, target.as_fd())?;
-    let bind_flags = MsFlags::MS_BIND | (flags & MsFlags::MS_REC);
-    mount(Some(source), fd_path(target.as_fd()).as_str(), None::<&str>, bind_flags, None::<&str>)
-        .map_err(|e| RootfsError::Mount {
-            index: m.index,
-            op: Op::Bind,
-            fstype: source.display().to_string(),
-            path: dest.to_path_buf(),
-            errno: e,
-        })?;
-    drop(target);
-    let extra = flags & !(MsFlags::MS_REC | MsFlags::MS_REMOUNT | MsFlags::MS_BIND);
-    if !extra.is_empty() {
-        let fd = resolve(ctx.root(), dest, OFlag::O_PATH).map_err(|e| merr_at(m, dest, Op::Resolve, e))?;
-        remount(&fd, flags).map_err(|e| merr_at(m, dest, Op::Remount, e))?;
-    }
-    post_mount(ctx, m, dest)
+    attach_bind(ctx, m, tree.as_fd(), source, flags, dest, target.as_fd())
 }
 
-/// `mount(NULL, fd, NULL, flags | MS_REMOUNT | MS_BIND)`. In a user
+/// The detached bind of `source` (recursive with `MS_REC`).
+pub(crate) fn clone_source(m: &MountPlan, source: &Path, flags: MsFlags, dest: &Path) -> Result<OwnedFd> {
+    let bind_err = |errno| RootfsError::Mount {
+        index: m.index,
+        op: Op::Bind,
+        fstype: source.display().to_string(),
+        path: dest.to_path_buf(),
+        errno,
+    };
+    let c = CString::new(source.as_os_str().as_bytes()).map_err(|_| bind_err(Errno::EINVAL))?;
+    clone_path(&c, flags.contains(MsFlags::MS_REC)).map_err(bind_err)
+}
+
+/// Apply `flags` to the detached bind `tree`, attach it onto `target` (a
+/// checked in-root fd) and apply `m`'s propagation through `tree`.
+pub(crate) fn attach_bind(
+    ctx: &Ctx<'_>,
+    m: &MountPlan,
+    tree: BorrowedFd<'_>,
+    source: &Path,
+    flags: MsFlags,
+    dest: &Path,
+    target: BorrowedFd<'_>,
+) -> Result<()> {
+    let extra = flags & !(MsFlags::MS_REC | MsFlags::MS_REMOUNT | MsFlags::MS_BIND);
+    if !extra.is_empty() {
+        set_bind_flags(tree, flags).map_err(|e| merr_at(m, dest, Op::Remount, e))?;
+    }
+    move_mount(tree, target).map_err(|e| RootfsError::Mount {
+        index: m.index,
+        op: Op::Bind,
+        fstype: source.display().to_string(),
+        path: dest.to_path_buf(),
+        errno: e,
+    })?;
+    post_mount_fd(ctx, m, dest, tree)
+}
+
+/// What `mount(NULL, fd, NULL, flags | MS_REMOUNT | MS_BIND)` does to the
+/// top mount of `fd`, as `mount_setattr` (set, clear): the per-mount flags
+/// become exactly those of `flags`; the atime mode is kept unless `flags`
+/// names one (then relatime unless noatime/strictatime).
+fn bind_attrs(flags: MsFlags) -> (u64, u64) {
+    let (mut set, mut clr) = (0, 0);
+    for (ms, attr) in [
+        (MsFlags::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
+        (MsFlags::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
+        (MsFlags::MS_NODEV, libc::MOUNT_ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+    ] {
+        if flags.contains(ms) {
+            set |= attr;
+        } else {
+            clr |= attr;
+        }
+    }
+    let atime = MsFlags::MS_NOATIME | MsFlags::MS_NODIRATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME;
+    if flags.intersects(atime) {
+        clr |= libc::MOUNT_ATTR__ATIME | libc::MOUNT_ATTR_NODIRATIME;
+        // As path_mount(): strictatime wins, then noatime, else relatime (0).
+        if flags.contains(MsFlags::MS_STRICTATIME) {
+            set |= libc::MOUNT_ATTR_STRICTATIME;
+        } else if flags.contains(MsFlags::MS_NOATIME) {
+            set |= libc::MOUNT_ATTR_NOATIME;
+        }
+        if flags.contains(MsFlags::MS_NODIRATIME) {
+            set |= libc::MOUNT_ATTR_NODIRATIME;
+            clr &= !libc::MOUNT_ATTR_NODIRATIME;
+        }
+    }
+    (set, clr)
+}
+
+/// Give the bind `fd` the flags of `flags` (see [`bind_attrs`]). In a user
 /// namespace the kernel refuses (EPERM) to clear flags locked by the
 /// mount's origin (nosuid, nodev, noexec, ro, the atime mode): then the
-/// locked flags the mount has are kept and the remount retried.
-pub(crate) fn remount(fd: &OwnedFd, flags: MsFlags) -> std::result::Result<(), Errno> {
-    let base = (flags & !MsFlags::MS_REC) | MsFlags::MS_REMOUNT | MsFlags::MS_BIND;
-    let target = fd_path(fd.as_fd());
-    match mount(None::<&str>, target.as_str(), None::<&str>, base, None::<&str>) {
+/// locked flags the mount has are kept and the change retried.
+pub(crate) fn set_bind_flags(fd: BorrowedFd<'_>, flags: MsFlags) -> std::result::Result<(), Errno> {
+    let (set, clr) = bind_attrs(flags);
+    match mount_setattr(fd, false, set, clr) {
         Err(Errno::EPERM) => {}
         r => return r,
     }
     let cur = fstatvfs(fd)?.flags();
-    let mut f = base;
-    for (st, ms) in [
-        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    let (mut set, mut clr) = (set, clr);
+    for (st, attr) in [
+        (FsFlags::ST_RDONLY, libc::MOUNT_ATTR_RDONLY),
+        (FsFlags::ST_NOSUID, libc::MOUNT_ATTR_NOSUID),
+        (FsFlags::ST_NODEV, libc::MOUNT_ATTR_NODEV),
+        (FsFlags::ST_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
     ] {
         if cur.contains(st) {
-            f |= ms;
+            set |= attr;
+            clr &= !attr;
         }
     }
-    f &= !(MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME | MsFlags::MS_NODIRATIME);
-    if cur.contains(FsFlags::ST_NOATIME) {
-        f |= MsFlags::MS_NOATIME;
-    } else if cur.contains(FsFlags::ST_RELATIME) {
-        f |= MsFlags::MS_RELATIME;
-    } else {
-        f |= MsFlags::MS_STRICTATIME;
-    }
-    if cur.contains(FsFlags::ST_NODIRATIME) {
-        f |= MsFlags::MS_NODIRATIME;
-    }
-    mount(None::<&str>, target.as_str(), None::<&str>, f, None::<&str>)
+    // Keep the current atime mode.
+    set &= !(libc::MOUNT_ATTR__ATIME | libc::MOUNT_ATTR_NODIRATIME);
+    clr &= !(libc::MOUNT_ATTR__ATIME | libc::MOUNT_ATTR_NODIRATIME);
+    mount_setattr(fd, false, set, clr)
 }
 
 /// Propagation flags (each its own mount(2) call) and recursive
@@ -190,13 +247,22 @@ pub(crate) fn post_mount(ctx: &Ctx<'_>, m: &MountPlan, dest: &Path) -> Result<()
         return Ok(());
     }
     let fd = resolve(ctx.root(), dest, OFlag::O_PATH).map_err(|e| merr_at(m, dest, Op::Resolve, e))?;
-    let target = fd_path(fd.as_fd());
+    post_mount_fd(ctx, m, dest, fd.as_fd())
+}
+
+/// [`post_mount`] through `fd`, an fd of the new mount's root (a bind's
+/// tree, a `fsmount` fd), without resolving `dest` again.
+pub(crate) fn post_mount_fd(_ctx: &Ctx<'_>, m: &MountPlan, dest: &Path, fd: BorrowedFd<'_>) -> Result<()> {
+    if m.propagation.is_empty() && m.rec_set == 0 && m.rec_clr == 0 {
+        return Ok(());
+    }
+    let target = fd_path(fd);
     for p in &m.propagation {
         mount(None::<&str>, target.as_str(), None::<&str>, *p, None::<&str>)
             .map_err(|e| merr_at(m, dest, Op::Propagation, e))?;
     }
     if m.rec_set != 0 || m.rec_clr != 0 {
-        mount_setattr(fd.as_fd(), true, m.rec_set, m.rec_clr).map_err(|e| merr_at(m, dest, Op::SetAttr, e))?;
+        mount_setattr(fd, true, m.rec_set, m.rec_clr).map_err(|e| merr_at(m, dest, Op::SetAttr, e))?;
     }
     Ok(())
 }
