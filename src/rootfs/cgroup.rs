@@ -26,9 +26,16 @@ const HOST_CGROUP: &str = "/sys/fs/cgroup";
 const DEFAULT: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC);
 
 pub(crate) fn mount_cgroup(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
-    let unified = statfs(HOST_CGROUP)
-        .map(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC)
-        .map_err(|e| merr_at(m, Path::new(HOST_CGROUP), Op::Statfs, e))?;
+    // The host's mount table, read before step 1, already says what is
+    // mounted on /sys/fs/cgroup (the last entry for a mount point is the
+    // visible one); statfs only when it has no entry for it.
+    let host = ctx.host_mounts.iter().rev().find(|h| h.mountpoint == Path::new(HOST_CGROUP));
+    let unified = match host {
+        Some(h) => h.fstype == "cgroup2",
+        None => statfs(HOST_CGROUP)
+            .map(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC)
+            .map_err(|e| merr_at(m, Path::new(HOST_CGROUP), Op::Statfs, e))?,
+    };
     if unified {
         mount_v2(ctx, m)
     } else {

@@ -133,14 +133,19 @@ pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: 
         pivot::pivot_root(&ctx)?;
     }
     at("rootfs-after-pivot");
-    let new_root = nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| RootfsError::Pivot { op: Op::Open, path: "/".into(), errno: e })?;
-    let cwd = path::mkdir_all(new_root.as_fd(), &plan.cwd, 0o755)
-        .map_err(|(op, e)| RootfsError::Cwd { op, path: plan.cwd.clone(), errno: e })?;
-    nix::unistd::fchdir(&cwd).map_err(|e| RootfsError::Cwd { op: Op::Chdir, path: plan.cwd.clone(), errno: e })?;
+    // `ctx.root` is an fd of the rbind that is now `/` (pivot_root and
+    // MS_MOVE keep the mount, only its place changes): it is the new root
+    // for the in-root resolutions below, no need to open "/" again.
+    let new_root = ctx.root();
+    // The pivot ends with chdir("/"): nothing more to do for cwd "/".
+    if plan.cwd != Path::new("/") {
+        let cwd = path::mkdir_all(new_root, &plan.cwd, 0o755)
+            .map_err(|(op, e)| RootfsError::Cwd { op, path: plan.cwd.clone(), errno: e })?;
+        nix::unistd::fchdir(&cwd).map_err(|e| RootfsError::Cwd { op: Op::Chdir, path: plan.cwd.clone(), errno: e })?;
+    }
 
     // Step 6.
-    mask::finalize(plan, new_root.as_fd())?;
+    mask::finalize(plan, new_root)?;
     at("rootfs-after-mask");
 
     // Step 7.

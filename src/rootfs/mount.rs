@@ -87,16 +87,23 @@ pub(crate) fn check_target(ctx: &Ctx<'_>, m: &MountPlan, dest: &Path, target: Bo
 fn mount_special(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
     let target = match resolve_nofollow(ctx.root(), &m.dest) {
         Ok(fd) => {
+            // One fstat for both checks: a directory, and not the root.
             let st = fstat(&fd).map_err(|e| merr(m, Op::Stat, e))?;
             if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
                 return Err(RootfsError::Refused { path: m.dest.clone(), reason: Refusal::NotOrdinaryDirectory });
             }
+            if (st.st_dev, st.st_ino) == ctx.root_id {
+                return Err(RootfsError::Refused { path: m.dest.clone(), reason: Refusal::ResolvesToRoot });
+            }
             fd
         }
-        Err(Errno::ENOENT) => mkdir_all(ctx.root(), &m.dest, 0o755).map_err(|(op, e)| merr(m, op, e))?,
+        Err(Errno::ENOENT) => {
+            let fd = mkdir_all(ctx.root(), &m.dest, 0o755).map_err(|(op, e)| merr(m, op, e))?;
+            check_target_root_only(ctx, m, fd.as_fd())?;
+            fd
+        }
         Err(e) => return Err(merr(m, Op::Resolve, e)),
     };
-    check_target_root_only(ctx, m, target.as_fd())?;
     match fs_mount(m, &m.dest, target.as_fd(), m.kind.fstype(), m.flags, &m.data) {
         // sysfs needs a network namespace owned by our user namespace; in a
         // user namespace without one runc falls back to an rbind of /sys.
