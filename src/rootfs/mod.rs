@@ -77,6 +77,11 @@ pub(crate) struct Ctx<'a> {
     pub proc: ProcHandle,
     /// In a user namespace: devices are bind-mounted, sysfs may fall back.
     pub userns: bool,
+    /// The root of the filesystem just mounted at a destination that the
+    /// next mounts go directly below (`/dev` for `/dev/pts`, `/dev/shm`,
+    /// …): their directories are made in it without resolving from the
+    /// root again. See [`mount::fresh_child`].
+    pub fresh: std::cell::RefCell<Option<(PathBuf, OwnedFd)>>,
 }
 
 impl Ctx<'_> {
@@ -111,7 +116,7 @@ pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: 
     let root = nix::fcntl::open(&plan.root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| RootfsError::Root { op: Op::Open, path: plan.root.clone(), errno: e })?;
     let st = nix::sys::stat::fstat(&root).map_err(|e| RootfsError::Root { op: Op::Stat, path: plan.root.clone(), errno: e })?;
-    let ctx = Ctx { plan, root, root_id: (st.st_dev, st.st_ino), host_mounts, proc, userns };
+    let ctx = Ctx { plan, root, root_id: (st.st_dev, st.st_ino), host_mounts, proc, userns, fresh: Default::default() };
     at("rootfs-after-root");
 
     // Step 2 (and 3, in every resolution).
@@ -121,6 +126,7 @@ pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: 
             at("rootfs-between-mounts");
         }
     }
+    ctx.fresh.borrow_mut().take();
     at("rootfs-after-mounts");
     // Step 4.
     if plan.setup_dev {

@@ -9,15 +9,15 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
-use nix::sys::stat::fstat;
+use nix::sys::stat::{fstat, Mode};
 use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 
 use super::error::{Op, Refusal, Result, RootfsError};
-use super::path::{ensure, fd_path, mkdir_all, resolve, resolve_nofollow};
+use super::path::{ensure, fd_path, mkdir_all, rel_cstring, resolve, resolve_nofollow, BENEATH_NO_SYMLINKS, IN_ROOT};
 use super::plan::{proc_mount_allowed, MountKind, MountPlan};
 use super::{cgroup, copyup, Ctx};
-use crate::sys::fs::{clone_path, mount_setattr, move_mount};
+use crate::sys::fs::{clone_path, mount_setattr, move_mount, openat2};
 
 pub(crate) fn merr(m: &MountPlan, op: Op, errno: Errno) -> RootfsError {
     RootfsError::Mount { index: m.index, op, fstype: m.kind.fstype().to_owned(), path: m.dest.clone(), errno }
@@ -30,18 +30,68 @@ pub(crate) fn merr_at(m: &MountPlan, dest: &Path, op: Op, errno: Errno) -> Rootf
 
 /// Mount `m` into the rootfs.
 pub(crate) fn mount_one(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
+    // The fresh root is only good for the mounts directly below it that
+    // follow it; any other mount could cover it.
+    let fresh = ctx.fresh.borrow_mut().take().filter(|(d, _)| m.dest.parent() == Some(d.as_path()));
     match m.kind {
         MountKind::Proc | MountKind::Sysfs => mount_special(ctx, m),
         MountKind::Bind => bind(ctx, m, &m.source, m.flags, &m.dest),
         MountKind::Cgroup => cgroup::mount_cgroup(ctx, m),
         MountKind::Tmpfs if m.copyup => copyup::mount_tmpfs_copyup(ctx, m),
         MountKind::Tmpfs | MountKind::Devpts | MountKind::Mqueue | MountKind::Overlay | MountKind::Cgroup2 => {
-            let target = mkdir_all(ctx.root(), &m.dest, 0o755).map_err(|(op, e)| merr(m, op, e))?;
+            let made = fresh.as_ref().map(|(_, fd)| fresh_child(m, fd.as_fd())).transpose()?.flatten();
+            let in_fresh = made.is_some();
+            let target = match made {
+                Some(t) => t,
+                None => mkdir_all(ctx.root(), &m.dest, 0o755).map_err(|(op, e)| merr(m, op, e))?,
+            };
             check_target(ctx, m, &m.dest, target.as_fd())?;
             fs_mount(m, &m.dest, target.as_fd(), m.kind.fstype(), initial_flags(m), &m.data)?;
-            post_mount(ctx, m, &m.dest)
+            drop(target);
+            post_mount(ctx, m, &m.dest)?;
+            // Keep the parent for the next sibling, unless this target was
+            // resolved in-root from the root (it might have been a symlink
+            // to anywhere, the parent included).
+            if in_fresh {
+                *ctx.fresh.borrow_mut() = fresh;
+            }
+            remember_fresh(ctx, m);
+            Ok(())
         }
     }
+}
+
+/// If the next mount of the plan goes directly below `m.dest`, keep an fd
+/// of the filesystem just mounted there: resolved again in-root with no
+/// symlink allowed (a destination reached through a symlink is simply not
+/// remembered). Whatever it is, every target made in it is still checked
+/// with [`check_target`].
+fn remember_fresh(ctx: &Ctx<'_>, m: &MountPlan) {
+    let next = ctx.plan.mounts.iter().find(|n| n.index > m.index);
+    if next.and_then(|n| n.dest.parent()) != Some(m.dest.as_path()) {
+        return;
+    }
+    let Ok(c) = rel_cstring(&m.dest) else { return };
+    let flags = (OFlag::O_PATH | OFlag::O_DIRECTORY).bits();
+    if let Ok(fd) = openat2(ctx.root(), &c, flags, 0, IN_ROOT | libc::RESOLVE_NO_SYMLINKS) {
+        *ctx.fresh.borrow_mut() = Some((m.dest.clone(), fd));
+    }
+}
+
+/// The destination of `m`, a direct child of the freshly mounted `parent`:
+/// made with `mkdirat` and opened beneath `parent`, no symlink allowed.
+/// `None` when the name already exists (the general path then resolves it
+/// in-root from the root).
+pub(crate) fn fresh_child(m: &MountPlan, parent: BorrowedFd<'_>) -> Result<Option<OwnedFd>> {
+    let Some(name) = m.dest.file_name() else { return Ok(None) };
+    match nix::sys::stat::mkdirat(parent, name, Mode::from_bits_truncate(0o755)) {
+        Ok(()) => {}
+        Err(Errno::EEXIST) => return Ok(None),
+        Err(e) => return Err(merr(m, Op::Mkdir, e)),
+    }
+    let c = rel_cstring(Path::new(name)).map_err(|e| merr(m, Op::Resolve, e))?;
+    let flags = (OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW).bits();
+    openat2(parent, &c, flags, 0, BENEATH_NO_SYMLINKS).map(Some).map_err(|e| merr(m, Op::Resolve, e))
 }
 
 /// tmpfs and `/dev` are mounted writable; `ro` is applied in step 6 once
