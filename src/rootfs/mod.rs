@@ -119,26 +119,18 @@ pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: 
     let ctx = Ctx { plan, root, root_id: (st.st_dev, st.st_ino), host_mounts, proc, userns, fresh: Default::default() };
     at("rootfs-after-root");
 
-    // Step 2 (and 3, in every resolution).
-    for (i, m) in plan.mounts.iter().enumerate() {
-        mount::mount_one(&ctx, m)?;
-        if i == 0 {
-            at("rootfs-between-mounts");
+    // New filesystems are mounted with fchdir(target) + mount(".") (see
+    // mount::fs_mount), so steps 2-5 move the cwd; if one of them fails,
+    // the caller gets its cwd back.
+    let caller_cwd = nix::fcntl::open(".", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ok();
+    let r = mount_and_pivot(&ctx, at);
+    if r.is_err() {
+        if let Some(c) = &caller_cwd {
+            let _ = nix::unistd::fchdir(c);
         }
     }
-    ctx.fresh.borrow_mut().take();
-    at("rootfs-after-mounts");
-    // Step 4.
-    if plan.setup_dev {
-        device::setup_dev(&ctx)?;
-    }
-    // Step 5.
-    if plan.no_pivot {
-        pivot::move_root(&ctx)?;
-    } else {
-        pivot::pivot_root(&ctx)?;
-    }
-    at("rootfs-after-pivot");
+    drop(caller_cwd);
+    r?;
     // `ctx.root` is an fd of the rbind that is now `/` (pivot_root and
     // MS_MOVE keep the mount, only its place changes): it is the new root
     // for the in-root resolutions below, no need to open "/" again.
@@ -161,6 +153,32 @@ pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: 
     if let Some(d) = &plan.domainname {
         crate::sys::fs::setdomainname(d.as_bytes()).map_err(|e| RootfsError::Domainname { name: d.clone(), errno: e })?;
     }
+    Ok(())
+}
+
+/// Steps 2 to 5.
+fn mount_and_pivot(ctx: &Ctx<'_>, at: &dyn Fn(&str)) -> Result<()> {
+    let plan = ctx.plan;
+    // Step 2 (and 3, in every resolution).
+    for (i, m) in plan.mounts.iter().enumerate() {
+        mount::mount_one(ctx, m)?;
+        if i == 0 {
+            at("rootfs-between-mounts");
+        }
+    }
+    ctx.fresh.borrow_mut().take();
+    at("rootfs-after-mounts");
+    // Step 4.
+    if plan.setup_dev {
+        device::setup_dev(ctx)?;
+    }
+    // Step 5.
+    if plan.no_pivot {
+        pivot::move_root(ctx)?;
+    } else {
+        pivot::pivot_root(ctx)?;
+    }
+    at("rootfs-after-pivot");
     Ok(())
 }
 
