@@ -135,15 +135,26 @@ pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: 
     // MS_MOVE keep the mount, only its place changes): it is the new root
     // for the in-root resolutions below, no need to open "/" again.
     let new_root = ctx.root();
-    // The pivot ends with chdir("/"): nothing more to do for cwd "/".
-    if plan.cwd != Path::new("/") {
-        let cwd = path::mkdir_all(new_root, &plan.cwd, 0o755)
+    // The cwd is made before step 6 (which may make `/` read-only) and
+    // entered after it (masking a directory moves the cwd). The pivot ends
+    // with chdir("/"): nothing to make for cwd "/".
+    let cwd = if plan.cwd != Path::new("/") {
+        let fd = path::mkdir_all(new_root, &plan.cwd, 0o755)
             .map_err(|(op, e)| RootfsError::Cwd { op, path: plan.cwd.clone(), errno: e })?;
-        nix::unistd::fchdir(&cwd).map_err(|e| RootfsError::Cwd { op: Op::Chdir, path: plan.cwd.clone(), errno: e })?;
-    }
+        Some(fd)
+    } else {
+        None
+    };
 
     // Step 6.
-    mask::finalize(plan, new_root)?;
+    let moved_cwd = mask::finalize(plan, new_root)?;
+    match &cwd {
+        Some(fd) => nix::unistd::fchdir(fd),
+        None if moved_cwd => nix::unistd::fchdir(new_root),
+        None => Ok(()),
+    }
+    .map_err(|e| RootfsError::Cwd { op: Op::Chdir, path: plan.cwd.clone(), errno: e })?;
+    drop(cwd);
     at("rootfs-after-mask");
 
     // Step 7.
