@@ -90,7 +90,7 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
     let hierarchies = mounts.iter().filter(|h| h.fstype == "cgroup" && !h.mountpoint.starts_with(&ctx.plan.root));
     for h in hierarchies {
         let Some(base) = h.mountpoint.file_name() else { continue };
-        if seen.contains(&h.mountpoint.as_path()) {
+        if seen.contains(&h.mountpoint.as_ref()) {
             continue;
         }
         seen.push(&h.mountpoint);
@@ -165,7 +165,7 @@ fn subdir(ctx: &Ctx<'_>, m: &MountPlan, cg: BorrowedFd<'_>, name: &OsStr, sub: &
 
 /// The controllers of a v1 hierarchy: its super options that name a
 /// controller the process is in (`cpu`, `name=systemd`, …).
-fn subsystems_of(h: &MountInfo, own: &[(Vec<String>, PathBuf)]) -> Vec<String> {
+fn subsystems_of(h: &MountInfo<'_>, own: &[(Vec<String>, PathBuf)]) -> Vec<String> {
     h.super_opts
         .split(',')
         .filter(|o| own.iter().any(|(c, _)| c.iter().any(|x| x == o)))

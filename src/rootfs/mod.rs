@@ -73,7 +73,7 @@ pub(crate) struct Ctx<'a> {
     /// (st_dev, st_ino) of `root`, to refuse destinations resolving to it.
     pub root_id: (u64, u64),
     /// /proc/self/mountinfo as read before step 1 (the host's mounts).
-    pub host_mounts: Vec<procfs::MountInfo>,
+    pub host_mounts: Vec<procfs::MountInfo<'a>>,
     pub proc: ProcHandle,
     /// In a user namespace: devices are bind-mounted, sysfs may fall back.
     pub userns: bool,
@@ -111,7 +111,8 @@ pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: 
     let userns = plan.userns || proc.in_userns()?;
 
     // Step 1.
-    let host_mounts = proc.mountinfo()?;
+    let mountinfo = proc.mountinfo()?;
+    let host_mounts = procfs::parse_mountinfo(&mountinfo);
     prepare_root(plan, &host_mounts)?;
     let root = nix::fcntl::open(&plan.root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| RootfsError::Root { op: Op::Open, path: plan.root.clone(), errno: e })?;
@@ -200,7 +201,7 @@ fn root_err(op: Op, path: &Path, errno: nix::errno::Errno) -> RootfsError {
 /// Step 1: propagation of `/`, private parent if shared (pivot_root
 /// refuses a shared parent, and the rbind must not propagate out), then
 /// the rbind of the rootfs onto itself so that it is a mount point.
-fn prepare_root(plan: &RootfsPlan, mounts: &[procfs::MountInfo]) -> Result<()> {
+fn prepare_root(plan: &RootfsPlan, mounts: &[procfs::MountInfo<'_>]) -> Result<()> {
     let none = None::<&str>;
     sys_mount(none, "/", none, plan.propagation, none).map_err(|e| root_err(Op::Propagation, Path::new("/"), e))?;
     let parent = mounts
@@ -208,8 +209,8 @@ fn prepare_root(plan: &RootfsPlan, mounts: &[procfs::MountInfo]) -> Result<()> {
         .filter(|m| plan.root.starts_with(&m.mountpoint))
         .max_by_key(|m| m.mountpoint.as_os_str().len());
     if let Some(p) = parent {
-        if p.optional.iter().any(|o| o.starts_with("shared:")) {
-            sys_mount(none, &p.mountpoint, none, MsFlags::MS_PRIVATE, none)
+        if p.optional().any(|o| o.starts_with("shared:")) {
+            sys_mount(none, p.mountpoint.as_ref(), none, MsFlags::MS_PRIVATE, none)
                 .map_err(|e| root_err(Op::Propagation, &p.mountpoint, e))?;
         }
     }
