@@ -206,6 +206,20 @@ fn bench_prepare(runs: usize, trace: bool) {
         .collect();
 
     if trace {
+        // After each variant, its mount table and /dev, to check that both
+        // did the same work (`diff` the two halves of the output).
+        let dump = |name: &str| {
+            let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            for l in mi.lines() {
+                // mountpoint, per-mount options, fstype, source, super options
+                let (pre, post) = l.split_once(" - ").unwrap_or((l, ""));
+                let pre: Vec<&str> = pre.split(' ').collect();
+                println!("{name} mount {} {} {} {}", pre.get(4).unwrap_or(&""), pre.get(5).unwrap_or(&""), pre.get(3).unwrap_or(&""), post);
+            }
+            let mut dev: Vec<String> = std::fs::read_dir("/dev").map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+            dev.sort();
+            println!("{name} dev {}", dev.join(" "));
+        };
         sample(&|| {
             marker("begin-prepare");
             let t = Instant::now();
@@ -215,12 +229,14 @@ fn bench_prepare(runs: usize, trace: bool) {
             });
             let d = t.elapsed();
             marker("end");
+            dump("prepare");
             d
         });
         sample(&|| {
             marker("begin-bare");
             let d = bare(&root, &cgroups, &ro_paths, &masked);
             marker("end");
+            dump("bare");
             d
         });
         let _ = std::fs::remove_dir_all(&dir);
