@@ -1,5 +1,7 @@
 //! Step 2: one configured mount at a time, always onto an fd resolved
-//! in-root (`/proc/self/fd/N` of an `O_PATH` descriptor).
+//! in-root: new filesystems with mount(2) on "." after `fchdir(fd)`
+//! (`/proc/self/fd/N` where fchdir is refused), binds detached with
+//! `open_tree` and attached with `move_mount(tree, fd)`.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
