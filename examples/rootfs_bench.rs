@@ -3,7 +3,13 @@
 //! ```text
 //! rootfs_bench prepare RUNS   # prepare() on runc's default spec vs the bare syscalls
 //! rootfs_bench copyup RUNS    # copy_tree into a fresh tmpfs vs `cp -a`
+//! rootfs_bench trace          # one sample of each, for `strace -f`
 //! ```
+//! `trace` runs one prepare() sample and one bare sample (no warm-up),
+//! each bracketed by `access("/@@nsboot-trace-begin-VARIANT")` and
+//! `access("/@@nsboot-trace-end")`, so that
+//! `strace -f -o LOG rootfs_bench trace` shows exactly the syscalls of the
+//! timed part (recipe in BENCHMARKS.md §2).
 //! Each `prepare` sample runs in a fresh child that has already unshared
 //! mount/UTS/IPC/PID namespaces (not timed); only `prepare()` — or the
 //! hand-written sequence of path-based mount/mknod/pivot calls it boils
@@ -146,7 +152,12 @@ fn bare(root: &Path, cgroups: &[(PathBuf, PathBuf)], ro_paths: &[&str], masked: 
     t.elapsed()
 }
 
-fn bench_prepare(runs: usize) {
+/// Marker syscall for `strace` (trace mode only; never inside a timing).
+fn marker(name: &str) {
+    let _ = nix::unistd::access(Path::new(&format!("/@@nsboot-trace-{name}")), nix::unistd::AccessFlags::F_OK);
+}
+
+fn bench_prepare(runs: usize, trace: bool) {
     let dir = PathBuf::from("/tmp/nsboot-bench-prepare");
     make_rootfs(&dir);
     let opts = RootfsOptions { no_pivot: false, bundle: Some(dir.clone()) };
@@ -194,6 +205,43 @@ fn bench_prepare(runs: usize) {
         .filter(|p| std::fs::symlink_metadata(p).is_ok())
         .collect();
 
+    if trace {
+        // After each variant, its mount table and /dev, to check that both
+        // did the same work (`diff` the two halves of the output).
+        let dump = |name: &str| {
+            let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            for l in mi.lines() {
+                // mountpoint, per-mount options, fstype, source, super options
+                let (pre, post) = l.split_once(" - ").unwrap_or((l, ""));
+                let pre: Vec<&str> = pre.split(' ').collect();
+                println!("{name} mount {} {} {} {}", pre.get(4).unwrap_or(&""), pre.get(5).unwrap_or(&""), pre.get(3).unwrap_or(&""), post);
+            }
+            let mut dev: Vec<String> = std::fs::read_dir("/dev").map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+            dev.sort();
+            println!("{name} dev {}", dev.join(" "));
+        };
+        sample(&|| {
+            marker("begin-prepare");
+            let t = Instant::now();
+            prepare(&plan, &mut |_| {}).unwrap_or_else(|e| {
+                eprintln!("prepare: {e}");
+                exit(1)
+            });
+            let d = t.elapsed();
+            marker("end");
+            dump("prepare");
+            d
+        });
+        sample(&|| {
+            marker("begin-bare");
+            let d = bare(&root, &cgroups, &ro_paths, &masked);
+            marker("end");
+            dump("bare");
+            d
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let mut nsboot = Vec::new();
     let mut raw = Vec::new();
     for i in 0..runs + 2 {
@@ -281,7 +329,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let runs = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(21);
     match args.get(1).map(String::as_str) {
-        Some("prepare") => bench_prepare(runs),
+        Some("prepare") => bench_prepare(runs, false),
+        Some("trace") => bench_prepare(1, true),
         Some("copyup") => bench_copyup(runs),
         _ => {
             eprintln!("usage: rootfs_bench prepare|copyup [RUNS]");

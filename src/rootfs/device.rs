@@ -31,10 +31,25 @@ pub(crate) fn open_dev(root: BorrowedFd<'_>) -> Result<OwnedFd> {
     openat2(root, &c, flags, 0, IN_ROOT | libc::RESOLVE_NO_SYMLINKS).map_err(|e| derr(Path::new("/dev"), Op::Open, e))
 }
 
+/// The owner mknod gives a new node in /dev: the caller's euid/egid, or
+/// the directory's group when /dev is setgid. A node whose configured
+/// owner is this one needs no chown.
+struct NodeOwner {
+    uid: u32,
+    gid: u32,
+}
+
+fn node_owner(dev: BorrowedFd<'_>) -> Result<NodeOwner> {
+    let st = nix::sys::stat::fstat(dev).map_err(|e| derr(Path::new("/dev"), Op::Stat, e))?;
+    let gid = if st.st_mode & libc::S_ISGID != 0 { st.st_gid } else { nix::unistd::getegid().as_raw() };
+    Ok(NodeOwner { uid: nix::unistd::geteuid().as_raw(), gid })
+}
+
 pub(crate) fn setup_dev(ctx: &Ctx<'_>) -> Result<()> {
     let dev = open_dev(ctx.root())?;
+    let owner = node_owner(dev.as_fd())?;
     let old = nix::sys::stat::umask(Mode::empty());
-    let r = ctx.plan.devices.iter().try_for_each(|d| create_device(ctx, dev.as_fd(), d));
+    let r = ctx.plan.devices.iter().try_for_each(|d| create_device(ctx, dev.as_fd(), d, &owner));
     nix::sys::stat::umask(old);
     r?;
     setup_ptmx(dev.as_fd())?;
@@ -63,7 +78,7 @@ fn parent_of<'a>(dev: BorrowedFd<'_>, d: &'a DevicePlan, full: &Path) -> Result<
     Ok((Some(cur), name))
 }
 
-fn create_device(ctx: &Ctx<'_>, dev: BorrowedFd<'_>, d: &DevicePlan) -> Result<()> {
+fn create_device(ctx: &Ctx<'_>, dev: BorrowedFd<'_>, d: &DevicePlan, owner: &NodeOwner) -> Result<()> {
     let full = Path::new("/dev").join(&d.rel);
     let (owned, name) = parent_of(dev, d, &full)?;
     let parent = owned.as_ref().map_or(dev, |o| o.as_fd());
@@ -73,7 +88,12 @@ fn create_device(ctx: &Ctx<'_>, dev: BorrowedFd<'_>, d: &DevicePlan) -> Result<(
     }
     let rdev = makedev(d.major, d.minor);
     let perm = Mode::from_bits_truncate(d.mode);
+    // A node in a subdirectory of /dev may inherit that directory's group.
+    let fresh_owner_matches = owned.is_none() && (d.uid, d.gid) == (owner.uid, owner.gid);
     match mknodat(parent, name, d.kind, perm, rdev) {
+        // umask is 0 here: mknod gave the exact mode, and the owner is
+        // already the configured one.
+        Ok(()) if fresh_owner_matches => return Ok(()),
         Ok(()) => {}
         Err(Errno::EEXIST) => {
             // Keep an identical node; replace anything else (a symlink

@@ -4,8 +4,10 @@
 //! No path string is used here: every target is an `O_PATH` fd resolved
 //! in the new root, read-only is applied with `mount_setattr` (which only
 //! *adds* MOUNT_ATTR_RDONLY, so locked flags in a user namespace are kept
-//! by construction), new mounts are made detached (`open_tree` clone,
-//! `fsopen`/`fsmount`) and attached with `move_mount` onto the fd. The
+//! by construction), binds are made detached (`open_tree` clone) and
+//! attached with `move_mount` onto the fd; the empty tmpfs over a masked
+//! directory is mounted on "." after `fchdir(fd)` (`fsopen`/`fsmount` +
+//! `move_mount` where fchdir is refused). The
 //! `/dev/null` used for masking is opened once, in-root without any
 //! symlink, checked to be the character device 1:3 and cloned *from that
 //! fd* (the CVE-2025-31133 class: a /dev/null swapped for a symlink or a
@@ -16,7 +18,7 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::mount::MsFlags;
+use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, makedev};
 
 use super::error::{Op, Refusal, Result, RootfsError};
@@ -32,7 +34,9 @@ fn merr(op: Op, path: &Path, errno: Errno) -> RootfsError {
     RootfsError::Mask { op, path: path.to_path_buf(), errno }
 }
 
-pub(crate) fn finalize(plan: &RootfsPlan, root: BorrowedFd<'_>) -> Result<()> {
+/// Returns whether the cwd was moved (masking a directory mounts its
+/// tmpfs on "." after fchdir): the caller then sets it again.
+pub(crate) fn finalize(plan: &RootfsPlan, root: BorrowedFd<'_>) -> Result<bool> {
     for m in &plan.mounts {
         let ro_later = m.kind == MountKind::Tmpfs || m.dest == Path::new("/dev");
         if ro_later && m.flags.contains(MsFlags::MS_RDONLY) {
@@ -46,13 +50,14 @@ pub(crate) fn finalize(plan: &RootfsPlan, root: BorrowedFd<'_>) -> Result<()> {
     for p in &plan.readonly_paths {
         readonly_path(root, p)?;
     }
+    let mut moved_cwd = false;
     if !plan.masked.is_empty() {
         let devnull = open_dev_null(root)?;
         for p in &plan.masked {
-            mask_path(root, devnull.as_fd(), p)?;
+            moved_cwd |= mask_path(root, devnull.as_fd(), p)?;
         }
     }
-    Ok(())
+    Ok(moved_cwd)
 }
 
 fn set_ro(fd: BorrowedFd<'_>, path: &Path) -> Result<()> {
@@ -99,17 +104,33 @@ fn open_dev_null(root: BorrowedFd<'_>) -> Result<OwnedFd> {
 }
 
 /// Files are covered by a clone of the checked /dev/null, directories by
-/// an empty read-only tmpfs. Only ENOENT is ignored.
-fn mask_path(root: BorrowedFd<'_>, devnull: BorrowedFd<'_>, path: &Path) -> Result<()> {
+/// an empty read-only tmpfs. Only ENOENT is ignored. Returns whether the
+/// cwd was moved.
+fn mask_path(root: BorrowedFd<'_>, devnull: BorrowedFd<'_>, path: &Path) -> Result<bool> {
     let Some(target) = resolve_existing(root, path).map_err(|e| merr(Op::Resolve, path, e))? else {
-        return Ok(());
+        return Ok(false);
     };
     let st = fstat(&target).map_err(|e| merr(Op::Stat, path, e))?;
-    let mnt = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        // mount(2) on "." after fchdir(target) places the tmpfs on the fd
+        // itself, as move_mount would, in 2 syscalls instead of 6
+        // (fsopen, fsconfig, fsmount, move_mount and two closes).
+        match nix::unistd::fchdir(&target) {
+            Ok(()) => {
+                let ro = MsFlags::MS_RDONLY;
+                mount(Some("tmpfs"), ".", Some("tmpfs"), ro, None::<&str>).map_err(|e| merr(Op::Mount, path, e))?;
+                return Ok(true);
+            }
+            // No search permission (a user namespace): the detached way.
+            Err(Errno::EACCES) => {}
+            Err(e) => return Err(merr(Op::Chdir, path, e)),
+        }
         let ctx = fsopen(c"tmpfs").map_err(|e| merr(Op::Fsopen, path, e))?;
-        fscreate_mount(ctx.as_fd(), libc::MOUNT_ATTR_RDONLY).map_err(|e| merr(Op::Fsmount, path, e))?
-    } else {
-        clone_tree(devnull, false).map_err(|e| merr(Op::CloneTree, path, e))?
-    };
-    move_mount(mnt.as_fd(), target.as_fd()).map_err(|e| merr(Op::MoveMount, path, e))
+        let mnt = fscreate_mount(ctx.as_fd(), libc::MOUNT_ATTR_RDONLY).map_err(|e| merr(Op::Fsmount, path, e))?;
+        move_mount(mnt.as_fd(), target.as_fd()).map_err(|e| merr(Op::MoveMount, path, e))?;
+        return Ok(false);
+    }
+    let mnt = clone_tree(devnull, false).map_err(|e| merr(Op::CloneTree, path, e))?;
+    move_mount(mnt.as_fd(), target.as_fd()).map_err(|e| merr(Op::MoveMount, path, e))?;
+    Ok(false)
 }

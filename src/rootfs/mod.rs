@@ -73,10 +73,15 @@ pub(crate) struct Ctx<'a> {
     /// (st_dev, st_ino) of `root`, to refuse destinations resolving to it.
     pub root_id: (u64, u64),
     /// /proc/self/mountinfo as read before step 1 (the host's mounts).
-    pub host_mounts: Vec<procfs::MountInfo>,
+    pub host_mounts: Vec<procfs::MountInfo<'a>>,
     pub proc: ProcHandle,
     /// In a user namespace: devices are bind-mounted, sysfs may fall back.
     pub userns: bool,
+    /// The root of the filesystem just mounted at a destination that the
+    /// next mounts go directly below (`/dev` for `/dev/pts`, `/dev/shm`,
+    /// …): their directories are made in it without resolving from the
+    /// root again. See [`mount::fresh_child`].
+    pub fresh: std::cell::RefCell<Option<(PathBuf, OwnedFd)>>,
 }
 
 impl Ctx<'_> {
@@ -106,41 +111,51 @@ pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: 
     let userns = plan.userns || proc.in_userns()?;
 
     // Step 1.
-    let host_mounts = proc.mountinfo()?;
+    let mountinfo = proc.mountinfo()?;
+    let host_mounts = procfs::parse_mountinfo(&mountinfo);
     prepare_root(plan, &host_mounts)?;
     let root = nix::fcntl::open(&plan.root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| RootfsError::Root { op: Op::Open, path: plan.root.clone(), errno: e })?;
     let st = nix::sys::stat::fstat(&root).map_err(|e| RootfsError::Root { op: Op::Stat, path: plan.root.clone(), errno: e })?;
-    let ctx = Ctx { plan, root, root_id: (st.st_dev, st.st_ino), host_mounts, proc, userns };
+    let ctx = Ctx { plan, root, root_id: (st.st_dev, st.st_ino), host_mounts, proc, userns, fresh: Default::default() };
     at("rootfs-after-root");
 
-    // Step 2 (and 3, in every resolution).
-    for (i, m) in plan.mounts.iter().enumerate() {
-        mount::mount_one(&ctx, m)?;
-        if i == 0 {
-            at("rootfs-between-mounts");
+    // New filesystems are mounted with fchdir(target) + mount(".") (see
+    // mount::fs_mount), so steps 2-5 move the cwd; if one of them fails,
+    // the caller gets its cwd back.
+    let caller_cwd = nix::fcntl::open(".", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ok();
+    let r = mount_and_pivot(&ctx, at);
+    if r.is_err() {
+        if let Some(c) = &caller_cwd {
+            let _ = nix::unistd::fchdir(c);
         }
     }
-    at("rootfs-after-mounts");
-    // Step 4.
-    if plan.setup_dev {
-        device::setup_dev(&ctx)?;
-    }
-    // Step 5.
-    if plan.no_pivot {
-        pivot::move_root(&ctx)?;
+    drop(caller_cwd);
+    r?;
+    // `ctx.root` is an fd of the rbind that is now `/` (pivot_root and
+    // MS_MOVE keep the mount, only its place changes): it is the new root
+    // for the in-root resolutions below, no need to open "/" again.
+    let new_root = ctx.root();
+    // The cwd is made before step 6 (which may make `/` read-only) and
+    // entered after it (masking a directory moves the cwd). The pivot ends
+    // with chdir("/"): nothing to make for cwd "/".
+    let cwd = if plan.cwd != Path::new("/") {
+        let fd = path::mkdir_all(new_root, &plan.cwd, 0o755)
+            .map_err(|(op, e)| RootfsError::Cwd { op, path: plan.cwd.clone(), errno: e })?;
+        Some(fd)
     } else {
-        pivot::pivot_root(&ctx)?;
-    }
-    at("rootfs-after-pivot");
-    let new_root = nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| RootfsError::Pivot { op: Op::Open, path: "/".into(), errno: e })?;
-    let cwd = path::mkdir_all(new_root.as_fd(), &plan.cwd, 0o755)
-        .map_err(|(op, e)| RootfsError::Cwd { op, path: plan.cwd.clone(), errno: e })?;
-    nix::unistd::fchdir(&cwd).map_err(|e| RootfsError::Cwd { op: Op::Chdir, path: plan.cwd.clone(), errno: e })?;
+        None
+    };
 
     // Step 6.
-    mask::finalize(plan, new_root.as_fd())?;
+    let moved_cwd = mask::finalize(plan, new_root)?;
+    match &cwd {
+        Some(fd) => nix::unistd::fchdir(fd),
+        None if moved_cwd => nix::unistd::fchdir(new_root),
+        None => Ok(()),
+    }
+    .map_err(|e| RootfsError::Cwd { op: Op::Chdir, path: plan.cwd.clone(), errno: e })?;
+    drop(cwd);
     at("rootfs-after-mask");
 
     // Step 7.
@@ -153,6 +168,32 @@ pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: 
     Ok(())
 }
 
+/// Steps 2 to 5.
+fn mount_and_pivot(ctx: &Ctx<'_>, at: &dyn Fn(&str)) -> Result<()> {
+    let plan = ctx.plan;
+    // Step 2 (and 3, in every resolution).
+    for (i, m) in plan.mounts.iter().enumerate() {
+        mount::mount_one(ctx, m)?;
+        if i == 0 {
+            at("rootfs-between-mounts");
+        }
+    }
+    ctx.fresh.borrow_mut().take();
+    at("rootfs-after-mounts");
+    // Step 4.
+    if plan.setup_dev {
+        device::setup_dev(ctx)?;
+    }
+    // Step 5.
+    if plan.no_pivot {
+        pivot::move_root(ctx)?;
+    } else {
+        pivot::pivot_root(ctx)?;
+    }
+    at("rootfs-after-pivot");
+    Ok(())
+}
+
 fn root_err(op: Op, path: &Path, errno: nix::errno::Errno) -> RootfsError {
     RootfsError::Root { op, path: path.to_path_buf(), errno }
 }
@@ -160,7 +201,7 @@ fn root_err(op: Op, path: &Path, errno: nix::errno::Errno) -> RootfsError {
 /// Step 1: propagation of `/`, private parent if shared (pivot_root
 /// refuses a shared parent, and the rbind must not propagate out), then
 /// the rbind of the rootfs onto itself so that it is a mount point.
-fn prepare_root(plan: &RootfsPlan, mounts: &[procfs::MountInfo]) -> Result<()> {
+fn prepare_root(plan: &RootfsPlan, mounts: &[procfs::MountInfo<'_>]) -> Result<()> {
     let none = None::<&str>;
     sys_mount(none, "/", none, plan.propagation, none).map_err(|e| root_err(Op::Propagation, Path::new("/"), e))?;
     let parent = mounts
@@ -168,8 +209,8 @@ fn prepare_root(plan: &RootfsPlan, mounts: &[procfs::MountInfo]) -> Result<()> {
         .filter(|m| plan.root.starts_with(&m.mountpoint))
         .max_by_key(|m| m.mountpoint.as_os_str().len());
     if let Some(p) = parent {
-        if p.optional.iter().any(|o| o.starts_with("shared:")) {
-            sys_mount(none, &p.mountpoint, none, MsFlags::MS_PRIVATE, none)
+        if p.optional().any(|o| o.starts_with("shared:")) {
+            sys_mount(none, p.mountpoint.as_ref(), none, MsFlags::MS_PRIVATE, none)
                 .map_err(|e| root_err(Op::Propagation, &p.mountpoint, e))?;
         }
     }

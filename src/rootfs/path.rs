@@ -6,8 +6,9 @@
 //! are refused. Missing directories and files are created one component
 //! at a time relative to a parent fd that was itself resolved in-root, with
 //! `mkdirat` / `O_CREAT|O_EXCL|O_NOFOLLOW`, so nothing is created outside.
-//! The resulting `O_PATH` fd is what a mount is placed on (through
-//! `/proc/self/fd/N` or `move_mount`), never a path string.
+//! The resulting `O_PATH` fd is what a mount is placed on (`move_mount`
+//! onto it, mount(2) on "." after `fchdir` to it, or `/proc/self/fd/N`),
+//! never a path string.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};

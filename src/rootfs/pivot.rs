@@ -42,12 +42,13 @@ pub(crate) fn pivot_root(ctx: &Ctx<'_>) -> Result<()> {
 /// MS_MOVE the rootfs onto `/` and chroot.
 pub(crate) fn move_root(ctx: &Ctx<'_>) -> Result<()> {
     let rootfs = ctx.plan.root.as_path();
-    for info in ctx.proc.mountinfo()? {
+    let text = ctx.proc.mountinfo()?;
+    for info in super::procfs::parse_mountinfo(&text) {
         let full_pseudo = info.root == Path::new("/") && (info.fstype == "proc" || info.fstype == "sysfs");
         if !full_pseudo || info.mountpoint.starts_with(rootfs) {
             continue;
         }
-        let p = info.mountpoint.as_path();
+        let p: &Path = &info.mountpoint;
         match mount(None::<&str>, p, None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>) {
             Ok(()) => {}
             // A parent was already detached.

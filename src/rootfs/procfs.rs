@@ -3,6 +3,7 @@
 //! state goes (mountinfo, cgroup, uid_map, kcore). Lookups below it refuse
 //! magic links and leaving the procfs mount.
 
+use std::borrow::Cow;
 use std::ffi::CString;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
@@ -44,11 +45,26 @@ impl ProcHandle {
     pub(crate) fn read(&self, name: &str) -> Result<String> {
         let c = CString::new(name).map_err(|_| perr(Op::Open, name, Errno::EINVAL))?;
         let fd = openat2(self.fd.as_fd(), &c, libc::O_RDONLY, 0, BENEATH).map_err(|e| perr(Op::Open, name, e))?;
-        let mut s = String::new();
-        std::fs::File::from(fd).read_to_string(&mut s).map_err(|e| {
-            perr(Op::Read, name, e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))
-        })?;
-        Ok(s)
+        // Files below /proc report size 0: read_to_string's size probe
+        // (statx + lseek) and its doubling from 32 bytes cost a syscall
+        // each. One page-sized buffer, grown only if it fills, usually
+        // takes two reads (the data, then EOF).
+        let mut buf = vec![0u8; 4096];
+        let mut len = 0;
+        let mut file = std::fs::File::from(fd);
+        loop {
+            if len == buf.len() {
+                buf.resize(buf.len() * 2, 0);
+            }
+            match file.read(&mut buf[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(perr(Op::Read, name, e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))),
+            }
+        }
+        buf.truncate(len);
+        String::from_utf8(buf).map_err(|_| perr(Op::Read, name, Errno::EIO))
     }
 
     /// Does `name` exist below /proc?
@@ -78,24 +94,36 @@ impl ProcHandle {
         Ok(())
     }
 
-    pub(crate) fn mountinfo(&self) -> Result<Vec<MountInfo>> {
-        Ok(parse_mountinfo(&self.read("self/mountinfo")?))
+    /// The text of /proc/self/mountinfo; [`parse_mountinfo`] borrows from it.
+    pub(crate) fn mountinfo(&self) -> Result<String> {
+        self.read("self/mountinfo")
     }
 }
 
-/// One line of /proc/self/mountinfo (the fields nsboot uses).
+/// One line of /proc/self/mountinfo (the fields nsboot uses), borrowed
+/// from the text: parsing allocates only for paths the kernel escaped.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct MountInfo {
-    pub root: PathBuf,
-    pub mountpoint: PathBuf,
-    pub optional: Vec<String>,
-    pub fstype: String,
-    pub super_opts: String,
+pub(crate) struct MountInfo<'a> {
+    pub root: Cow<'a, Path>,
+    pub mountpoint: Cow<'a, Path>,
+    /// The optional fields ("shared:1 master:2"), space-separated.
+    pub optional: &'a str,
+    pub fstype: &'a str,
+    pub super_opts: &'a str,
+}
+
+impl MountInfo<'_> {
+    pub(crate) fn optional(&self) -> impl Iterator<Item = &str> {
+        self.optional.split(' ').filter(|o| !o.is_empty())
+    }
 }
 
 /// Undo the kernel's octal escaping (`\040` for space, …).
-fn unescape(s: &str) -> PathBuf {
+fn unescape(s: &str) -> Cow<'_, Path> {
     let b = s.as_bytes();
+    if !b.contains(&b'\\') {
+        return Cow::Borrowed(Path::new(s));
+    }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -112,22 +140,26 @@ fn unescape(s: &str) -> PathBuf {
             }
         }
     }
-    PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out))
+    Cow::Owned(PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out)))
 }
 
-pub(crate) fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
+pub(crate) fn parse_mountinfo(text: &str) -> Vec<MountInfo<'_>> {
     text.lines()
         .filter_map(|line| {
             let (pre, post) = line.split_once(" - ")?;
-            let pre: Vec<&str> = pre.split(' ').collect();
-            let post: Vec<&str> = post.split(' ').collect();
-            Some(MountInfo {
-                root: unescape(pre.get(3)?),
-                mountpoint: unescape(pre.get(4)?),
-                optional: pre.get(6..).unwrap_or(&[]).iter().map(|s| (*s).to_owned()).collect(),
-                fstype: (*post.first()?).to_owned(),
-                super_opts: (*post.get(2).unwrap_or(&"")).to_owned(),
-            })
+            // id parent major:minor root mountpoint options [optional...]
+            let mut f = pre.splitn(7, ' ');
+            let (_, _, _) = (f.next()?, f.next()?, f.next()?);
+            let root = unescape(f.next()?);
+            let mountpoint = unescape(f.next()?);
+            let _options = f.next()?;
+            let optional = f.next().unwrap_or("");
+            // fstype source super-options
+            let mut p = post.splitn(3, ' ');
+            let fstype = p.next()?;
+            let _source = p.next();
+            let super_opts = p.next().unwrap_or("");
+            Some(MountInfo { root, mountpoint, optional, fstype, super_opts })
         })
         .collect()
 }
@@ -144,9 +176,9 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m[0].mountpoint, Path::new("/mnt x"));
         assert_eq!(m[0].root, Path::new("/mnt1"));
-        assert_eq!(m[0].optional, vec!["master:1", "shared:2"]);
+        assert_eq!(m[0].optional().collect::<Vec<_>>(), vec!["master:1", "shared:2"]);
         assert_eq!(m[0].fstype, "ext3");
         assert_eq!(m[1].super_opts, "rw");
-        assert!(m[1].optional.is_empty());
+        assert_eq!(m[1].optional().count(), 0);
     }
 }

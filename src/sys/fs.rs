@@ -110,6 +110,20 @@ pub fn clone_tree(fd: BorrowedFd<'_>, recursive: bool) -> Result<OwnedFd, Errno>
     owned_fd(ret)
 }
 
+/// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC
+/// [| AT_RECURSIVE])`: a detached bind mount of the host path `path`
+/// (symlinks followed, as mount(2) follows a bind source).
+pub fn clone_path(path: &CStr, recursive: bool) -> Result<OwnedFd, Errno> {
+    let mut flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    // SAFETY: `path` is a valid NUL-terminated string for the call; the
+    // kernel does not keep the pointer.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    owned_fd(ret)
+}
+
 /// `move_mount(from, "", to, "", MOVE_MOUNT_F_EMPTY_PATH |
 /// MOVE_MOUNT_T_EMPTY_PATH)`: attach the mount `from` on top of the
 /// object `to` refers to, without any path lookup.
@@ -134,6 +148,19 @@ pub fn fsopen(fstype: &CStr) -> Result<OwnedFd, Errno> {
     // SAFETY: `fstype` is a valid NUL-terminated string for the call.
     let ret = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) };
     owned_fd(ret)
+}
+
+/// `fsconfig(fd, FSCONFIG_SET_STRING, key, value, 0)`, or
+/// `FSCONFIG_SET_FLAG` when `value` is `None`.
+pub fn fsconfig_set(fd: BorrowedFd<'_>, key: &CStr, value: Option<&CStr>) -> Result<(), Errno> {
+    let (cmd, val) = match value {
+        Some(v) => (libc::FSCONFIG_SET_STRING, v.as_ptr()),
+        None => (libc::FSCONFIG_SET_FLAG, std::ptr::null()),
+    };
+    // SAFETY: `key` (and `value` when given) are valid NUL-terminated
+    // strings for the call; NULL is what FSCONFIG_SET_FLAG requires.
+    let ret = unsafe { libc::syscall(libc::SYS_fsconfig, fd.as_raw_fd(), cmd, key.as_ptr(), val, 0) };
+    unit(ret)
 }
 
 /// `fsconfig(fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0)` then
