@@ -25,11 +25,9 @@ test: deps
 	$(CARGO) test $(CARGO_FLAGS) --no-fail-fast
 	./tests/go/runc-nsenter-test.sh $(TARGET_DIR)
 	./tests/go/runc-dropin.sh $(TARGET_DIR)
-	# Without the rootfs feature (no Rust rootfs API, no oci-spec), nsboot
-	# is a runc drop-in too, and the C surfaces still use the plugin.
-	$(CARGO) build $(CARGO_FLAGS) --lib --no-default-features --target-dir target/lite
-	./tests/go/runc-nsenter-test.sh target/lite/$(PROFILE)
-	./tests/lite-check.sh target/lite/$(PROFILE)
+	# The Rust library still builds without its rootfs feature (the C
+	# artifacts never carry the OCI code: see capi/ and rootfs-plugin/).
+	$(CARGO) build $(CARGO_FLAGS) -p nsboot --lib --no-default-features --target-dir target/lite
 	./scripts/sanitize.sh
 	@echo "make test: all suites passed"
 

@@ -22,21 +22,11 @@
 //!   be taken for LD_PRELOAD-mode variables.)
 
 fn main() {
-    let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap_or_else(|_| "0".to_owned());
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libnsboot.so.{major}");
-    // Load cost (BENCHMARKS.md §4): relative relocations packed as DT_RELR
-    // (glibc >= 2.36 loads them; an older one refuses the library, naming
-    // GLIBC_ABI_DT_RELR), and the code every load runs (our constructor,
-    // std's argv initialiser) placed right after `.init` (cbind/early-text.ld).
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,pack-relative-relocs");
-    // Each segment starts on a page of its own in the file, so the RELRO
-    // segment (17 KB of relocated pointers) spans 5 pages, not 6: one
-    // copy-on-write fault less per load (file padding only).
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,separate-loadable-segments");
-    let early = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("cbind/early-text.ld");
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{}", early.display());
-    println!("cargo:rerun-if-changed=cbind/early-text.ld");
-    println!("cargo:rustc-link-lib=static:+verbatim,-bundle=libgcc_eh.a");
+    // The C artifacts (libnsboot.so, libnsboot.a) come from the capi/
+    // package, which shares this script; the nsboot package is the rlib.
+    if std::env::var("CARGO_PKG_NAME").as_deref() == Ok("nsboot-capi") {
+        c_artifacts();
+    }
     let plugin_dir = std::env::var("NSBOOT_PLUGIN_DIR").ok().filter(|d| !d.is_empty()).or_else(|| {
         // OUT_DIR is <target>/<profile>/build/<pkg>-<hash>/out.
         let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR")?);
@@ -47,4 +37,23 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=NSBOOT_PLUGIN_DIR");
     println!("cargo:rerun-if-changed=build.rs");
+}
+
+fn c_artifacts() {
+    let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap_or_else(|_| "0".to_owned());
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libnsboot.so.{major}");
+    // Load cost (BENCHMARKS.md §4): relative relocations packed as DT_RELR
+    // (glibc >= 2.36 loads them; an older one refuses the library, naming
+    // GLIBC_ABI_DT_RELR), and the code every load runs (our constructor,
+    // std's argv initialiser) placed right after `.init` (cbind/early-text.ld).
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,pack-relative-relocs");
+    // Each segment starts on a page of its own in the file, so the RELRO
+    // segment spans one page less: one copy-on-write fault less per load
+    // (file padding only).
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,separate-loadable-segments");
+    let manifest = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let early = manifest.parent().unwrap_or(&manifest).join("cbind/early-text.ld");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{}", early.display());
+    println!("cargo:rerun-if-changed={}", early.display());
+    println!("cargo:rustc-link-lib=static:+verbatim,-bundle=libgcc_eh.a");
 }

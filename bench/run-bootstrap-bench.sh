@@ -11,7 +11,7 @@ out=target/bench; mkdir -p "$out"
 src=/usr/share/gocode/src/github.com/opencontainers/runc/libcontainer/nsenter
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cp "$src"/nsexec.c "$src"/cloned_binary.c "$src"/escape.c "$src"/namespace.h "$tmp"/
-libs=$(cargo rustc --release -q --lib --crate-type staticlib -- --print native-static-libs 2>&1 | sed -n "s/.*native-static-libs: //p" | tail -1 | sed "s/-lgcc_s/-lgcc_eh/")
+libs=$(cargo rustc --release -q -p nsboot-capi --lib -- --print native-static-libs 2>&1 | sed -n "s/.*native-static-libs: //p" | tail -1 | sed "s/-lgcc_s/-lgcc_eh/")
 link="-Wl,--gc-sections -s"
 cc -O2 -o "$out/floor" bench/floor.c
 cc -O2 -DRUNC_NSEXEC $link -o "$out/hello-runc" bench/hello.c "$tmp"/nsexec.c "$tmp"/cloned_binary.c "$tmp"/escape.c

@@ -76,7 +76,7 @@ done
 CARGO=${CARGO:-cargo}
 $CARGO build --lib
 LIB=$PWD/target/debug
-UNIT=$($CARGO test --lib --no-run --message-format=json 2>/dev/null |
+UNIT=$($CARGO test -p nsboot --lib --no-run --message-format=json 2>/dev/null |
 	sed -n 's/.*"executable":"\([^"]*\/deps\/nsboot-[^"]*\)".*/\1/p' | tail -n1)
 [ -x "$UNIT" ] || { echo "sanitize.sh: unit test binary not found"; exit 1; }
 

@@ -6,6 +6,7 @@
 //! caller's children: [`Spawned::reap_stage1`] and [`Spawned::wait_init`]
 //! reap them.
 
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
@@ -15,6 +16,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::sys::process::{spawn_exec, wait_exit, ExecSetup, Exit};
 use crate::wire::{self, BootstrapConfig, Dialect, WireError};
 
 /// Why a spawn failed.
@@ -96,6 +98,63 @@ fn read_some(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, Errno> {
     crate::sys::process::read_raw(fd.as_raw_fd(), buf)
 }
 
+/// The variables a bootstrap needs: the init pipe, the dialect (said
+/// explicitly, both ways: an inherited `_LIBCONTAINER_SYNCPIPE` or
+/// `NSBOOT_DIALECT` must not make the bootstrap guess otherwise), the log
+/// pipe and level.
+fn bootstrap_env(init_fd: i32, opts: &SpawnOptions<'_>) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("_LIBCONTAINER_INITPIPE", init_fd.to_string()),
+        (
+            "NSBOOT_DIALECT",
+            match opts.dialect {
+                Dialect::Runc11 => "1.1",
+                Dialect::Runc12 => "1.2",
+            }
+            .to_owned(),
+        ),
+    ];
+    if let Some(l) = opts.log_fd {
+        env.push(("_LIBCONTAINER_LOGPIPE", l.as_raw_fd().to_string()));
+    }
+    if let Some(level) = opts.log_level {
+        env.push(("_LIBCONTAINER_LOGLEVEL", level.to_string()));
+    }
+    env
+}
+
+/// A started stage-0, as the handshake needs it.
+trait Stage0 {
+    fn kill(&mut self);
+    fn wait(&mut self) -> Result<Exit, String>;
+}
+
+impl Stage0 for std::process::Child {
+    fn kill(&mut self) {
+        let _ = std::process::Child::kill(self);
+    }
+    fn wait(&mut self) -> Result<Exit, String> {
+        let s = std::process::Child::wait(self).map_err(|e| e.to_string())?;
+        Ok(match (s.code(), s.signal()) {
+            (Some(c), _) => Exit::Code(c),
+            (None, Some(sig)) => Exit::Signal(sig),
+            _ => Exit::Code(-1),
+        })
+    }
+}
+
+/// A stage-0 started by [`spawn_exec`].
+struct RawStage0(Pid);
+
+impl Stage0 for RawStage0 {
+    fn kill(&mut self) {
+        let _ = kill(self.0, Signal::SIGKILL);
+    }
+    fn wait(&mut self) -> Result<Exit, String> {
+        wait_exit(self.0).map_err(|e| e.to_string())
+    }
+}
+
 /// Start `cmd` as a bootstrap: it must be a program that runs nsboot (or
 /// runc's nsexec) before `main` or first thing in it. Sends `cfg`, waits for
 /// stage-0, returns the pids. On failure nothing is left running.
@@ -103,49 +162,71 @@ pub fn spawn(mut cmd: Command, cfg: &BootstrapConfig, opts: SpawnOptions<'_>) ->
     let msg = wire::encode(cfg, opts.dialect)?;
     let (parent, child) = crate::stages::sync::pair().map_err(SpawnError::Socket)?;
     let child_fd = child.as_raw_fd();
-    cmd.env("_LIBCONTAINER_INITPIPE", child_fd.to_string());
-    // Say it explicitly, both ways: an inherited `_LIBCONTAINER_SYNCPIPE`
-    // or `NSBOOT_DIALECT` must not make the bootstrap guess otherwise.
-    cmd.env(
-        "NSBOOT_DIALECT",
-        match opts.dialect {
-            Dialect::Runc11 => "1.1",
-            Dialect::Runc12 => "1.2",
-        },
-    );
-    let log_raw = opts.log_fd.map(|f| f.as_raw_fd());
-    if let Some(l) = log_raw {
-        cmd.env("_LIBCONTAINER_LOGPIPE", l.to_string());
+    for (k, v) in bootstrap_env(child_fd, &opts) {
+        cmd.env(k, v);
     }
-    if let Some(level) = opts.log_level {
-        cmd.env("_LIBCONTAINER_LOGLEVEL", level.to_string());
-    }
-    crate::sys::process::inherit_on_exec(&mut cmd, [Some(child_fd), log_raw]);
+    crate::sys::process::inherit_on_exec(&mut cmd, [Some(child_fd), opts.log_fd.map(|f| f.as_raw_fd())]);
     let program = cmd.get_program().to_string_lossy().into_owned();
-    let mut stage0 = cmd.spawn().map_err(|source| SpawnError::Start { program, source })?;
+    let stage0 = cmd.spawn().map_err(|source| SpawnError::Start { program, source })?;
     drop(child);
+    finish(stage0, parent, &msg, opts.dialect)
+}
 
-    let result = handshake(&parent, &msg, opts.dialect);
+/// [`spawn`] for a program given as C strings (the C API): `prog` is run
+/// with exactly `argv` (`argv[0]` included), and `envp` (or this process's
+/// environment when `None`) plus the bootstrap's variables. Uses
+/// [`spawn_exec`] rather than `std::process::Command`, so the C library
+/// does not carry Command's code.
+pub fn spawn_program(
+    prog: &CStr,
+    argv: &[CString],
+    envp: Option<&[CString]>,
+    cfg: &BootstrapConfig,
+    opts: SpawnOptions<'_>,
+) -> Result<Spawned, SpawnError> {
+    let shown = || String::from_utf8_lossy(prog.to_bytes()).into_owned();
+    let start = |e: Errno| SpawnError::Start { program: shown(), source: std::io::Error::from_raw_os_error(e as i32) };
+    let msg = wire::encode(cfg, opts.dialect)?;
+    let (parent, child) = crate::stages::sync::pair().map_err(SpawnError::Socket)?;
+    let child_fd = child.as_raw_fd();
+    let ours = bootstrap_env(child_fd, &opts);
+    let base = match envp {
+        Some(e) => e.to_vec(),
+        None => crate::sys::process::environ_copy(),
+    };
+    let mut env: Vec<CString> = base
+        .into_iter()
+        .filter(|kv| !ours.iter().any(|(k, _)| kv.as_bytes().strip_prefix(k.as_bytes()).is_some_and(|r| r.first() == Some(&b'='))))
+        .collect();
+    for (k, v) in &ours {
+        env.push(CString::new(format!("{k}={v}")).map_err(|_| start(Errno::EINVAL))?);
+    }
+    let argv: Vec<CString> = if argv.is_empty() { vec![prog.to_owned()] } else { argv.to_vec() };
+    let inherit: Vec<i32> = std::iter::once(child_fd).chain(opts.log_fd.map(|f| f.as_raw_fd())).collect();
+    let pid = spawn_exec(prog, &argv, &env, ExecSetup { inherit: &inherit, die_with_parent: false }).map_err(start)?;
+    drop(child);
+    finish(RawStage0(pid), parent, &msg, opts.dialect)
+}
+
+/// The caller's side after stage-0 started: the handshake, then stage-0's
+/// exit; on any failure the stages it reported are killed and reaped.
+fn finish(mut stage0: impl Stage0, parent: OwnedFd, msg: &[u8], dialect: Dialect) -> Result<Spawned, SpawnError> {
+    let result = handshake(&parent, msg, dialect);
     if result.is_err() {
         // Stage-0 may still be blocked on us: end it. Its children see the
         // sync sockets close and exit too.
-        let _ = stage0.kill();
+        stage0.kill();
     }
     let status = stage0.wait();
     let pids = result?;
     let (s1, s2) = pids;
-    let ok = matches!(&status, Ok(s) if s.success());
-    if !ok {
+    if status != Ok(Exit::Code(0)) {
         let _ = kill(s2, Signal::SIGKILL);
         let _ = kill(s1, Signal::SIGKILL);
         let _ = waitpid(s1, None);
         let _ = waitpid(s2, None);
         let shown = match status {
-            Ok(s) => match (s.code(), s.signal()) {
-                (Some(c), _) => format!("exited with status {c}"),
-                (None, Some(sig)) => format!("killed by signal {sig}"),
-                _ => "ended".to_owned(),
-            },
+            Ok(e) => e.to_string(),
             Err(e) => format!("could not be waited for: {e}"),
         };
         return Err(SpawnError::Failed { status: shown, detail: "after reporting pids" });

@@ -62,13 +62,22 @@ pub const BUNDLE: &str = "NSBOOT_BUNDLE";
 /// `1`: enter the rootfs with `MS_MOVE` + chroot instead of `pivot_root`.
 pub const NO_PIVOT: &str = "NSBOOT_NO_PIVOT";
 
-/// Every variable of this mode (any one set and non-empty turns it on).
-pub const VARS: [&str; 11] =
-    [NS, JOIN, UID_MAP, GID_MAP, ROOTLESS, SETGROUPS, HOSTNAME, OOM_SCORE_ADJ, OCI_CONFIG, BUNDLE, NO_PIVOT];
+/// Every variable of this mode (any one set and non-empty turns it on),
+/// space-separated. One string rather than an array of `&str`: an array is
+/// a table of pointers that the loader relocates at every load of
+/// libnsboot, whether or not the mode is used (BENCHMARKS.md §4). The test
+/// `var_list_matches_the_constants` keeps it in step with the constants.
+pub const VAR_LIST: &str = "NSBOOT_NS NSBOOT_JOIN NSBOOT_UID_MAP NSBOOT_GID_MAP NSBOOT_ROOTLESS NSBOOT_SETGROUPS \
+NSBOOT_HOSTNAME NSBOOT_OOM_SCORE_ADJ NSBOOT_OCI_CONFIG NSBOOT_BUNDLE NSBOOT_NO_PIVOT";
 
 /// `NSBOOT_*` names that belong to other parts of nsboot: accepted (and
 /// scrubbed) in this mode, but they do not turn it on.
-const OTHERS: [&str; 2] = ["NSBOOT_DIALECT", "NSBOOT_ROOTFS_PLUGIN"];
+const OTHER_LIST: &str = "NSBOOT_DIALECT NSBOOT_ROOTFS_PLUGIN";
+
+/// The variables of this mode.
+pub fn mode_vars() -> impl Iterator<Item = &'static str> {
+    VAR_LIST.split(' ')
+}
 
 const PREFIX: &[u8] = b"NSBOOT_";
 
@@ -133,20 +142,20 @@ fn cstring(var: &str, v: &[u8]) -> Result<CString, ConfigError> {
 }
 
 /// Parse the `NSBOOT_*` entries (`name`, `value` pairs of the environment
-/// with the prefix). `Ok(None)`: none of [`VARS`] is set to a non-empty
+/// with the prefix). `Ok(None)`: none of [`VAR_LIST`] is set to a non-empty
 /// value, so the mode is off. Pure: touches no file and no process state.
 pub fn parse(vars: &[(&[u8], &[u8])], ids: Ids) -> Result<Option<PreloadConfig>, ConfigError> {
     let mut get = std::collections::BTreeMap::<&str, &[u8]>::new();
     let mut on = false;
     for (name, value) in vars {
         let shown = String::from_utf8_lossy(name);
-        let Some(known) = VARS.iter().chain(OTHERS.iter()).find(|k| k.as_bytes() == *name) else {
+        let Some(known) = mode_vars().chain(OTHER_LIST.split(' ')).find(|k| k.as_bytes() == *name) else {
             return Err(bad(
                 &shown,
-                format!("unknown variable (known: {})", VARS.join(" ")),
+                format!("unknown variable (known: {VAR_LIST})"),
             ));
         };
-        if VARS.contains(known) && !value.is_empty() {
+        if mode_vars().any(|v| v == known) && !value.is_empty() {
             on = true;
         }
         get.insert(known, value);
@@ -255,7 +264,7 @@ pub fn load_files(pc: &mut PreloadConfig) -> Result<(), ConfigError> {
 }
 
 fn is_ours(name: &[u8]) -> bool {
-    VARS.iter().any(|v| v.as_bytes() == name)
+    mode_vars().any(|v| v.as_bytes() == name)
 }
 
 /// The hot path: is any variable of this mode set to a non-empty value?
@@ -490,6 +499,13 @@ mod tests {
         assert!(c.cfg.rootless_euid);
         assert!(!c.cfg.setgroup);
         assert_eq!(c.hostname.as_deref(), Some(c"box"));
+    }
+
+    #[test]
+    fn var_list_matches_the_constants() {
+        let consts = [NS, JOIN, UID_MAP, GID_MAP, ROOTLESS, SETGROUPS, HOSTNAME, OOM_SCORE_ADJ, OCI_CONFIG, BUNDLE, NO_PIVOT];
+        assert_eq!(mode_vars().collect::<Vec<_>>(), consts);
+        assert!(OTHER_LIST.split(' ').all(|v| v.starts_with("NSBOOT_") && !consts.contains(&v)));
     }
 
     #[test]

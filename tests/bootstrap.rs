@@ -386,3 +386,23 @@ fn joins_a_pid_namespace_by_path_like_runc_exec() {
     assert_eq!(l[0], want);
     assert_ne!(l[1], "1", "a joined process is not the namespace's init");
 }
+
+/// The C API's way of starting stage-0 (fork + execvpe, no
+/// std::process::Command): an exec failure comes back as the errno, and a
+/// program found through PATH runs (and is reaped when it fails).
+#[test]
+fn spawn_program_exec_failure_and_path_search() {
+    use nsboot::caller::{spawn_program, SpawnError, SpawnOptions};
+    use nsboot::ns::{NsKind, NsSet};
+    use nsboot::wire::BootstrapConfig;
+    let mut flags = NsSet::default();
+    flags.insert(NsKind::Uts);
+    let cfg = BootstrapConfig { clone_flags: flags, ..Default::default() };
+    let err = spawn_program(c"/nonexistent/nsboot-prog", &[], None, &cfg, SpawnOptions::default()).unwrap_err();
+    assert!(matches!(err, SpawnError::Start { .. }), "{err}");
+    assert_eq!(err.errno(), Some(nix::errno::Errno::ENOENT), "{err}");
+    // `true` (no slash: searched in PATH) runs but never bootstraps: the
+    // caller sees stage-0 close the init pipe, and stage-0 is reaped.
+    let err = spawn_program(c"true", &[], None, &cfg, SpawnOptions::default()).unwrap_err();
+    assert!(matches!(err, SpawnError::Failed { .. }), "{err}");
+}

@@ -30,11 +30,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `target/<profile>`, where cargo put libnsboot.{so,a} for this test run.
+/// `target/<profile>`, where libnsboot.{so,a} and the plugin are built.
 fn libdir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    // target/<profile>/deps/surfaces-HASH
-    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+    common::lib_dir()
 }
 
 fn libso() -> PathBuf {

@@ -1,9 +1,9 @@
 //! Caller-side C API: spawn a bootstrap, seal a binary once, version.
 
-use std::ffi::{c_char, c_int, OsStr};
+use std::ffi::{c_char, c_int, CString, OsStr};
 use std::os::fd::{BorrowedFd, IntoRawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
+use std::os::unix::ffi::OsStringExt;
 
 use super::error::{nsboot_error, nsboot_status, report};
 use super::msg::{dialect_from_c, nsboot_msg};
@@ -166,31 +166,25 @@ pub extern "C" fn nsboot_spawn(
         // SAFETY: exe is NULL or live (contract).
         let sealed = unsafe { exe.as_ref() };
         // SAFETY: path is NULL or a valid C string (contract).
-        let program = match (sealed, unsafe { cstr(path) }) {
-            (Some(s), _) => s.exe.exec_path(),
-            (None, Some(p)) => std::path::PathBuf::from(OsStr::from_bytes(p.to_bytes())),
+        let program: CString = match (sealed, unsafe { cstr(path) }) {
+            (Some(s), _) => match CString::new(s.exe.exec_path().into_os_string().into_vec()) {
+                Ok(p) => p,
+                Err(_) => return fail(NSBOOT_STATUS_INVALID_ARGUMENT, None, "sealed exe path has a NUL byte".into()),
+            },
+            (None, Some(p)) => p.to_owned(),
             (None, None) => return fail(NSBOOT_STATUS_NULL_PARAMETER, None, "both exe and path are NULL".into()),
         };
-        // SAFETY: argv/envp are NULL or NULL-terminated arrays (contract).
+        // SAFETY: argv/envp are NULL or NULL-terminated arrays (contract);
+        // their strings have no interior NUL (they are C strings).
         let (args, env) = unsafe { (c_vec(argv), c_vec(envp)) };
-        let mut cmd = std::process::Command::new(&program);
-        if let Some((a0, rest)) = args.split_first() {
-            cmd.arg0(OsStr::from_bytes(a0));
-            cmd.args(rest.iter().map(|a| OsStr::from_bytes(a)));
-        }
-        if !envp.is_null() {
-            cmd.env_clear();
-            for kv in env {
-                if let Some(eq) = kv.iter().position(|b| *b == b'=') {
-                    cmd.env(OsStr::from_bytes(kv.get(..eq).unwrap_or_default()), OsStr::from_bytes(kv.get(eq + 1..).unwrap_or_default()));
-                }
-            }
-        }
+        let owned = |v: Vec<&[u8]>| v.into_iter().filter_map(|a| CString::new(a).ok()).collect::<Vec<_>>();
+        let (args, env) = (owned(args), owned(env));
         // SAFETY: a non-negative log_fd is an open fd of the caller that
         // stays open during the call (contract).
         let log = (log_fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(log_fd) });
         let opts = SpawnOptions { dialect: d, log_fd: log, log_level: None };
-        match caller::spawn(cmd, &m.cfg, opts) {
+        let envp = (!envp.is_null()).then_some(env.as_slice());
+        match caller::spawn_program(&program, &args, envp, &m.cfg, opts) {
             Ok(s) => {
                 let spawned = nsboot_spawned {
                     stage1_pid: s.stage1.as_raw(),

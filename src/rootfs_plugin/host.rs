@@ -33,8 +33,11 @@ const FILE: &str = "libnsboot_rootfs.so";
 
 /// Candidate paths, in search order (see the module documentation).
 fn candidates() -> Vec<PathBuf> {
-    if let Some(p) = std::env::var_os("NSBOOT_ROOTFS_PLUGIN").filter(|p| !p.is_empty()) {
-        return vec![PathBuf::from(p)];
+    // libc's getenv, not std::env (whose lock and copying the library need
+    // nowhere else).
+    if let Some(p) = crate::sys::process::getenv(c"NSBOOT_ROOTFS_PLUGIN").filter(|p| !p.as_bytes().is_empty()) {
+        use std::os::unix::ffi::OsStrExt;
+        return vec![PathBuf::from(std::ffi::OsStr::from_bytes(p.as_bytes()))];
     }
     let mut dirs = Vec::new();
     let here = candidates as fn() -> Vec<PathBuf> as *const c_void;

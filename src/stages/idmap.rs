@@ -2,9 +2,7 @@
 //! `/proc/<pid>/{setgroups,uid_map,gid_map}`, falling back to the
 //! newuidmap/newgidmap helper on EPERM.
 
-use std::ffi::CStr;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::ExitStatusExt;
+use std::ffi::{CStr, CString};
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
@@ -30,19 +28,18 @@ fn write_proc(pid: Pid, file: &str, data: &[u8]) -> Result<(), StageError> {
 fn run_helper(what: &'static str, helper: &CStr, pid: Pid, map: &IdMap) -> Result<(), StageError> {
     let shown = String::from_utf8_lossy(helper.to_bytes()).into_owned();
     let fail = |reason: String| StageError::MapHelper { what, helper: shown.clone(), pid: pid.as_raw(), reason };
-    let mut cmd = std::process::Command::new(std::ffi::OsStr::from_bytes(helper.to_bytes()));
-    cmd.arg(pid.as_raw().to_string()).args(map.helper_args());
-    crate::sys::process::kill_with_parent(&mut cmd);
-    let status = cmd
-        .status()
-        .map_err(|e| fail(format!("could not run it: {e}")))?;
-    if status.success() {
-        return Ok(());
+    use crate::sys::process::{environ_copy, spawn_exec, wait_exit, Exit, ExecSetup};
+    let mut argv = vec![helper.to_owned(), CString::new(pid.as_raw().to_string()).map_err(|_| fail("pid".to_owned()))?];
+    for a in map.helper_args() {
+        argv.push(CString::new(a).map_err(|_| fail("argument with a NUL byte".to_owned()))?);
     }
-    match (status.code(), status.signal()) {
-        (Some(code), _) => Err(fail(format!("exited with status {code}"))),
-        (None, Some(sig)) => Err(fail(format!("killed by signal {sig}"))),
-        _ => Err(fail("failed".to_owned())),
+    // Dies with stage-0, so killing stage-0 mid-mapping leaves no helper.
+    let setup = ExecSetup { inherit: &[], die_with_parent: true };
+    let child = spawn_exec(helper, &argv, &environ_copy(), setup)
+        .map_err(|e| fail(format!("could not run it: {}", std::io::Error::from_raw_os_error(e as i32))))?;
+    match wait_exit(child).map_err(|e| fail(format!("could not wait for it: {e}")))? {
+        Exit::Code(0) => Ok(()),
+        other => Err(fail(other.to_string())),
     }
 }
 

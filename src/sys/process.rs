@@ -4,7 +4,7 @@
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -253,20 +253,112 @@ pub fn inherit_on_exec(cmd: &mut std::process::Command, fds: [Option<RawFd>; 2])
     }
 }
 
-/// Make a helper started by `cmd` (newuidmap/newgidmap from stage-0) die
-/// with the stage that started it, so killing stage-0 mid-mapping leaves no
-/// orphaned helper behind.
-pub fn kill_with_parent(cmd: &mut std::process::Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs between fork and exec and only calls prctl,
-    // which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
+/// What [`spawn_exec`]'s child does between fork and exec.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExecSetup<'a> {
+    /// fds to clear close-on-exec on in the child (the parent's copies stay
+    /// close-on-exec).
+    pub inherit: &'a [RawFd],
+    /// `PR_SET_PDEATHSIG(SIGKILL)` in the child, so it dies with the
+    /// process that started it (a newuidmap helper of stage-0).
+    pub die_with_parent: bool,
+}
+
+/// Start `prog` (searched in `PATH` when it has no `/`, like `execvp`) with
+/// exactly `argv` and `envp`: fork, then in the child only async-signal-safe
+/// calls on data prepared before the fork — `fcntl`, `prctl`, `sigprocmask`
+/// (an empty mask, as std's `Command` gives), `execvpe`, `write`, `_exit` —
+/// so any caller, threaded or not, may use it. An exec failure comes back as
+/// the child's errno through a close-on-exec pipe (the child is reaped).
+///
+/// The C surfaces use this instead of `std::process::Command`, whose code
+/// (env maps, posix_spawn/pidfd paths) would be linked into every program
+/// that loads libnsboot (BENCHMARKS.md §4).
+pub fn spawn_exec(prog: &CStr, argv: &[CString], envp: &[CString], setup: ExecSetup<'_>) -> Result<Pid, Errno> {
+    let argv_p: Vec<*const libc::c_char> =
+        argv.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let envp_p: Vec<*const libc::c_char> =
+        envp.iter().map(|e| e.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let parent = nix::unistd::getpid().as_raw();
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it.
+    let mut empty: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `empty` is a valid sigset_t to write.
+    unsafe { libc::sigemptyset(&mut empty) };
+    let w = report_w.as_raw_fd();
+    // SAFETY: fork duplicates the process; the child below touches only the
+    // pointer arrays, fds and sigset built above (no allocation, no lock,
+    // no unwinding) and calls only async-signal-safe functions before
+    // execvpe or _exit, which is what POSIX allows after fork in a
+    // multi-threaded process. The arrays are NULL-terminated and their
+    // strings outlive the call.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: see above; each call is async-signal-safe.
+        unsafe {
+            let fail = || -> ! {
+                let e = *libc::__errno_location();
+                let b = e.to_ne_bytes();
+                libc::write(w, b.as_ptr().cast(), b.len());
+                libc::_exit(127)
+            };
+            for &fd in setup.inherit {
+                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                    fail();
+                }
             }
-            Ok(())
-        });
+            if setup.die_with_parent {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
+                    fail();
+                }
+                if libc::getppid() != parent {
+                    libc::_exit(127);
+                }
+            }
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            libc::execvpe(prog.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr());
+            fail()
+        }
+    }
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    drop(report_w);
+    let mut b = [0u8; 4];
+    let n = read_full(report_r.as_raw_fd(), &mut b).unwrap_or(0);
+    if n == b.len() {
+        let _ = wait_exit(Pid::from_raw(pid));
+        return Err(Errno::from_raw(i32::from_ne_bytes(b)));
+    }
+    Ok(Pid::from_raw(pid))
+}
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exited with status {c}"),
+            Exit::Signal(s) => write!(f, "killed by signal {s}"),
+        }
+    }
+}
+
+/// Wait for `pid` to end (retrying EINTR, ignoring stops).
+pub fn wait_exit(pid: Pid) -> Result<Exit, Errno> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, c)) => return Ok(Exit::Code(c)),
+            Ok(WaitStatus::Signaled(_, s, _)) => return Ok(Exit::Signal(s as i32)),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
 

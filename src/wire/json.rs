@@ -92,7 +92,7 @@ impl<'a> Cursor<'a> {
                 Some(_) => self.i += 1,
             }
         }
-        let out = &self.s[start..self.i];
+        let out = self.s.get(start..self.i).ok_or(JsonError::Syntax)?;
         self.i += 1;
         Ok(out)
     }

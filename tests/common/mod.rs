@@ -42,38 +42,36 @@ pub fn have(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Where the freshest libnsboot.so is. `cargo test` rebuilds the cdylib in
-/// `target/<profile>/deps` but copies it up to `target/<profile>` only on
-/// some runs; linking the copy would test stale code.
+/// `target/<profile>`, holding libnsboot.so, libnsboot.a and the rootfs
+/// plugin, built (or confirmed up to date) once per test binary: they come
+/// from the capi/ and rootfs-plugin/ packages, which `cargo test` of this
+/// package does not build (cargo has released the build lock while tests
+/// run).
 pub fn lib_dir() -> PathBuf {
-    let top = profile_dir();
-    let deps = top.join("deps");
-    let mtime = |d: &Path| std::fs::metadata(d.join("libnsboot.so")).and_then(|m| m.modified()).ok();
-    match (mtime(&top), mtime(&deps)) {
-        (Some(a), Some(b)) if b > a => deps,
-        (None, Some(_)) => deps,
-        _ => top,
-    }
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = profile_dir();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "--quiet", "-p", "nsboot-capi", "-p", "nsboot-rootfs"]);
+            if dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            assert!(cmd.status().expect("cargo").success(), "building libnsboot and the rootfs plugin failed");
+            for f in ["libnsboot.so", "libnsboot.a", "libnsboot_rootfs.so"] {
+                assert!(dir.join(f).exists(), "{f} missing after the build");
+            }
+            dir
+        })
+        .clone()
 }
 
-/// The rootfs plugin, `target/<profile>/libnsboot_rootfs.so`, built (or
-/// confirmed up to date) once per test binary: `cargo test` builds only the
-/// nsboot package, and the C surfaces load the OCI code from the plugin.
+/// The rootfs plugin, `target/<profile>/libnsboot_rootfs.so` (built by
+/// [`lib_dir`]).
 pub fn plugin_lib() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let dir = profile_dir();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "nsboot-rootfs"]);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().expect("cargo").success(), "building the rootfs plugin failed");
-        let lib = dir.join("libnsboot_rootfs.so");
-        assert!(lib.exists(), "{} missing after the build", lib.display());
-        lib
-    })
+    LIB.get_or_init(|| lib_dir().join("libnsboot_rootfs.so"))
 }
 
 /// The C test programs, compiled once: (spawn, probe).
@@ -157,7 +155,7 @@ pub fn c_program(name: &str, extra: &[&str]) -> PathBuf {
         .arg(root_dir().join(format!("tests/c/{name}.c")))
         .arg("-o")
         .arg(&tmp)
-        .arg(format!("-L{}", profile_dir().display()))
+        .arg(format!("-L{}", lib_dir().display()))
         .arg("-lnsboot")
         .arg(format!("-Wl,-rpath,{}", out.display()))
         .status()
