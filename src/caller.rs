@@ -13,7 +13,7 @@ use std::process::Command;
 
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::sys::process::{spawn_exec, wait_exit, ExecSetup, Exit};
@@ -72,15 +72,10 @@ impl Spawned {
     /// shell would: the exit code, or 128 + signal.
     pub fn wait_init(&mut self) -> Result<i32, Errno> {
         self.reap_stage1();
-        loop {
-            match waitpid(self.stage2, None) {
-                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
-                Ok(_) => continue,
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        Ok(match wait_exit(self.stage2)? {
+            Exit::Code(code) => code,
+            Exit::Signal(sig) => 128 + sig,
+        })
     }
 }
 
