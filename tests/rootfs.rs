@@ -5,6 +5,8 @@
 //! host's mount table is unchanged afterwards. Rootful tests need root and
 //! print `SKIP` otherwise; rootless ones run the probe as `nobody`.
 
+mod common;
+
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,6 +54,7 @@ fn probe() -> &'static Path {
         // not traverse the checkout's path.
         let copy_dir = PathBuf::from(format!("/tmp/nsboot-rootfs-probe-{}", std::process::id()));
         std::fs::create_dir_all(&copy_dir).expect("mkdir probe dir");
+        common::remove_at_exit(&copy_dir);
         std::fs::set_permissions(&copy_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let copy = copy_dir.join("rootfs_probe");
         std::fs::copy(dir.join("examples/rootfs_probe"), &copy).expect("copy rootfs_probe");

@@ -8,6 +8,29 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// Remove `dir` (recursively) when this test binary exits: the compiled
+/// helpers live under /tmp (so that `nobody` can run them) and would
+/// otherwise pile up, a few MB per run. The harness ends with `exit`, which
+/// runs atexit handlers once every test has finished.
+pub fn remove_at_exit(dir: &Path) {
+    static DIRS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    static HOOKED: std::sync::Once = std::sync::Once::new();
+    extern "C" fn cleanup() {
+        let dirs = DIRS.lock().map(|d| d.clone()).unwrap_or_default();
+        for d in dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+    HOOKED.call_once(|| {
+        // SAFETY: `cleanup` is an extern "C" fn with no arguments that does
+        // not unwind (it ignores every error).
+        unsafe { libc::atexit(cleanup) };
+    });
+    if let Ok(mut d) = DIRS.lock() {
+        d.push(dir.to_path_buf());
+    }
+}
+
 /// `target/<profile>` (where libnsboot.so and .a are).
 pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
@@ -83,6 +106,7 @@ pub fn c_programs() -> &'static (PathBuf, PathBuf) {
         // (a clone inside a 0700 `mktemp -d` directory, say).
         let out = PathBuf::from(format!("/tmp/nsboot-cbin-{}-{}", std::process::id(), rand_u32()));
         std::fs::create_dir_all(&out).expect("mkdir cbin");
+        remove_at_exit(&out);
         let _ = Command::new("chmod").args(["0755", out.to_str().unwrap()]).status();
         let lib = lib_dir();
         // The library's soname is libnsboot.so.0: a copy under that name
@@ -338,6 +362,7 @@ pub fn nsrun_bin() -> &'static Path {
         assert!(cmd.status().expect("cargo").success(), "building the nsrun example failed");
         let out = PathBuf::from(format!("/tmp/nsrun-bin-{}", std::process::id()));
         std::fs::create_dir_all(&out).expect("mkdir");
+        remove_at_exit(&out);
         let _ = Command::new("chmod").args(["0755", out.to_str().unwrap()]).status();
         let bin = out.join("nsrun");
         std::fs::copy(dir.join("examples/nsrun"), &bin).expect("copy nsrun");
