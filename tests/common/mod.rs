@@ -312,6 +312,7 @@ pub fn busybox_bundle(tag: &str, rootless: bool) -> Option<PathBuf> {
     for d in ["bin", "proc", "sys", "dev", "etc", "tmp"] {
         std::fs::create_dir_all(rootfs.join(d)).expect("mkdir rootfs");
     }
+    remove_at_exit(&dir);
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy busybox");
     for a in ["sh", "cat", "ls", "ps", "stat", "readlink", "echo", "touch", "hostname", "id", "mount", "grep", "wc", "head"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).expect("applet");
