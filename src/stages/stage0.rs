@@ -111,20 +111,14 @@ fn serve(
     if plan.user_at_clone() {
         // Stage-1 was born in its user namespace: map it now, unasked.
         crate::nslog!(Debug, "map stage-1's new user namespace");
-        env.fault_point("stage0-before-usermap");
-        idmap::write_maps(stage1, &plan.cfg)?;
-        env.fault_point("stage0-after-usermap");
-        ch1.send(SyncMsg::UsermapAck, "USERMAP_ACK")?;
+        map_stage1(env, plan, stage1, ch1)?;
     }
     loop {
         let v = ch1.recv_raw("finishing its work")?;
         match SyncMsg::from_value(v) {
             Some(SyncMsg::UsermapPls) => {
                 crate::nslog!(Debug, "stage-1 requested userns mappings");
-                env.fault_point("stage0-before-usermap");
-                idmap::write_maps(stage1, &plan.cfg)?;
-                env.fault_point("stage0-after-usermap");
-                ch1.send(SyncMsg::UsermapAck, "USERMAP_ACK")?;
+                map_stage1(env, plan, stage1, ch1)?;
             }
             Some(SyncMsg::RecvPidPls) => {
                 let pid = ch1.recv_i32("reading stage-2 pid")?;
@@ -174,6 +168,14 @@ fn serve(
     ch2.expect(SyncMsg::ChildFinish, "finishing its work")?;
     crate::nslog!(Debug, "<~ nsexec stage-0");
     Ok(())
+}
+
+/// Write stage-1's id maps and tell it so (USERMAP_ACK).
+fn map_stage1(env: &BootEnv, plan: &Plan, stage1: Pid, ch1: &SyncChannel) -> Result<(), StageError> {
+    env.fault_point("stage0-before-usermap");
+    idmap::write_maps(stage1, &plan.cfg)?;
+    env.fault_point("stage0-after-usermap");
+    Ok(ch1.send(SyncMsg::UsermapAck, "USERMAP_ACK")?)
 }
 
 /// Open each mount source `O_PATH` inside stage-1's mount namespace and

@@ -85,33 +85,30 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
         join_namespaces(plan)?;
     }
     let mut remaining: NsSet = cfg.clone_flags;
-    if plan.user_at_clone() {
-        // Cloned into the new user namespace; stage-0 writes the maps
-        // without being asked.
+    if remaining.contains(NsKind::User) {
         remaining.remove(NsKind::User);
-        env.fault_point("stage1-before-usermap");
-        ch.expect(SyncMsg::UsermapAck, "waiting for USERMAP_ACK")?;
-        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
-            .map_err(sys("setresuid(0, 0, 0) in the new user namespace"))?;
-        rearm_pdeathsig()?;
-    } else if remaining.contains(NsKind::User) {
-        crate::nslog!(Debug, "unshare user namespace");
-        unshare(CloneFlags::CLONE_NEWUSER).map_err(|source| StageError::Unshare {
-            flags: libc::CLONE_NEWUSER as u32,
-            what: "user namespace".to_owned(),
-            source,
-        })?;
-        remaining.remove(NsKind::User);
-        // A credential change clears PR_SET_PDEATHSIG: re-arm it.
-        rearm_pdeathsig()?;
-        // Let stage-0 open our /proc/<pid>/{uid,gid}_map: a non-dumpable
-        // process's /proc files belong to root of the initial namespace.
-        if plan.joins() {
-            nix::sys::prctl::set_dumpable(true).map_err(sys("prctl(PR_SET_DUMPABLE, 1)"))?;
+        if plan.user_at_clone() {
+            // Cloned into the new user namespace: stage-0 writes the maps
+            // without being asked.
+            env.fault_point("stage1-before-usermap");
+        } else {
+            crate::nslog!(Debug, "unshare user namespace");
+            unshare(CloneFlags::CLONE_NEWUSER).map_err(|source| StageError::Unshare {
+                flags: libc::CLONE_NEWUSER as u32,
+                what: "user namespace".to_owned(),
+                source,
+            })?;
+            // A credential change clears PR_SET_PDEATHSIG: re-arm it.
+            rearm_pdeathsig()?;
+            // Let stage-0 open our /proc/<pid>/{uid,gid}_map: a non-dumpable
+            // process's /proc files belong to root of the initial namespace.
+            if plan.joins() {
+                nix::sys::prctl::set_dumpable(true).map_err(sys("prctl(PR_SET_DUMPABLE, 1)"))?;
+            }
+            crate::nslog!(Debug, "request stage-0 to map user namespace");
+            env.fault_point("stage1-before-usermap");
+            ch.send(SyncMsg::UsermapPls, "USERMAP_PLS")?;
         }
-        crate::nslog!(Debug, "request stage-0 to map user namespace");
-        env.fault_point("stage1-before-usermap");
-        ch.send(SyncMsg::UsermapPls, "USERMAP_PLS")?;
         ch.expect(SyncMsg::UsermapAck, "waiting for USERMAP_ACK")?;
         if plan.joins() {
             nix::sys::prctl::set_dumpable(false).map_err(sys("prctl(PR_SET_DUMPABLE, 0)"))?;
