@@ -57,6 +57,9 @@ impl Library {
 
 /// The file the code at `addr` was loaded from (`dladdr`): libnsboot.so
 /// itself, or the program it is statically linked into.
+// `addr` is never dereferenced: dladdr compares it with the loaded
+// objects' address ranges, so any value is safe to pass.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn object_path(addr: *const c_void) -> Option<PathBuf> {
     // SAFETY: Dl_info is plain data; all-zero is a valid value.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };

@@ -81,20 +81,34 @@ pub fn openat2(
         mode: u64::from(mode),
         resolve,
     };
-    // SAFETY: `path` is a valid NUL-terminated string and `how` a fully
-    // initialised `open_how` that outlives the call; the size passed is its
-    // exact size. The kernel does not keep either pointer.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dirfd.as_raw_fd(),
-            path.as_ptr(),
-            std::ptr::from_ref(&how),
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    owned_fd(ret)
+    // With RESOLVE_IN_ROOT/RESOLVE_BENEATH the kernel answers EAGAIN when
+    // a rename or mount anywhere on the system raced with a ".." step and
+    // it cannot prove the step stayed inside; the documented remedy is to
+    // try again (libpathrs does the same). Bounded, so that a system busy
+    // mounting cannot keep us here.
+    let mut tries = 0;
+    loop {
+        // SAFETY: `path` is a valid NUL-terminated string and `how` a fully
+        // initialised `open_how` that outlives the call; the size passed is
+        // its exact size. The kernel does not keep either pointer.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd.as_raw_fd(),
+                path.as_ptr(),
+                std::ptr::from_ref(&how),
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        match owned_fd(ret) {
+            Err(Errno::EAGAIN) if tries < OPENAT2_RETRIES => tries += 1,
+            r => return r,
+        }
+    }
 }
+
+/// How often [`openat2`] retries an EAGAIN from a raced ".." step.
+const OPENAT2_RETRIES: u32 = 64;
 
 /// `open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH
 /// [| AT_RECURSIVE])`: a detached bind mount of what `fd` refers to.
