@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! rootfs_bench prepare RUNS   # prepare() on runc's default spec vs the bare syscalls
+//! rootfs_bench prepare-v2 RUNS  # the same on a unified (cgroup2) view of this host
 //! rootfs_bench copyup RUNS    # copy_tree into a fresh tmpfs vs `cp -a`
-//! rootfs_bench trace          # one sample of each, for `strace -f`
+//! rootfs_bench trace [v2]     # one sample of each, for `strace -f`
 //! ```
 //! `trace` runs one prepare() sample and one bare sample (no warm-up),
 //! each bracketed by `access("/@@nsboot-trace-begin-VARIANT")` and
@@ -45,7 +46,9 @@ fn fork_child() -> ForkResult {
 }
 
 /// Run `f` in a child with fresh namespaces; return its self-timed duration.
-fn sample(f: &dyn Fn() -> Duration) -> Duration {
+/// The child is named `name` (`perf report --comm NAME` separates the
+/// variants of a profile taken with `perf record`).
+fn sample(name: &std::ffi::CStr, f: &dyn Fn() -> Duration) -> Duration {
     let (r, w) = nix::unistd::pipe().expect("pipe");
     match fork_child() {
         ForkResult::Child => {
@@ -55,6 +58,7 @@ fn sample(f: &dyn Fn() -> Duration) -> Duration {
             // PID namespace: the next child is its init.
             match fork_child() {
                 ForkResult::Child => {
+                    let _ = nix::sys::prctl::set_name(name);
                     let d = f();
                     let _ = nix::unistd::write(&w, &(d.as_nanos() as u64).to_le_bytes());
                     exit(0)
@@ -89,7 +93,9 @@ fn make_rootfs(dir: &Path) {
 }
 
 /// What prepare() does for runc's default spec, as plain path-based calls.
-fn bare(root: &Path, cgroups: &[(PathBuf, PathBuf)], ro_paths: &[&str], masked: &[(&str, bool)]) -> Duration {
+/// `unified`: /sys/fs/cgroup is cgroup2 (see [`unified_view`]), so the
+/// cgroup mount is one cgroup2 mount.
+fn bare(root: &Path, cgroups: &[(PathBuf, PathBuf)], ro_paths: &[&str], masked: &[(&str, bool)], unified: bool) -> Duration {
     let t = Instant::now();
     let j = |p: &str| root.join(p);
     let ok = |r: nix::Result<()>, what: &str| {
@@ -111,15 +117,19 @@ fn bare(root: &Path, cgroups: &[(PathBuf, PathBuf)], ro_paths: &[&str], masked: 
     ok(mount(Some("mqueue"), &j("dev/mqueue"), Some("mqueue"), nnn, NONE), "mqueue");
     ok(mount(Some("sysfs"), &j("sys"), Some("sysfs"), nnn | MsFlags::MS_RDONLY, NONE), "sysfs");
     let cg = j("sys/fs/cgroup");
-    ok(mount(Some("tmpfs"), &cg, Some("tmpfs"), nnn, Some("mode=755")), "cgroup tmpfs");
-    for (src, base) in cgroups {
-        let d = cg.join(base);
-        ok(nix::unistd::mkdir(&d, Mode::from_bits_truncate(0o755)), "cg mkdir");
-        ok(mount(Some(src.as_path()), &d, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE), "cg bind");
-        let f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | nnn | MsFlags::MS_RELATIME | MsFlags::MS_RDONLY;
-        ok(mount(NONE, &d, NONE, f, NONE), "cg remount");
+    if unified {
+        ok(mount(Some("cgroup2"), &cg, Some("cgroup2"), nnn | MsFlags::MS_RELATIME | MsFlags::MS_RDONLY, NONE), "cgroup2");
+    } else {
+        ok(mount(Some("tmpfs"), &cg, Some("tmpfs"), nnn, Some("mode=755")), "cgroup tmpfs");
+        for (src, base) in cgroups {
+            let d = cg.join(base);
+            ok(nix::unistd::mkdir(&d, Mode::from_bits_truncate(0o755)), "cg mkdir");
+            ok(mount(Some(src.as_path()), &d, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE), "cg bind");
+            let f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | nnn | MsFlags::MS_RELATIME | MsFlags::MS_RDONLY;
+            ok(mount(NONE, &d, NONE, f, NONE), "cg remount");
+        }
+        ok(mount(NONE, &cg, NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | nnn | MsFlags::MS_RDONLY, NONE), "cg ro");
     }
-    ok(mount(NONE, &cg, NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | nnn | MsFlags::MS_RDONLY, NONE), "cg ro");
     let old = nix::sys::stat::umask(Mode::empty());
     for (n, ma, mi) in [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)] {
         let p = j(&format!("dev/{n}"));
@@ -157,7 +167,20 @@ fn marker(name: &str) {
     let _ = nix::unistd::access(Path::new(&format!("/@@nsboot-trace-{name}")), nix::unistd::AccessFlags::F_OK);
 }
 
-fn bench_prepare(runs: usize, trace: bool) {
+/// Give this process a unified cgroup view of the host: a private mount
+/// namespace where /sys/fs/cgroup is a cgroup2 mount (the host's own
+/// hierarchies detached), as on a host booted with the unified hierarchy.
+fn unified_view() {
+    unshare(CloneFlags::CLONE_NEWNS).expect("unshare");
+    mount(NONE, "/", NONE, MsFlags::MS_PRIVATE | MsFlags::MS_REC, NONE).expect("private");
+    umount2("/sys/fs/cgroup", MntFlags::MNT_DETACH).expect("umount /sys/fs/cgroup");
+    mount(Some("cgroup2"), "/sys/fs/cgroup", Some("cgroup2"), MsFlags::empty(), NONE).expect("cgroup2");
+}
+
+fn bench_prepare(runs: usize, trace: bool, unified: bool) {
+    if unified {
+        unified_view();
+    }
     let dir = PathBuf::from("/tmp/nsboot-bench-prepare");
     make_rootfs(&dir);
     let opts = RootfsOptions { no_pivot: false, bundle: Some(dir.clone()) };
@@ -220,7 +243,7 @@ fn bench_prepare(runs: usize, trace: bool) {
             dev.sort();
             println!("{name} dev {}", dev.join(" "));
         };
-        sample(&|| {
+        sample(c"prep-nsboot", &|| {
             marker("begin-prepare");
             let t = Instant::now();
             prepare(&plan, &mut |_| {}).unwrap_or_else(|e| {
@@ -232,9 +255,9 @@ fn bench_prepare(runs: usize, trace: bool) {
             dump("prepare");
             d
         });
-        sample(&|| {
+        sample(c"prep-bare", &|| {
             marker("begin-bare");
-            let d = bare(&root, &cgroups, &ro_paths, &masked);
+            let d = bare(&root, &cgroups, &ro_paths, &masked, unified);
             marker("end");
             dump("bare");
             d
@@ -245,7 +268,7 @@ fn bench_prepare(runs: usize, trace: bool) {
     let mut nsboot = Vec::new();
     let mut raw = Vec::new();
     for i in 0..runs + 2 {
-        let a = sample(&|| {
+        let a = sample(c"prep-nsboot", &|| {
             let t = Instant::now();
             prepare(&plan, &mut |_| {}).unwrap_or_else(|e| {
                 eprintln!("prepare: {e}");
@@ -253,14 +276,15 @@ fn bench_prepare(runs: usize, trace: bool) {
             });
             t.elapsed()
         });
-        let b = sample(&|| bare(&root, &cgroups, &ro_paths, &masked));
+        let b = sample(c"prep-bare", &|| bare(&root, &cgroups, &ro_paths, &masked, unified));
         if i >= 2 {
             nsboot.push(a);
             raw.push(b);
         }
     }
     let (a, b) = (median(nsboot), median(raw));
-    println!("prepare (runc default spec, {runs} runs): nsboot {:.1} µs, bare syscalls {:.1} µs, ratio {:.2}",
+    let host = if unified { "unified cgroup view" } else { "this host's cgroups" };
+    println!("prepare (runc default spec, {host}, {runs} runs): nsboot {:.1} µs, bare syscalls {:.1} µs, ratio {:.2}",
         a.as_secs_f64() * 1e6, b.as_secs_f64() * 1e6, a.as_secs_f64() / b.as_secs_f64());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -329,8 +353,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let runs = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(21);
     match args.get(1).map(String::as_str) {
-        Some("prepare") => bench_prepare(runs, false),
-        Some("trace") => bench_prepare(1, true),
+        Some("prepare") => bench_prepare(runs, false, false),
+        Some("prepare-v2") => bench_prepare(runs, false, true),
+        Some("trace") => bench_prepare(1, true, args.get(2).is_some_and(|a| a == "v2")),
         Some("copyup") => bench_copyup(runs),
         _ => {
             eprintln!("usage: rootfs_bench prepare|copyup [RUNS]");
