@@ -336,6 +336,25 @@ fn rootful_no_pivot() {
     assert_eq!(mount_at(&ms, "/proc").fstype, "proc");
 }
 
+/// Every `linux.rootfsPropagation`: the container starts, the old root is
+/// gone (one mount on "/", no host path), the host's table is unchanged
+/// (checked by `run`). rslave/rprivate detach the old root without making
+/// it slave first (step 1 already did); the others take runc's sequence.
+#[test]
+fn rootful_each_rootfs_propagation() {
+    require_root!();
+    for p in ["rslave", "rprivate", "slave", "private", "rshared", "shared"] {
+        let mut b = Bundle::new(&format!("prop-{p}"), false);
+        b.config["linux"]["rootfsPropagation"] = json!(p);
+        let r = b.run("cat /proc/self/mountinfo");
+        assert_eq!(r.code, 0, "{p}: {}", r.err);
+        let ms = mounts_in(&r.out);
+        assert_eq!(ms.iter().filter(|m| m.point == "/").count(), 1, "{p}: old root still stacked on /");
+        assert!(!ms.iter().any(|m| m.point.starts_with("/tmp/nsboot-rootfs")), "{p}: host path visible");
+        check_standard_mounts(&ms);
+    }
+}
+
 #[test]
 fn rootful_volumes_copyup_devices() {
     require_root!();

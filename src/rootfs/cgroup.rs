@@ -10,12 +10,16 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::mount::MsFlags;
+use nix::mount::{mount, MsFlags};
 use nix::sys::stat::Mode;
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
 
 use super::error::{Op, Result};
-use super::mount::{attach_bind, bind, check_target, clone_source, fs_mount, merr, merr_at, post_mount, post_mount_fd};
+use super::error::RootfsError;
+use super::mount::{
+    attach_bind, bind, check_target, clone_source, fs_mount, merr, merr_at, post_mount, post_mount_fd, set_bind_flags,
+    target,
+};
 use super::path::{mkdir_all, rel_cstring, BENEATH_NO_SYMLINKS};
 use super::plan::MountPlan;
 use super::procfs::MountInfo;
@@ -26,26 +30,24 @@ const HOST_CGROUP: &str = "/sys/fs/cgroup";
 const DEFAULT: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC);
 
 pub(crate) fn mount_cgroup(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
-    // The host's mount table, read before step 1, already says what is
-    // mounted on /sys/fs/cgroup (the last entry for a mount point is the
-    // visible one); statfs only when it has no entry for it.
-    let host = ctx.host_mounts.iter().rev().find(|h| h.mountpoint == Path::new(HOST_CGROUP));
-    let unified = match host {
-        Some(h) => h.fstype == "cgroup2",
-        None => statfs(HOST_CGROUP)
-            .map(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC)
-            .map_err(|e| merr_at(m, Path::new(HOST_CGROUP), Op::Statfs, e))?,
-    };
-    if unified {
+    if ctx.cgroup2_host {
         mount_v2(ctx, m)
     } else {
         mount_v1(ctx, m)
     }
 }
 
+/// Is the host's /sys/fs/cgroup a cgroup2 filesystem (a unified host)?
+/// Asked before step 1: only a v1 (or hybrid) host needs its hierarchies
+/// read from mountinfo.
+pub(crate) fn host_is_unified(m: &MountPlan) -> Result<bool> {
+    statfs(HOST_CGROUP)
+        .map(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC)
+        .map_err(|e| merr_at(m, Path::new(HOST_CGROUP), Op::Statfs, e))
+}
+
 fn mount_v2(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
-    let target = mkdir_all(ctx.root(), &m.dest, 0o755).map_err(|(op, e)| merr(m, op, e))?;
-    check_target(ctx, m, &m.dest, target.as_fd())?;
+    let target = target(ctx, m, &m.dest, true)?;
     let src = MountPlan { source: PathBuf::from("cgroup2"), ..m.clone() };
     match fs_mount(&src, &m.dest, target.as_fd(), "cgroup2", m.flags, &m.data) {
         Ok(()) => post_mount(ctx, m, &m.dest),
@@ -71,13 +73,14 @@ fn own_cgroups(text: &str) -> Vec<(Vec<String>, PathBuf)> {
 }
 
 /// The tmpfs is made detached (`fsopen`/`fsmount`, with its flags set at
-/// `fsmount` time) and attached onto the resolved fd: its root fd is then
-/// at hand for the whole step, so each hierarchy's directory is made with
-/// `mkdirat` in it and opened relative to it with no symlinks allowed,
-/// and nothing is resolved from the rootfs's root again.
+/// `fsmount` time) and attached onto the resolved fd; its root fd is then
+/// the cwd for the whole step. This tmpfs is a new instance in this
+/// process's own mount namespace, so no other process has a path into it:
+/// each hierarchy gets a directory made here with `mkdirat` and is mounted
+/// on that name (bind + remount, as runc), which cannot have changed in
+/// between. Nothing is resolved from the rootfs's root again.
 fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
-    let target = mkdir_all(ctx.root(), &m.dest, 0o755).map_err(|(op, e)| merr(m, op, e))?;
-    check_target(ctx, m, &m.dest, target.as_fd())?;
+    let target = target(ctx, m, &m.dest, true)?;
     let cg = new_tmpfs(m)?;
     move_mount(cg.as_fd(), target.as_fd()).map_err(|e| merr(m, Op::MoveMount, e))?;
     drop(target);
@@ -85,6 +88,7 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
     let mounts = &ctx.host_mounts;
     let own = own_cgroups(&ctx.proc.read("self/cgroup")?);
     let mut seen: Vec<&Path> = Vec::new();
+    let mut cwd_cg = false;
     // The host's hierarchies only: an earlier rbind of /sys may have copied
     // them into the rootfs already.
     let hierarchies = mounts.iter().filter(|h| h.fstype == "cgroup" && !h.mountpoint.starts_with(&ctx.plan.root));
@@ -96,11 +100,27 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
         seen.push(&h.mountpoint);
         let sub = m.dest.join(base);
         let subsystems = subsystems_of(h, &own);
+        let made = match nix::sys::stat::mkdirat(&cg, base, Mode::from_bits_truncate(0o755)) {
+            Ok(()) => true,
+            Err(Errno::EEXIST) => false,
+            Err(e) => return Err(merr_at(m, &sub, Op::Mkdir, e)),
+        };
+        if made && !cwd_cg {
+            nix::unistd::fchdir(&cg).map_err(|e| merr_at(m, &m.dest, Op::Chdir, e))?;
+            cwd_cg = true;
+        }
         if ctx.plan.cgroupns {
-            let t = subdir(ctx, m, cg.as_fd(), base, &sub)?;
-            let (source, data) = ("cgroup", subsystems.join(","));
-            let one = MountPlan { source: PathBuf::from(source), ..m.clone() };
-            fs_mount(&one, &sub, t.as_fd(), "cgroup", DEFAULT | (m.flags & MsFlags::MS_RDONLY), &data)?;
+            let data = subsystems.join(",");
+            let one = MountPlan { source: PathBuf::from("cgroup"), ..m.clone() };
+            let flags = DEFAULT | (m.flags & MsFlags::MS_RDONLY);
+            if made {
+                mount(Some("cgroup"), base, Some("cgroup"), flags, Some(data.as_str()))
+                    .map_err(|e| merr_at(m, &sub, Op::Mount, e))?;
+            } else {
+                let t = existing(ctx, m, &sub)?;
+                cwd_cg = false;
+                fs_mount(&one, &sub, t.as_fd(), "cgroup", flags, &data)?;
+            }
         } else {
             let own_path = own
                 .iter()
@@ -110,9 +130,13 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
             let rel = own_path.strip_prefix(&h.root).unwrap_or(Path::new(""));
             let source = h.mountpoint.join(rel);
             let flags = MsFlags::MS_BIND | MsFlags::MS_REC | m.flags;
-            let tree = clone_source(m, &source, flags, &sub)?;
-            let t = subdir(ctx, m, cg.as_fd(), base, &sub)?;
-            attach_bind(ctx, m, tree.as_fd(), &source, flags, &sub, t.as_fd())?;
+            if made {
+                bind_named(m, cg.as_fd(), base, &source, flags, &sub)?;
+            } else {
+                let tree = clone_source(m, &source, flags, &sub)?;
+                let t = existing(ctx, m, &sub)?;
+                attach_bind(ctx, m, tree.as_fd(), &source, flags, &sub, t.as_fd())?;
+            }
         }
         // Co-mounted controllers ("cpu,cpuacct") get one symlink each.
         let base_s = base.to_string_lossy();
@@ -131,6 +155,47 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
     post_mount_fd(ctx, m, &m.dest, cg.as_fd())
 }
 
+/// Bind `source` (a host hierarchy) onto `name`, a directory just made in
+/// the cgroup tmpfs (the cwd), and give it `flags` with a remount, as
+/// runc does. Where a user namespace refuses the remount (flags locked by
+/// the host's mount), the bind's locked flags are kept (see
+/// [`set_bind_flags`]), through an fd of it opened with no symlinks.
+fn bind_named(m: &MountPlan, cg: BorrowedFd<'_>, name: &OsStr, source: &Path, flags: MsFlags, sub: &Path) -> Result<()> {
+    let none = None::<&str>;
+    let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
+    mount(Some(source), name, none, bind, none).map_err(|e| RootfsError::Mount {
+        index: m.index,
+        op: Op::Bind,
+        fstype: source.display().to_string(),
+        path: sub.to_path_buf(),
+        errno: e,
+    })?;
+    let extra = flags & !(MsFlags::MS_REC | MsFlags::MS_REMOUNT | MsFlags::MS_BIND);
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let remount = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra;
+    match mount(none, name, none, remount, none) {
+        Ok(()) => Ok(()),
+        Err(Errno::EPERM) => {
+            let c = rel_cstring(Path::new(name)).map_err(|e| merr_at(m, sub, Op::Resolve, e))?;
+            let o = (OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW).bits();
+            let fd = openat2(cg, &c, o, 0, BENEATH_NO_SYMLINKS).map_err(|e| merr_at(m, sub, Op::Resolve, e))?;
+            set_bind_flags(fd.as_fd(), flags).map_err(|e| merr_at(m, sub, Op::Remount, e))
+        }
+        Err(e) => Err(merr_at(m, sub, Op::Remount, e)),
+    }
+}
+
+/// `sub` when its name already exists in the cgroup tmpfs (a symlink of an
+/// earlier co-mounted hierarchy): resolved in-root from the root, checks
+/// included.
+fn existing(ctx: &Ctx<'_>, m: &MountPlan, sub: &Path) -> Result<OwnedFd> {
+    let t = mkdir_all(ctx.root(), sub, 0o755).map_err(|(op, e)| merr_at(m, sub, op, e))?;
+    check_target(ctx, m, sub, t.as_fd())?;
+    Ok(t)
+}
+
 /// The detached tmpfs (`mode=755`, nosuid, nodev, noexec) that holds the
 /// v1 hierarchies.
 fn new_tmpfs(m: &MountPlan) -> Result<OwnedFd> {
@@ -139,28 +204,6 @@ fn new_tmpfs(m: &MountPlan) -> Result<OwnedFd> {
     fsconfig_set(fc.as_fd(), c"mode", Some(c"755")).map_err(|e| merr(m, Op::Fsconfig, e))?;
     let attrs = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
     fscreate_mount(fc.as_fd(), attrs).map_err(|e| merr(m, Op::Fsmount, e))
-}
-
-/// `sub` (= dest/`name`) as a directory of the fresh tmpfs `cg`: made with
-/// `mkdirat` and opened beneath `cg` with no symlink allowed. A directory
-/// made here is empty, in a tmpfs this step made: it is neither the
-/// container's `/` nor procfs, so it needs no further check. Should the
-/// name already exist (a symlink of an earlier co-mounted hierarchy), the
-/// general in-root path is taken, checks included.
-fn subdir(ctx: &Ctx<'_>, m: &MountPlan, cg: BorrowedFd<'_>, name: &OsStr, sub: &Path) -> Result<OwnedFd> {
-    match nix::sys::stat::mkdirat(cg, name, Mode::from_bits_truncate(0o755)) {
-        Ok(()) => {
-            let c = rel_cstring(Path::new(name)).map_err(|e| merr_at(m, sub, Op::Resolve, e))?;
-            let flags = (OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW).bits();
-            openat2(cg, &c, flags, 0, BENEATH_NO_SYMLINKS).map_err(|e| merr_at(m, sub, Op::Resolve, e))
-        }
-        Err(Errno::EEXIST) => {
-            let t = mkdir_all(ctx.root(), sub, 0o755).map_err(|(op, e)| merr_at(m, sub, op, e))?;
-            check_target(ctx, m, sub, t.as_fd())?;
-            Ok(t)
-        }
-        Err(e) => Err(merr_at(m, sub, Op::Mkdir, e)),
-    }
 }
 
 /// The controllers of a v1 hierarchy: its super options that name a

@@ -21,8 +21,8 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, Gid, Uid};
 
 use super::error::{Op, Result, RootfsError};
-use super::mount::{check_target, fs_mount, initial_flags, merr, post_mount};
-use super::path::{mkdir_all, resolve};
+use super::mount::{fs_mount, initial_flags, merr, post_mount, target};
+use super::path::resolve;
 use super::plan::MountPlan;
 use super::Ctx;
 use crate::sys::fs::{fgetxattr, flistxattr, fsetxattr};
@@ -38,8 +38,7 @@ pub struct CopyStats {
 }
 
 pub(crate) fn mount_tmpfs_copyup(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
-    let target = mkdir_all(ctx.root(), &m.dest, 0o755).map_err(|(op, e)| merr(m, op, e))?;
-    check_target(ctx, m, &m.dest, target.as_fd())?;
+    let target = target(ctx, m, &m.dest, true)?;
     let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
     let src = resolve(ctx.root(), &m.dest, dir).map_err(|e| merr(m, Op::Open, e))?;
     fs_mount(m, &m.dest, target.as_fd(), "tmpfs", initial_flags(m), &m.data)?;

@@ -83,7 +83,7 @@ fn create_device(ctx: &Ctx<'_>, dev: BorrowedFd<'_>, d: &DevicePlan, owner: &Nod
     let (owned, name) = parent_of(dev, d, &full)?;
     let parent = owned.as_ref().map_or(dev, |o| o.as_fd());
     // FIFOs need no privilege; other nodes cannot be made in a user ns.
-    if ctx.userns && d.kind != SFlag::S_IFIFO {
+    if ctx.bind_devices() && d.kind != SFlag::S_IFIFO {
         return bind_device(parent, name, d, &full);
     }
     let rdev = makedev(d.major, d.minor);
@@ -105,7 +105,10 @@ fn create_device(ctx: &Ctx<'_>, dev: BorrowedFd<'_>, d: &DevicePlan, owner: &Nod
             unlinkat(parent, name, UnlinkatFlags::NoRemoveDir).map_err(|e| derr(&full, Op::Unlink, e))?;
             mknodat(parent, name, d.kind, perm, rdev).map_err(|e| derr(&full, Op::Mknod, e))?;
         }
-        Err(Errno::EPERM) => return bind_device(parent, name, d, &full),
+        Err(Errno::EPERM) => {
+            ctx.mknod_refused.set(true);
+            return bind_device(parent, name, d, &full);
+        }
         Err(e) => return Err(derr(&full, Op::Mknod, e)),
     }
     fchownat(parent, name, Some(Uid::from_raw(d.uid)), Some(Gid::from_raw(d.gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
@@ -136,13 +139,15 @@ fn bind_device(parent: BorrowedFd<'_>, name: &OsStr, d: &DevicePlan, full: &Path
         .map_err(|e| derr(full, Op::Bind, e))
 }
 
-/// /dev/ptmx → pts/ptmx (the devpts instance's multiplexer).
+/// /dev/ptmx → pts/ptmx (the devpts instance's multiplexer), replacing
+/// whatever the image (or `linux.devices`) put there.
 fn setup_ptmx(dev: BorrowedFd<'_>) -> Result<()> {
     let full = Path::new("/dev/ptmx");
-    match unlinkat(dev, "ptmx", UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(Errno::ENOENT) => {}
-        Err(e) => return Err(derr(full, Op::Unlink, e)),
+    match symlinkat("pts/ptmx", dev, "ptmx") {
+        Err(Errno::EEXIST) => {}
+        r => return r.map_err(|e| derr(full, Op::Symlink, e)),
     }
+    unlinkat(dev, "ptmx", UnlinkatFlags::NoRemoveDir).map_err(|e| derr(full, Op::Unlink, e))?;
     symlinkat("pts/ptmx", dev, "ptmx").map_err(|e| derr(full, Op::Symlink, e))
 }
 

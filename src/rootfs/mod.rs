@@ -52,6 +52,7 @@ use nix::sys::stat::Mode;
 pub use copyup::{copy_tree, CopyStats};
 pub use error::{ConfigError, ConfigProblem, Op, Refusal, Result, RootfsError};
 pub use plan::RootfsPlan;
+use plan::MountKind;
 
 use procfs::ProcHandle;
 
@@ -70,24 +71,64 @@ pub struct RootfsOptions {
 pub(crate) struct Ctx<'a> {
     pub plan: &'a RootfsPlan,
     root: OwnedFd,
-    /// (st_dev, st_ino) of `root`, to refuse destinations resolving to it.
-    pub root_id: (u64, u64),
-    /// /proc/self/mountinfo as read before step 1 (the host's mounts).
+    /// (st_dev, st_ino) of `root`, to refuse destinations resolving to it;
+    /// taken the first time a target needs the check (see `root_id`).
+    root_id: std::cell::Cell<Option<(u64, u64)>>,
+    /// /sys/fs/cgroup is cgroup2 (checked before step 1 when the plan has
+    /// a cgroup mount).
+    pub cgroup2_host: bool,
+    /// /proc/self/mountinfo as read before step 1 (the host's mounts), when
+    /// a step needs it: a cgroup mount, or a propagation that leaves the
+    /// rootfs's parent possibly shared. Empty otherwise.
     pub host_mounts: Vec<procfs::MountInfo<'a>>,
     pub proc: ProcHandle,
-    /// In a user namespace: devices are bind-mounted, sysfs may fall back.
-    pub userns: bool,
+    /// Known to be in a user namespace (the spec asks for one, or a probe
+    /// said so); probed only where it matters (see [`Ctx::in_userns`]).
+    userns: std::cell::Cell<Option<bool>>,
+    /// mknod was refused (EPERM) once: the remaining nodes are bind-mounted
+    /// without trying again.
+    pub mknod_refused: std::cell::Cell<bool>,
     /// The root of the filesystem just mounted at a destination that the
     /// next mounts go directly below (`/dev` for `/dev/pts`, `/dev/shm`,
     /// …): their directories are made in it without resolving from the
     /// root again. See [`mount::fresh_child`].
-    pub fresh: std::cell::RefCell<Option<(PathBuf, OwnedFd)>>,
+    pub fresh: std::cell::RefCell<Option<mount::Fresh>>,
 }
 
 impl Ctx<'_> {
     /// `O_PATH` fd of the rbind-ed rootfs: the root of every resolution.
     pub(crate) fn root(&self) -> BorrowedFd<'_> {
         self.root.as_fd()
+    }
+
+    /// (st_dev, st_ino) of the rootfs's root.
+    pub(crate) fn root_id(&self) -> Result<(u64, u64)> {
+        if let Some(id) = self.root_id.get() {
+            return Ok(id);
+        }
+        let st = nix::sys::stat::fstat(&self.root)
+            .map_err(|e| RootfsError::Root { op: Op::Stat, path: self.plan.root.clone(), errno: e })?;
+        self.root_id.set(Some((st.st_dev, st.st_ino)));
+        Ok((st.st_dev, st.st_ino))
+    }
+
+    /// Are we in a user namespace? True when the spec creates one;
+    /// otherwise /proc/self/uid_map is read, once, the first time a step
+    /// needs to know (a refused sysfs mount). Device nodes do not ask:
+    /// they try mknod and bind-mount when it is refused.
+    pub(crate) fn in_userns(&self) -> Result<bool> {
+        if let Some(v) = self.userns.get() {
+            return Ok(v);
+        }
+        let v = self.proc.in_userns()?;
+        self.userns.set(Some(v));
+        Ok(v)
+    }
+
+    /// Device nodes are bind-mounted rather than made: in a user namespace
+    /// of the spec's, or once mknod has been refused.
+    pub(crate) fn bind_devices(&self) -> bool {
+        self.userns.get() == Some(true) || self.mknod_refused.get()
     }
 }
 
@@ -102,22 +143,40 @@ pub fn prepare(plan: &RootfsPlan, warn: &mut dyn FnMut(&str)) -> Result<()> {
 /// each step boundary (`rootfs-after-root`, `rootfs-between-mounts`,
 /// `rootfs-after-mounts`, `rootfs-after-pivot`, `rootfs-after-mask`); the
 /// stage machine passes [`crate::stages::BootEnv::fault_point`].
-pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: &dyn Fn(&str)) -> Result<()> {
+pub fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: &dyn Fn(&str)) -> Result<()> {
     if plan.mount_label.is_some() {
         warn("linux.mountLabel ignored: nsboot does not apply SELinux labels");
     }
     let proc = ProcHandle::open()?;
     proc.check_new_mount_ns()?;
-    let userns = plan.userns || proc.in_userns()?;
+    let userns = std::cell::Cell::new(plan.userns.then_some(true));
 
     // Step 1.
-    let mountinfo = proc.mountinfo()?;
+    // Reading mountinfo is the dearest single call here (the kernel
+    // formats every mount): only when a step needs it — the v1 cgroup
+    // hierarchies of a host without a unified /sys/fs/cgroup, or a
+    // propagation that may leave the rootfs's parent shared.
+    let cgroup2_host = match plan.mounts.iter().find(|m| m.kind == MountKind::Cgroup) {
+        Some(m) => Some(cgroup::host_is_unified(m)?),
+        None => None,
+    };
+    let need_mountinfo = cgroup2_host == Some(false) || !plan.quiet_propagation();
+    let mountinfo = if need_mountinfo { proc.mountinfo()? } else { String::new() };
     let host_mounts = procfs::parse_mountinfo(&mountinfo);
     prepare_root(plan, &host_mounts)?;
     let root = nix::fcntl::open(&plan.root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| RootfsError::Root { op: Op::Open, path: plan.root.clone(), errno: e })?;
-    let st = nix::sys::stat::fstat(&root).map_err(|e| RootfsError::Root { op: Op::Stat, path: plan.root.clone(), errno: e })?;
-    let ctx = Ctx { plan, root, root_id: (st.st_dev, st.st_ino), host_mounts, proc, userns, fresh: Default::default() };
+    let ctx = Ctx {
+        plan,
+        root,
+        root_id: Default::default(),
+        cgroup2_host: cgroup2_host.unwrap_or(false),
+        host_mounts,
+        proc,
+        userns,
+        mknod_refused: Default::default(),
+        fresh: Default::default(),
+    };
     at("rootfs-after-root");
 
     // New filesystems are mounted with fchdir(target) + mount(".") (see
@@ -199,17 +258,24 @@ fn root_err(op: Op, path: &Path, errno: nix::errno::Errno) -> RootfsError {
 }
 
 /// Step 1: propagation of `/`, private parent if shared (pivot_root
-/// refuses a shared parent, and the rbind must not propagate out), then
+/// refuses a shared parent, and the rbind must not propagate out; with a
+/// recursive slave/private propagation `mounts` is empty, nothing being
+/// shared any more), then
 /// the rbind of the rootfs onto itself so that it is a mount point.
 fn prepare_root(plan: &RootfsPlan, mounts: &[procfs::MountInfo<'_>]) -> Result<()> {
     let none = None::<&str>;
     sys_mount(none, "/", none, plan.propagation, none).map_err(|e| root_err(Op::Propagation, Path::new("/"), e))?;
+    // After a recursive slave/private change nothing is shared any more.
     let parent = mounts
         .iter()
         .filter(|m| plan.root.starts_with(&m.mountpoint))
         .max_by_key(|m| m.mountpoint.as_os_str().len());
     if let Some(p) = parent {
-        if p.optional().any(|o| o.starts_with("shared:")) {
+        // `mounts` was read before the propagation change above: a shared
+        // propagation has just made the parent shared if it reached it.
+        let made_shared = plan.propagation.contains(MsFlags::MS_SHARED)
+            && (plan.propagation.contains(MsFlags::MS_REC) || p.mountpoint == Path::new("/"));
+        if made_shared || p.optional().any(|o| o.starts_with("shared:")) {
             sys_mount(none, p.mountpoint.as_ref(), none, MsFlags::MS_PRIVATE, none)
                 .map_err(|e| root_err(Op::Propagation, &p.mountpoint, e))?;
         }

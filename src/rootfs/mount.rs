@@ -6,7 +6,7 @@
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -30,24 +30,51 @@ pub(crate) fn merr_at(m: &MountPlan, dest: &Path, op: Op, errno: Errno) -> Rootf
     RootfsError::Mount { index: m.index, op, fstype: m.kind.fstype().to_owned(), path: dest.to_path_buf(), errno }
 }
 
+/// The root of a filesystem just mounted at `dest`, kept for the mounts
+/// directly below it that follow (`/dev/pts`, `/dev/shm`, … below `/dev`).
+pub(crate) struct Fresh {
+    pub dest: PathBuf,
+    pub fd: OwnedFd,
+    /// A new tmpfs or devpts instance that this step mounted in its own
+    /// mount namespace: no other process has a path into it, so a name
+    /// made in it here with `mkdirat` is that directory until it is used,
+    /// and the mounts below go on it by name from a cwd of `fd`
+    /// ([`mount_named`]). Other filesystems (an overlay, whose upper
+    /// directory is a host path) get an fd per target.
+    pub private: bool,
+    /// The cwd is `fd` already.
+    pub cwd_here: bool,
+}
+
 /// Mount `m` into the rootfs.
 pub(crate) fn mount_one(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
     // The fresh root is only good for the mounts directly below it that
     // follow it; any other mount could cover it.
-    let fresh = ctx.fresh.borrow_mut().take().filter(|(d, _)| m.dest.parent() == Some(d.as_path()));
+    let mut fresh = ctx.fresh.borrow_mut().take().filter(|f| m.dest.parent() == Some(f.dest.as_path()));
     match m.kind {
         MountKind::Proc | MountKind::Sysfs => mount_special(ctx, m),
         MountKind::Bind => bind(ctx, m, &m.source, m.flags, &m.dest),
         MountKind::Cgroup => cgroup::mount_cgroup(ctx, m),
         MountKind::Tmpfs if m.copyup => copyup::mount_tmpfs_copyup(ctx, m),
         MountKind::Tmpfs | MountKind::Devpts | MountKind::Mqueue | MountKind::Overlay | MountKind::Cgroup2 => {
-            let made = fresh.as_ref().map(|(_, fd)| fresh_child(m, fd.as_fd())).transpose()?.flatten();
+            if let Some(f) = fresh.as_mut().filter(|f| f.private) {
+                if mount_named(m, f)? {
+                    post_mount(ctx, m, &m.dest)?;
+                    *ctx.fresh.borrow_mut() = fresh;
+                    remember_fresh(ctx, m);
+                    return Ok(());
+                }
+                fresh = None;
+            }
+            let made = fresh.as_ref().map(|f| fresh_child(m, f.fd.as_fd())).transpose()?.flatten();
             let in_fresh = made.is_some();
             let target = match made {
                 Some(t) => t,
-                None => mkdir_all(ctx.root(), &m.dest, 0o755).map_err(|(op, e)| merr(m, op, e))?,
+                None => target(ctx, m, &m.dest, true)?,
             };
-            check_target(ctx, m, &m.dest, target.as_fd())?;
+            if in_fresh {
+                check_target(ctx, m, &m.dest, target.as_fd())?;
+            }
             fs_mount(m, &m.dest, target.as_fd(), m.kind.fstype(), initial_flags(m), &m.data)?;
             drop(target);
             post_mount(ctx, m, &m.dest)?;
@@ -67,7 +94,8 @@ pub(crate) fn mount_one(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
 /// of the filesystem just mounted there: resolved again in-root with no
 /// symlink allowed (a destination reached through a symlink is simply not
 /// remembered). Whatever it is, every target made in it is still checked
-/// with [`check_target`].
+/// with [`check_target`], or mounted by name if it is private (see
+/// [`Fresh::private`]).
 fn remember_fresh(ctx: &Ctx<'_>, m: &MountPlan) {
     let next = ctx.plan.mounts.iter().find(|n| n.index > m.index);
     if next.and_then(|n| n.dest.parent()) != Some(m.dest.as_path()) {
@@ -76,7 +104,8 @@ fn remember_fresh(ctx: &Ctx<'_>, m: &MountPlan) {
     let Ok(c) = rel_cstring(&m.dest) else { return };
     let flags = (OFlag::O_PATH | OFlag::O_DIRECTORY).bits();
     if let Ok(fd) = openat2(ctx.root(), &c, flags, 0, IN_ROOT | libc::RESOLVE_NO_SYMLINKS) {
-        *ctx.fresh.borrow_mut() = Some((m.dest.clone(), fd));
+        let private = matches!(m.kind, MountKind::Tmpfs | MountKind::Devpts) && !m.copyup;
+        *ctx.fresh.borrow_mut() = Some(Fresh { dest: m.dest.clone(), fd, private, cwd_here: false });
     }
 }
 
@@ -94,6 +123,67 @@ pub(crate) fn fresh_child(m: &MountPlan, parent: BorrowedFd<'_>) -> Result<Optio
     let c = rel_cstring(Path::new(name)).map_err(|e| merr(m, Op::Resolve, e))?;
     let flags = (OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW).bits();
     openat2(parent, &c, flags, 0, BENEATH_NO_SYMLINKS).map(Some).map_err(|e| merr(m, Op::Resolve, e))
+}
+
+/// Mount the new filesystem `m` on a directory made for it in the private
+/// fresh filesystem `f` (see [`Fresh::private`]): `mkdirat` there, then
+/// mount(2) on the name from a cwd of `f`. `false` when the name exists
+/// already (or the cwd cannot be set): the general path then takes it.
+fn mount_named(m: &MountPlan, f: &mut Fresh) -> Result<bool> {
+    let Some(name) = m.dest.file_name() else { return Ok(false) };
+    match nix::sys::stat::mkdirat(&f.fd, name, Mode::from_bits_truncate(0o755)) {
+        Ok(()) => {}
+        Err(Errno::EEXIST) => return Ok(false),
+        Err(e) => return Err(merr(m, Op::Mkdir, e)),
+    }
+    if !f.cwd_here {
+        if nix::unistd::fchdir(&f.fd).is_err() {
+            return Ok(false);
+        }
+        f.cwd_here = true;
+    }
+    let data = (!m.data.is_empty()).then_some(m.data.as_str());
+    mount(Some(m.source.as_path()), name, Some(m.kind.fstype()), initial_flags(m), data)
+        .map_err(|e| merr(m, Op::Mount, e))?;
+    Ok(true)
+}
+
+/// The in-root target for a mount of `m` at `dest`, made if missing (a
+/// directory, or an empty file when `dir` is false) and checked with
+/// [`check_target`]. A destination whose path holds no symlink at all
+/// (one `openat2` with `RESOLVE_NO_SYMLINKS`) is the lexical path below
+/// the root: it cannot be the root (the plan refuses "/"), and it is on
+/// procfs only below /proc or below a mount that brings another tree
+/// ([`foreign_below`]) — elsewhere it needs no further check.
+pub(crate) fn target(ctx: &Ctx<'_>, m: &MountPlan, dest: &Path, dir: bool) -> Result<OwnedFd> {
+    if !dest.starts_with("/proc") && !foreign_below(ctx, m, dest) {
+        let flags = if dir { OFlag::O_PATH | OFlag::O_DIRECTORY } else { OFlag::O_PATH };
+        if let Some(fd) = resolve_plain(ctx.root(), dest, flags) {
+            return Ok(fd);
+        }
+    }
+    let t = ensure(ctx.root(), dest, dir).map_err(|(op, e)| merr_at(m, dest, op, e))?;
+    check_target(ctx, m, dest, t.as_fd())?;
+    Ok(t)
+}
+
+/// `dest` opened in-root if no component of it is a symlink.
+fn resolve_plain(root: BorrowedFd<'_>, dest: &Path, flags: OFlag) -> Option<OwnedFd> {
+    let c = rel_cstring(dest).ok()?;
+    openat2(root, &c, flags.bits(), 0, IN_ROOT | libc::RESOLVE_NO_SYMLINKS).ok()
+}
+
+/// Is `dest` below an earlier bind or proc mount of the plan, which may
+/// bring a tree other than the image's? There a symlink-free path may
+/// still lead onto procfs or back to the root, so the target is checked.
+/// (Mounts the host itself left inside the rootfs directory are the
+/// host's doing and trusted, as the rootfs directory itself is.)
+fn foreign_below(ctx: &Ctx<'_>, m: &MountPlan, dest: &Path) -> bool {
+    ctx.plan
+        .mounts
+        .iter()
+        .take_while(|e| e.index < m.index)
+        .any(|e| matches!(e.kind, MountKind::Bind | MountKind::Proc) && dest.starts_with(&e.dest))
 }
 
 /// tmpfs and `/dev` are mounted writable; `ro` is applied in step 6 once
@@ -133,7 +223,7 @@ pub(crate) fn fs_mount(
 /// `/` or `../..`) or onto procfs (other than runc's lxcfs allow-list).
 pub(crate) fn check_target(ctx: &Ctx<'_>, m: &MountPlan, dest: &Path, target: BorrowedFd<'_>) -> Result<()> {
     let t = fstat(target).map_err(|e| merr_at(m, dest, Op::Stat, e))?;
-    if (t.st_dev, t.st_ino) == ctx.root_id {
+    if (t.st_dev, t.st_ino) == ctx.root_id()? {
         return Err(RootfsError::Refused { path: dest.to_path_buf(), reason: Refusal::ResolvesToRoot });
     }
     let fs = fstatfs(target).map_err(|e| merr_at(m, dest, Op::Statfs, e))?;
@@ -146,29 +236,21 @@ pub(crate) fn check_target(ctx: &Ctx<'_>, m: &MountPlan, dest: &Path, target: Bo
 /// proc and sysfs go only on an ordinary directory: a destination that
 /// is a symlink (or a file) is refused, as runc does.
 fn mount_special(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
-    let target = match resolve_nofollow(ctx.root(), &m.dest) {
-        Ok(fd) => {
-            // One fstat for both checks: a directory, and not the root.
-            let st = fstat(&fd).map_err(|e| merr(m, Op::Stat, e))?;
-            if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-                return Err(RootfsError::Refused { path: m.dest.clone(), reason: Refusal::NotOrdinaryDirectory });
-            }
-            if (st.st_dev, st.st_ino) == ctx.root_id {
-                return Err(RootfsError::Refused { path: m.dest.clone(), reason: Refusal::ResolvesToRoot });
-            }
-            fd
-        }
-        Err(Errno::ENOENT) => {
-            let fd = mkdir_all(ctx.root(), &m.dest, 0o755).map_err(|(op, e)| merr(m, op, e))?;
-            check_target_root_only(ctx, m, fd.as_fd())?;
-            fd
-        }
-        Err(e) => return Err(merr(m, Op::Resolve, e)),
+    // A symlink-free path to a directory (not below another tree, see
+    // `foreign_below`) is an ordinary directory that is not the root.
+    let plain = if foreign_below(ctx, m, &m.dest) {
+        None
+    } else {
+        resolve_plain(ctx.root(), &m.dest, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW)
+    };
+    let target = match plain {
+        Some(fd) => fd,
+        None => special_target(ctx, m)?,
     };
     match fs_mount(m, &m.dest, target.as_fd(), m.kind.fstype(), m.flags, &m.data) {
         // sysfs needs a network namespace owned by our user namespace; in a
         // user namespace without one runc falls back to an rbind of /sys.
-        Err(RootfsError::Mount { errno: Errno::EPERM, .. }) if m.kind == MountKind::Sysfs && ctx.userns => {
+        Err(RootfsError::Mount { errno: Errno::EPERM, .. }) if m.kind == MountKind::Sysfs && ctx.in_userns()? => {
             drop(target);
             return bind(ctx, m, Path::new("/sys"), m.flags | MsFlags::MS_BIND | MsFlags::MS_REC, &m.dest);
         }
@@ -177,9 +259,33 @@ fn mount_special(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
     post_mount(ctx, m, &m.dest)
 }
 
+/// The target of a proc or sysfs mount whose path holds a symlink (or is
+/// missing): refused unless it is a directory that is not the root.
+fn special_target(ctx: &Ctx<'_>, m: &MountPlan) -> Result<OwnedFd> {
+    match resolve_nofollow(ctx.root(), &m.dest) {
+        Ok(fd) => {
+            // One fstat for both checks: a directory, and not the root.
+            let st = fstat(&fd).map_err(|e| merr(m, Op::Stat, e))?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+                return Err(RootfsError::Refused { path: m.dest.clone(), reason: Refusal::NotOrdinaryDirectory });
+            }
+            if (st.st_dev, st.st_ino) == ctx.root_id()? {
+                return Err(RootfsError::Refused { path: m.dest.clone(), reason: Refusal::ResolvesToRoot });
+            }
+            Ok(fd)
+        }
+        Err(Errno::ENOENT) => {
+            let fd = mkdir_all(ctx.root(), &m.dest, 0o755).map_err(|(op, e)| merr(m, op, e))?;
+            check_target_root_only(ctx, m, fd.as_fd())?;
+            Ok(fd)
+        }
+        Err(e) => Err(merr(m, Op::Resolve, e)),
+    }
+}
+
 fn check_target_root_only(ctx: &Ctx<'_>, m: &MountPlan, target: BorrowedFd<'_>) -> Result<()> {
     let t = fstat(target).map_err(|e| merr(m, Op::Stat, e))?;
-    if (t.st_dev, t.st_ino) == ctx.root_id {
+    if (t.st_dev, t.st_ino) == ctx.root_id()? {
         return Err(RootfsError::Refused { path: m.dest.clone(), reason: Refusal::ResolvesToRoot });
     }
     Ok(())
@@ -199,9 +305,7 @@ pub(crate) fn bind(ctx: &Ctx<'_>, m: &MountPlan, source: &Path, flags: MsFlags, 
         path: dest.to_path_buf(),
         errno: e,
     })?;
-    let target = ensure(ctx.root(), dest, st.st_mode & libc::S_IFMT == libc::S_IFDIR)
-        .map_err(|(op, e)| merr_at(m, dest, op, e))?;
-    check_target(ctx, m, dest, target.as_fd())?;
+    let target = target(ctx, m, dest, st.st_mode & libc::S_IFMT == libc::S_IFDIR)?;
     attach_bind(ctx, m, tree.as_fd(), source, flags, dest, target.as_fd())
 }
 

@@ -1,9 +1,9 @@
 //! Step 5: make the prepared rootfs the process's `/`.
 //!
-//! `pivot_root(".", ".")` stacks the old root *under* the new one at the
-//! same place; after `fchdir(oldroot)` it is detached with
-//! `umount2(".", MNT_DETACH)` once it has been made rslave so that the
-//! unmount cannot propagate to the host (runc#1500). Without pivot_root
+//! `pivot_root(".", ".")` stacks the old root *on top of* the new one at
+//! the same place; it is detached with `umount2(".", MNT_DETACH)`, once it
+//! is known to be rslave (or private) so that the unmount cannot propagate
+//! to the host (runc#1500). Without pivot_root
 //! (an initramfs cannot be pivoted away from) the rootfs is moved onto `/`
 //! with MS_MOVE and the process chroots into it.
 
@@ -25,15 +25,33 @@ fn perr(op: Op, path: &Path, errno: Errno) -> RootfsError {
 
 pub(crate) fn pivot_root(ctx: &Ctx<'_>) -> Result<()> {
     let rootfs = ctx.plan.root.as_path();
-    let old = nix::fcntl::open("/", OFlag::O_DIRECTORY | OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| perr(Op::Open, Path::new("/"), e))?;
+    // Step 1 made every mount of the old root a slave (or private) already
+    // when `/` got a recursive slave/private propagation: the unmount below
+    // cannot propagate, and the old root needs no fd of its own. After
+    // `pivot_root(".", ".")` the cwd is still the new root's directory; the
+    // old root is the mount stacked on it, which is what umount2(".")
+    // looks up (LOOKUP_MOUNTPOINT follows the stack), and the cwd is "/"
+    // once it is gone. Any other propagation (rshared, a non-recursive
+    // one) takes runc's sequence: rslave the old root through an fd of it.
+    let old = if ctx.plan.quiet_propagation() {
+        None
+    } else {
+        let fd = nix::fcntl::open("/", OFlag::O_DIRECTORY | OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| perr(Op::Open, Path::new("/"), e))?;
+        Some(fd)
+    };
     fchdir(ctx.root()).map_err(|e| perr(Op::Chdir, rootfs, e))?;
     sys_pivot_root(".", ".").map_err(|e| perr(Op::PivotRoot, rootfs, e))?;
-    fchdir(&old).map_err(|e| perr(Op::Chdir, Path::new("old root"), e))?;
-    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| perr(Op::Propagation, Path::new("old root"), e))?;
+    if let Some(old) = &old {
+        fchdir(old).map_err(|e| perr(Op::Chdir, Path::new("old root"), e))?;
+        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| perr(Op::Propagation, Path::new("old root"), e))?;
+    }
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| perr(Op::Unmount, Path::new("old root"), e))?;
-    chdir("/").map_err(|e| perr(Op::Chdir, Path::new("/"), e))
+    if old.is_some() {
+        chdir("/").map_err(|e| perr(Op::Chdir, Path::new("/"), e))?;
+    }
+    Ok(())
 }
 
 /// runc's msMoveRoot: first hide every full procfs/sysfs mount outside the

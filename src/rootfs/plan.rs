@@ -168,6 +168,12 @@ impl RootfsPlan {
     pub fn wants_userns(&self) -> bool {
         self.userns
     }
+
+    /// `/` becomes recursively slave or private in step 1: afterwards no
+    /// mount of this namespace is shared.
+    pub(crate) fn quiet_propagation(&self) -> bool {
+        self.propagation == MsFlags::MS_SLAVE | MsFlags::MS_REC || self.propagation == MsFlags::MS_PRIVATE | MsFlags::MS_REC
+    }
 }
 
 fn cfg_err(field: impl Into<String>, problem: ConfigProblem) -> RootfsError {

@@ -83,11 +83,13 @@ impl ProcHandle {
     /// unless we are PID 1 ourselves (initramfs). When PID 1's namespace
     /// cannot be inspected (EACCES in a user namespace) nothing is refused.
     pub(crate) fn check_new_mount_ns(&self) -> Result<()> {
-        let me = nix::sys::stat::fstatat(&self.fd, "self/ns/mnt", AtFlags::empty())
-            .map_err(|e| perr(Op::Stat, "self/ns/mnt", e))?;
+        // PID 1's first: from a new PID namespace it usually cannot be
+        // inspected, and then our own needs no lookup either.
         let Ok(init) = nix::sys::stat::fstatat(&self.fd, "1/ns/mnt", AtFlags::empty()) else {
             return Ok(());
         };
+        let me = nix::sys::stat::fstatat(&self.fd, "self/ns/mnt", AtFlags::empty())
+            .map_err(|e| perr(Op::Stat, "self/ns/mnt", e))?;
         if (me.st_dev, me.st_ino) == (init.st_dev, init.st_ino) && nix::unistd::getpid().as_raw() != 1 {
             return Err(RootfsError::Refused { path: "/proc/self/ns/mnt".into(), reason: Refusal::NotNewMountNamespace });
         }
