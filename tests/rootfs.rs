@@ -614,6 +614,34 @@ fn hostile_destination_symlink_to_proc_self_root() {
     assert!(r.err.contains("mounts[7]") && r.err.contains("ELOOP"), "{}", r.err);
 }
 
+/// A mount must not cover part of procfs (runc's checkProcMount), however
+/// the destination gets there: through an image symlink or below a bind
+/// of a procfs (refused when resolved), or lexically below /proc (refused
+/// by the plan before anything is mounted, exit 2).
+#[test]
+fn hostile_destination_inside_proc() {
+    require_root!();
+    let resolved = "refused: destination resolves inside /proc";
+    let cases: [(&str, fn(&mut Bundle), i32, &str); 3] = [
+        ("symlink", |b| {
+            symlink("/proc/sys", b.rootfs().join("evil")).expect("symlink");
+            b.add_mount(json!({"destination": "/evil", "type": "tmpfs", "source": "tmpfs"}));
+        }, 125, resolved),
+        ("below-bind", |b| {
+            b.add_mount(json!({"destination": "/hostproc", "type": "bind", "source": "/proc", "options": ["rbind"]}));
+            b.add_mount(json!({"destination": "/hostproc/sys", "type": "tmpfs", "source": "tmpfs"}));
+        }, 125, resolved),
+        ("lexical", |b| {
+            b.add_mount(json!({"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}));
+        }, 2, "\"/proc/sys\" cannot be mounted over or inside /proc"),
+    ];
+    for (tag, setup, code, msg) in cases {
+        let (r, _c) = hostile(&format!("inproc-{tag}"), |b, _| setup(b));
+        assert_eq!(r.code, code, "{tag}: {}", r.err);
+        assert!(r.err.contains(msg), "{tag}: {}", r.err);
+    }
+}
+
 #[test]
 fn hostile_destination_symlink_to_host_dir_stays_inside() {
     require_root!();
