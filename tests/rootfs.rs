@@ -502,6 +502,66 @@ fn rootless_default_spec() {
     check_devices(&r.out, true);
 }
 
+/// runc's default cgroup mount on this host: on a v1/hybrid host a tmpfs
+/// with each hierarchy bound read-only at the process's own cgroup (in a
+/// user namespace the flags the host's mounts lock are kept); cgroup2 on
+/// a unified host. Read-only either way.
+fn check_cgroup_mount(rootless: bool) {
+    let unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
+    let b = Bundle::new(if rootless { "rootless-cg" } else { "rootful-cg" }, rootless);
+    let has_cgroup = b.config["mounts"].as_array().expect("mounts").iter().any(|m| m["type"] == "cgroup");
+    assert!(has_cgroup, "runc spec no longer has a cgroup mount");
+    let r = b.run("touch /sys/fs/cgroup/x 2>&1; cat /proc/self/cgroup /proc/self/mountinfo");
+    assert_eq!(r.code, 0, "{}", r.err);
+    let ms = mounts_in(&r.out);
+    // A rootless spec's rbind of /sys copied the host's hierarchies
+    // first; ours are the mounts after the last one on /sys/fs/cgroup.
+    let at = ms.iter().rposition(|m| m.point == "/sys/fs/cgroup").expect("cgroup mount");
+    has(&ms[at], &["ro", "nosuid", "nodev", "noexec"]);
+    assert!(r.out.contains("Read-only file system"), "cgroup mount writable");
+    if unified {
+        assert_eq!(ms[at].fstype, "cgroup2");
+        return;
+    }
+    assert_eq!(ms[at].fstype, "tmpfs");
+    let hier: Vec<&Mnt> = ms[at..].iter().filter(|m| m.point.starts_with("/sys/fs/cgroup/")).collect();
+    assert!(hier.iter().any(|h| h.fstype == "cgroup"), "no v1 hierarchy bound");
+    // "id:controllers:path" lines of /proc/self/cgroup.
+    let own: Vec<(Vec<&str>, &str)> = r
+        .out
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (id, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            id.parse::<u32>().ok().map(|_| (ctrls.split(',').collect(), path))
+        })
+        .collect();
+    for h in hier {
+        has(h, &["ro", "nosuid", "nodev", "noexec"]);
+        let base = h.point.trim_start_matches("/sys/fs/cgroup/");
+        let named = format!("name={base}");
+        if let Some((_, path)) = own.iter().find(|(c, _)| c.contains(&base) || c.contains(&named.as_str())) {
+            assert_eq!(&h.root, path, "{base}: not the process's own cgroup");
+        }
+    }
+}
+
+#[test]
+fn rootful_cgroup_mount() {
+    require_root!();
+    check_cgroup_mount(false);
+}
+
+#[test]
+fn rootless_cgroup_mount() {
+    if !rootless_available() {
+        eprintln!("SKIP: needs root to switch to nobody with runuser");
+        return;
+    }
+    check_cgroup_mount(true);
+}
+
 #[test]
 fn rootless_sysfs_falls_back_to_rbind() {
     if !rootless_available() {
