@@ -1,7 +1,17 @@
-//! Step 2: one configured mount at a time, always onto an fd resolved
-//! in-root: new filesystems with mount(2) on "." after `fchdir(fd)`
+//! Step 2: one configured mount at a time, onto an fd resolved in-root:
+//! new filesystems with mount(2) on "." after `fchdir(fd)`
 //! (`/proc/self/fd/N` where fchdir is refused), binds detached with
-//! `open_tree` and attached with `move_mount(tree, fd)`.
+//! `open_tree` and attached with `move_mount(tree, fd)`. The one place a
+//! name is used is inside a filesystem instance this step just created in
+//! its own mount namespace (the /dev tmpfs, the cgroup v1 tmpfs): a
+//! directory made there with `mkdirat` is mounted on by name from a cwd
+//! of that instance, since no other process can reach it to swap the name
+//! (see [`Fresh::private`]).
+//!
+//! A target whose path crosses no symlink is its lexical path, which the
+//! plan has already checked; only a target reached through a symlink, or
+//! below an earlier bind/proc mount, is checked for being the root or on
+//! procfs ([`target`]).
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};

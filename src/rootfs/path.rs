@@ -8,7 +8,8 @@
 //! `mkdirat` / `O_CREAT|O_EXCL|O_NOFOLLOW`, so nothing is created outside.
 //! The resulting `O_PATH` fd is what a mount is placed on (`move_mount`
 //! onto it, mount(2) on "." after `fchdir` to it, or `/proc/self/fd/N`),
-//! never a path string.
+//! never a path string of the image (names inside a fresh private
+//! filesystem instance are the exception, see `mount::Fresh`).
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
