@@ -78,8 +78,9 @@ pub(crate) struct Ctx<'a> {
     /// a cgroup mount).
     pub cgroup2_host: bool,
     /// /proc/self/mountinfo as read before step 1 (the host's mounts), when
-    /// a step needs it: a cgroup mount, or a propagation that leaves the
-    /// rootfs's parent possibly shared. Empty otherwise.
+    /// a step needs it: the v1 hierarchies of a cgroup mount (then only the
+    /// `cgroup` lines), or every mount for a propagation that may leave the
+    /// rootfs's parent shared. Empty otherwise.
     pub host_mounts: Vec<procfs::MountInfo<'a>>,
     pub proc: ProcHandle,
     /// Known to be in a user namespace (the spec asks for one, or a probe
@@ -162,7 +163,13 @@ pub fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: &dyn Fn
     };
     let need_mountinfo = cgroup2_host == Some(false) || !plan.quiet_propagation();
     let mountinfo = if need_mountinfo { proc.mountinfo()? } else { String::new() };
-    let host_mounts = procfs::parse_mountinfo(&mountinfo);
+    // With a quiet propagation only the cgroup step reads the table: only
+    // its v1 lines are parsed.
+    let host_mounts = if plan.quiet_propagation() {
+        procfs::parse_mountinfo_of(&mountinfo, |fstype| fstype == "cgroup")
+    } else {
+        procfs::parse_mountinfo(&mountinfo)
+    };
     prepare_root(plan, &host_mounts)?;
     let root = nix::fcntl::open(&plan.root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| RootfsError::Root { op: Op::Open, path: plan.root.clone(), errno: e })?;
@@ -265,10 +272,11 @@ fn root_err(op: Op, path: &Path, errno: nix::errno::Errno) -> RootfsError {
 fn prepare_root(plan: &RootfsPlan, mounts: &[procfs::MountInfo<'_>]) -> Result<()> {
     let none = None::<&str>;
     sys_mount(none, "/", none, plan.propagation, none).map_err(|e| root_err(Op::Propagation, Path::new("/"), e))?;
-    // After a recursive slave/private change nothing is shared any more.
+    // After a recursive slave/private change nothing is shared any more
+    // (and `mounts` holds only what the cgroup step needs).
     let parent = mounts
         .iter()
-        .filter(|m| plan.root.starts_with(&m.mountpoint))
+        .filter(|m| !plan.quiet_propagation() && plan.root.starts_with(&m.mountpoint))
         .max_by_key(|m| m.mountpoint.as_os_str().len());
     if let Some(p) = parent {
         // `mounts` was read before the propagation change above: a shared

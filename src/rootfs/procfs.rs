@@ -146,9 +146,18 @@ fn unescape(s: &str) -> Cow<'_, Path> {
 }
 
 pub(crate) fn parse_mountinfo(text: &str) -> Vec<MountInfo<'_>> {
+    parse_mountinfo_of(text, |_| true)
+}
+
+/// The lines of mountinfo whose filesystem type passes `keep` (tested
+/// before the rest of the line is split or unescaped).
+pub(crate) fn parse_mountinfo_of(text: &str, keep: impl Fn(&str) -> bool) -> Vec<MountInfo<'_>> {
     text.lines()
         .filter_map(|line| {
             let (pre, post) = line.split_once(" - ")?;
+            if !keep(post.split(' ').next()?) {
+                return None;
+            }
             // id parent major:minor root mountpoint options [optional...]
             let mut f = pre.splitn(7, ' ');
             let (_, _, _) = (f.next()?, f.next()?, f.next()?);
@@ -182,5 +191,8 @@ mod tests {
         assert_eq!(m[0].fstype, "ext3");
         assert_eq!(m[1].super_opts, "rw");
         assert_eq!(m[1].optional().count(), 0);
+        let only = parse_mountinfo_of(t, |f| f == "cgroup2");
+        assert_eq!(only.len(), 1);
+        assert_eq!(only[0].mountpoint, Path::new("/sys/fs/cgroup/unified"));
     }
 }
