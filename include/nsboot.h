@@ -104,6 +104,9 @@ typedef struct nsboot_error nsboot_error;
 // at a time.
 typedef struct nsboot_msg nsboot_msg;
 
+// A validated rootfs plan (see `nsboot_rootfs_plan_new`). Opaque.
+typedef struct nsboot_rootfs_plan nsboot_rootfs_plan;
+
 // A sealed, immutable copy of a program (CVE-2019-5736 defence made once).
 // Create with `nsboot_sealed_exe_new`, free with `nsboot_sealed_exe_free`.
 // May be shared between threads for spawning (read-only use).
@@ -446,6 +449,43 @@ enum nsboot_status nsboot_rootfs_prepare(const uint8_t *config_json,
                                          const char *bundle,
                                          uint32_t flags,
                                          struct nsboot_error **err);
+
+// Parse and validate `config_json` (`len` bytes) as
+// `nsboot_rootfs_prepare` does, loading the rootfs plugin, and keep the
+// result for `nsboot_rootfs_plan_prepare`. A runtime that starts many
+// containers builds the plan once, before `fork`, and each child only
+// executes it: the plugin load (~0.25 ms) and the JSON parsing (~0.1 ms)
+// then happen once, not in every child. Nothing is mounted here; the
+// caller may be multi-threaded.
+//
+// - NULL: `config_json` and `out` must not be NULL; `bundle` and `err` may be NULL.
+// - Ownership: Borrows its arguments; on success `*out` is a new plan owned by the caller (free with `nsboot_rootfs_plan_free`; a forked child may use its copy).
+// - Threads: Any thread.
+// - Errors: `NSBOOT_STATUS_NULL_PARAMETER`, `NSBOOT_STATUS_INVALID_ARGUMENT` (config refused, naming the field; unknown flags), `NSBOOT_STATUS_ROOTFS` (the plugin could not be loaded).
+enum nsboot_status nsboot_rootfs_plan_new(const uint8_t *config_json,
+                                          size_t len,
+                                          const char *bundle,
+                                          uint32_t flags,
+                                          struct nsboot_rootfs_plan **out,
+                                          struct nsboot_error **err);
+
+// Execute `plan` in the calling process: exactly what
+// `nsboot_rootfs_prepare` does after validating its config.
+//
+// - NULL: `plan` must not be NULL; `err` may be NULL.
+// - Ownership: Borrows `plan` (it stays valid and may be executed again in another process).
+// - Threads: The process must be single-threaded and in a new mount namespace (it changes root and cwd of the process).
+// - Errors: `NSBOOT_STATUS_NULL_PARAMETER`, `NSBOOT_STATUS_ROOTFS` with the step, path and errno of the failing step.
+enum nsboot_status nsboot_rootfs_plan_prepare(const struct nsboot_rootfs_plan *plan,
+                                              struct nsboot_error **err);
+
+// Free a plan. NULL is a no-op.
+//
+// - NULL: NULL is a no-op.
+// - Ownership: Frees `plan`; it must not be used afterwards (nor freed twice).
+// - Threads: Must not race with an `nsboot_rootfs_plan_prepare` using `plan`.
+// - Errors: None.
+void nsboot_rootfs_plan_free(struct nsboot_rootfs_plan *plan);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -127,6 +127,11 @@ impl Bundle {
         self.config["mounts"].as_array_mut().expect("mounts").push(m);
     }
 
+    fn write_config(&self) {
+        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&self.config).expect("ser"))
+            .expect("write config");
+    }
+
     /// Run `script` with busybox sh inside; asserts the host mount table
     /// did not change.
     fn run_with(&self, script: &str, no_pivot: bool) -> Run {
@@ -136,8 +141,7 @@ impl Bundle {
     /// [`run_with`](Self::run_with), the probe started through `wrap`
     /// (a command that ends by exec-ing its arguments).
     fn run_wrapped(&self, script: &str, no_pivot: bool, wrap: &[&str]) -> Run {
-        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&self.config).expect("ser"))
-            .expect("write config");
+        self.write_config();
         if self.rootless {
             chmod_readable(&self.dir);
         }
@@ -639,6 +643,80 @@ fn copy_tree_keeps_metadata_and_xattrs() {
     let _ = std::fs::remove_dir_all(dst);
 }
 
+// ---- the C API -------------------------------------------------------------
+
+/// Run tests/c/rootfs.c; asserts the host mount table did not change.
+fn c_rootfs(args: &[&str]) -> Run {
+    let bin = common::c_program("rootfs", &[]);
+    let before = host_mounts();
+    let out = Command::new(bin).args(args).output().expect("run tests/c/rootfs");
+    assert_eq!(before, host_mounts(), "host mount table changed");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        out: String::from_utf8_lossy(&out.stdout).into_owned(),
+        err: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    eprintln!("--- exit {}\n--- stdout\n{}\n--- stderr\n{}", run.code, run.out, run.err);
+    run
+}
+
+const C_SCRIPT: &str = "echo pid=$$; touch /rootfile 2>&1; echo hostname=$(hostname); cat /proc/self/mountinfo";
+
+/// `nsboot_rootfs_prepare` from a C program: one call, a whole container.
+#[test]
+fn c_api_rootfs_prepare() {
+    require_root!();
+    let mut b = Bundle::new("capi-one", false);
+    b.config["hostname"] = json!("c-api");
+    b.write_config();
+    let r = c_rootfs(&["oneshot", b.dir.to_str().expect("utf8"), C_SCRIPT]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("pid=1\n") && r.out.contains("hostname=c-api\n"), "{}", r.out);
+    assert!(r.out.contains("Read-only file system"));
+    check_standard_mounts(&mounts_in(&r.out));
+}
+
+/// A plan built once in the parent (`nsboot_rootfs_plan_new`, before any
+/// fork) and executed by two forked children (`nsboot_rootfs_plan_prepare`):
+/// each gets the whole container.
+#[test]
+fn c_api_rootfs_plan_in_forked_children() {
+    require_root!();
+    let mut b = Bundle::new("capi-plan", false);
+    b.config["hostname"] = json!("c-plan");
+    b.write_config();
+    let r = c_rootfs(&["split", "2", b.dir.to_str().expect("utf8"), C_SCRIPT]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("child 0 exit 0\n") && r.out.contains("child 1 exit 0\n"), "{}", r.out);
+    assert_eq!(r.out.matches("pid=1\n").count(), 2, "{}", r.out);
+    assert_eq!(r.out.matches("hostname=c-plan\n").count(), 2, "{}", r.out);
+    for one in r.out.split("child 0 exit").take(1) {
+        check_standard_mounts(&mounts_in(one));
+    }
+}
+
+/// Refusals and NULL arguments through the C API: the status, and a message
+/// naming the field.
+#[test]
+fn c_api_rootfs_errors() {
+    require_root!();
+    let mut b = Bundle::new("capi-bad", false);
+    b.add_mount(json!({"destination": "relative/dest", "type": "tmpfs", "source": "tmpfs"}));
+    b.write_config();
+    let r = c_rootfs(&["refused", b.dir.to_str().expect("utf8")]);
+    assert_eq!(r.code, 125, "{}", r.out);
+    assert!(r.out.contains("status=2 "), "INVALID_ARGUMENT expected: {}", r.out);
+    assert!(r.out.contains("mounts[7].destination"), "{}", r.out);
+    assert!(!r.out.contains("plan set on failure"));
+    let r = c_rootfs(&["null"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("plan_new(NULL config) status=1 msg=config_json is NULL"), "{}", r.out);
+    assert!(r.out.contains("plan_new(NULL out) status=1 msg=out is NULL"), "{}", r.out);
+    assert!(r.out.contains("plan_prepare(NULL) status=1 msg=plan is NULL"), "{}", r.out);
+    assert!(r.out.contains("plan_new(bad flags) status=2"), "{}", r.out);
+    assert!(r.out.contains("free(NULL) ok"), "{}", r.out);
+}
+
 // ---- hostile images -------------------------------------------------------
 
 fn hostile(tag: &str, setup: impl FnOnce(&mut Bundle, &Canary)) -> (Run, Canary) {
@@ -682,7 +760,8 @@ fn hostile_destination_symlink_to_proc_self_root() {
 fn hostile_destination_inside_proc() {
     require_root!();
     let resolved = "refused: destination resolves inside /proc";
-    let cases: [(&str, fn(&mut Bundle), i32, &str); 3] = [
+    type Case = (&'static str, fn(&mut Bundle), i32, &'static str);
+    let cases: [Case; 3] = [
         ("symlink", |b| {
             symlink("/proc/sys", b.rootfs().join("evil")).expect("symlink");
             b.add_mount(json!({"destination": "/evil", "type": "tmpfs", "source": "tmpfs"}));

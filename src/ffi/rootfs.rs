@@ -39,28 +39,122 @@ pub extern "C" fn nsboot_rootfs_prepare(
     err: *mut *mut nsboot_error,
 ) -> nsboot_status {
     boundary(NSBOOT_STATUS_PANIC, || {
-        let fail = |status, errno, m: String| {
+        // SAFETY: the arguments carry this function's contract.
+        let done = unsafe { new_step(config_json, len, bundle, flags) }.and_then(|step| run_step(&step));
+        done.unwrap_or_else(|e| {
             // SAFETY: err is NULL or valid (contract).
-            unsafe { report(err, nsboot_error::new(status, errno, m)) }
-        };
-        if config_json.is_null() {
-            return fail(NSBOOT_STATUS_NULL_PARAMETER, None, "config_json is NULL".into());
+            unsafe { report(err, e) }
+        })
+    })
+}
+
+/// A validated rootfs plan (see `nsboot_rootfs_plan_new`). Opaque.
+pub struct nsboot_rootfs_plan {
+    step: RootfsStep,
+}
+
+/// Parse and validate `config_json` (`len` bytes) as
+/// `nsboot_rootfs_prepare` does, loading the rootfs plugin, and keep the
+/// result for `nsboot_rootfs_plan_prepare`. A runtime that starts many
+/// containers builds the plan once, before `fork`, and each child only
+/// executes it: the plugin load (~0.25 ms) and the JSON parsing (~0.1 ms)
+/// then happen once, not in every child. Nothing is mounted here; the
+/// caller may be multi-threaded.
+///
+/// - NULL: `config_json` and `out` must not be NULL; `bundle` and `err` may be NULL.
+/// - Ownership: Borrows its arguments; on success `*out` is a new plan owned by the caller (free with `nsboot_rootfs_plan_free`; a forked child may use its copy).
+/// - Threads: Any thread.
+/// - Errors: `NSBOOT_STATUS_NULL_PARAMETER`, `NSBOOT_STATUS_INVALID_ARGUMENT` (config refused, naming the field; unknown flags), `NSBOOT_STATUS_ROOTFS` (the plugin could not be loaded).
+#[no_mangle]
+pub extern "C" fn nsboot_rootfs_plan_new(
+    config_json: *const u8,
+    len: usize,
+    bundle: *const c_char,
+    flags: u32,
+    out: *mut *mut nsboot_rootfs_plan,
+    err: *mut *mut nsboot_error,
+) -> nsboot_status {
+    boundary(NSBOOT_STATUS_PANIC, || {
+        if out.is_null() {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "out is NULL".into())) };
         }
-        if flags & !crate::wire::ROOTFS_FLAGS_ALL != 0 {
-            return fail(NSBOOT_STATUS_INVALID_ARGUMENT, None, format!("unknown rootfs flags {flags:#x}"));
-        }
-        // SAFETY: config_json points to `len` readable bytes (contract).
-        let json = unsafe { std::slice::from_raw_parts(config_json, len) };
-        // SAFETY: bundle is NULL or a valid C string (contract).
-        let bundle = unsafe { cstr(bundle) };
-        let step = match RootfsStep::new(json, bundle, flags) {
-            Ok(s) => s,
-            Err(e) if e.refused => return fail(NSBOOT_STATUS_INVALID_ARGUMENT, e.errno, e.message),
-            Err(e) => return fail(NSBOOT_STATUS_ROOTFS, e.errno, e.message),
-        };
-        match step.prepare(&mut |w| eprintln!("nsboot: warning: {w}"), &|_| {}) {
-            Ok(()) => NSBOOT_STATUS_OK,
-            Err(e) => fail(NSBOOT_STATUS_ROOTFS, e.errno, e.message),
+        // SAFETY: the arguments carry this function's contract.
+        match unsafe { new_step(config_json, len, bundle, flags) } {
+            Ok(step) => {
+                // SAFETY: out is non-NULL and writable (contract).
+                unsafe { *out = Box::into_raw(Box::new(nsboot_rootfs_plan { step })) };
+                NSBOOT_STATUS_OK
+            }
+            // SAFETY: err is NULL or valid (contract).
+            Err(e) => unsafe { report(err, e) },
         }
     })
+}
+
+/// Execute `plan` in the calling process: exactly what
+/// `nsboot_rootfs_prepare` does after validating its config.
+///
+/// - NULL: `plan` must not be NULL; `err` may be NULL.
+/// - Ownership: Borrows `plan` (it stays valid and may be executed again in another process).
+/// - Threads: The process must be single-threaded and in a new mount namespace (it changes root and cwd of the process).
+/// - Errors: `NSBOOT_STATUS_NULL_PARAMETER`, `NSBOOT_STATUS_ROOTFS` with the step, path and errno of the failing step.
+#[no_mangle]
+pub extern "C" fn nsboot_rootfs_plan_prepare(plan: *const nsboot_rootfs_plan, err: *mut *mut nsboot_error) -> nsboot_status {
+    boundary(NSBOOT_STATUS_PANIC, || {
+        // SAFETY: plan is NULL or from nsboot_rootfs_plan_new, not freed (contract).
+        let Some(plan) = (unsafe { plan.as_ref() }) else {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "plan is NULL".into())) };
+        };
+        run_step(&plan.step).unwrap_or_else(|e| {
+            // SAFETY: err is NULL or valid (contract).
+            unsafe { report(err, e) }
+        })
+    })
+}
+
+/// Free a plan. NULL is a no-op.
+///
+/// - NULL: NULL is a no-op.
+/// - Ownership: Frees `plan`; it must not be used afterwards (nor freed twice).
+/// - Threads: Must not race with an `nsboot_rootfs_plan_prepare` using `plan`.
+/// - Errors: None.
+#[no_mangle]
+pub extern "C" fn nsboot_rootfs_plan_free(plan: *mut nsboot_rootfs_plan) {
+    boundary((), || {
+        if !plan.is_null() {
+            // SAFETY: from Box::into_raw in nsboot_rootfs_plan_new, freed once.
+            drop(unsafe { Box::from_raw(plan) });
+        }
+    })
+}
+
+/// The plugin's plan for a config, or the error to report.
+///
+/// # Safety
+/// `config_json` is NULL or points to `len` readable bytes; `bundle` is
+/// NULL or a NUL-terminated string.
+unsafe fn new_step(config_json: *const u8, len: usize, bundle: *const c_char, flags: u32) -> Result<RootfsStep, nsboot_error> {
+    if config_json.is_null() {
+        return Err(nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "config_json is NULL".into()));
+    }
+    if flags & !crate::wire::ROOTFS_FLAGS_ALL != 0 {
+        return Err(nsboot_error::new(NSBOOT_STATUS_INVALID_ARGUMENT, None, format!("unknown rootfs flags {flags:#x}")));
+    }
+    // SAFETY: config_json points to `len` readable bytes (contract).
+    let json = unsafe { std::slice::from_raw_parts(config_json, len) };
+    // SAFETY: bundle is NULL or a valid C string (contract).
+    let bundle = unsafe { cstr(bundle) };
+    RootfsStep::new(json, bundle, flags).map_err(|e| {
+        let status = if e.refused { NSBOOT_STATUS_INVALID_ARGUMENT } else { NSBOOT_STATUS_ROOTFS };
+        nsboot_error::new(status, e.errno, e.message)
+    })
+}
+
+/// Execute a plan; warnings go to stderr.
+fn run_step(step: &RootfsStep) -> Result<nsboot_status, nsboot_error> {
+    step.prepare(&mut |w| eprintln!("nsboot: warning: {w}"), &|_| {})
+        .map(|()| NSBOOT_STATUS_OK)
+        .map_err(|e| nsboot_error::new(NSBOOT_STATUS_ROOTFS, e.errno, e.message))
 }
