@@ -476,16 +476,24 @@ fn rootful_cgroup_mount_on_a_unified_host() {
     assert!(r.out.contains("cgroup.procs"), "no cgroup2 files: {}", r.out);
 }
 
+/// Rootless tests run the container as `nobody` through runuser, which
+/// needs root here; they skip (saying why) otherwise.
+macro_rules! require_rootless {
+    () => {
+        if !rootless_available() {
+            eprintln!("SKIP: needs root to switch to nobody with runuser");
+            return;
+        }
+    };
+}
+
 fn rootless_available() -> bool {
     is_root() && Command::new("runuser").arg("--help").output().is_ok()
 }
 
 #[test]
 fn rootless_default_spec() {
-    if !rootless_available() {
-        eprintln!("SKIP: needs root to switch to nobody with runuser");
-        return;
-    }
+    require_rootless!();
     let mut b = Bundle::new("rootless", true);
     b.config["hostname"] = json!("rootless-test");
     let script = format!("{CHECK_COMMON}; {CHECK_DEVICES}");
@@ -559,19 +567,13 @@ fn rootful_cgroup_mount() {
 
 #[test]
 fn rootless_cgroup_mount() {
-    if !rootless_available() {
-        eprintln!("SKIP: needs root to switch to nobody with runuser");
-        return;
-    }
+    require_rootless!();
     check_cgroup_mount(true);
 }
 
 #[test]
 fn rootless_sysfs_falls_back_to_rbind() {
-    if !rootless_available() {
-        eprintln!("SKIP: needs root to switch to nobody with runuser");
-        return;
-    }
+    require_rootless!();
     let mut b = Bundle::new("rl-sysfs", true);
     // A real sysfs mount in a user namespace without a network namespace:
     // the kernel says EPERM and runc binds the host's /sys instead.

@@ -89,6 +89,13 @@ static int prepare_oneshot(const void *arg) {
     return st == NSBOOT_STATUS_OK ? 0 : fail(st, err);
 }
 
+/* nsboot_rootfs_plan_new on BUNDLE/config.json. */
+static enum nsboot_status make_plan(const char *bundle, struct nsboot_rootfs_plan **plan, struct nsboot_error **err) {
+    size_t len;
+    const char *cfg = read_config(bundle, &len);
+    return nsboot_rootfs_plan_new((const uint8_t *)cfg, len, bundle, 0, plan, err);
+}
+
 static int prepare_plan(const void *arg) {
     struct nsboot_error *err = NULL;
     enum nsboot_status st = nsboot_rootfs_plan_prepare(arg, &err);
@@ -103,11 +110,9 @@ int main(int argc, char **argv) {
     }
     if (argc >= 5 && strcmp(argv[1], "split") == 0) {
         int n = atoi(argv[2]);
-        size_t len;
-        const char *cfg = read_config(argv[3], &len);
         struct nsboot_rootfs_plan *plan = NULL;
         struct nsboot_error *err = NULL;
-        enum nsboot_status st = nsboot_rootfs_plan_new((const uint8_t *)cfg, len, argv[3], 0, &plan, &err);
+        enum nsboot_status st = make_plan(argv[3], &plan, &err);
         if (st != NSBOOT_STATUS_OK)
             return fail(st, err);
         int worst = 0;
@@ -121,11 +126,9 @@ int main(int argc, char **argv) {
         return worst;
     }
     if (argc >= 3 && strcmp(argv[1], "refused") == 0) {
-        size_t len;
-        const char *cfg = read_config(argv[2], &len);
         struct nsboot_rootfs_plan *plan = NULL;
         struct nsboot_error *err = NULL;
-        enum nsboot_status st = nsboot_rootfs_plan_new((const uint8_t *)cfg, len, argv[2], 0, &plan, &err);
+        enum nsboot_status st = make_plan(argv[2], &plan, &err);
         if (plan != NULL)
             printf("plan set on failure\n");
         return st == NSBOOT_STATUS_OK ? 0 : fail(st, err);
