@@ -144,7 +144,7 @@ pub fn prepare(plan: &RootfsPlan, warn: &mut dyn FnMut(&str)) -> Result<()> {
 /// each step boundary (`rootfs-after-root`, `rootfs-between-mounts`,
 /// `rootfs-after-mounts`, `rootfs-after-pivot`, `rootfs-after-mask`); the
 /// stage machine passes [`crate::stages::BootEnv::fault_point`].
-pub fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: &dyn Fn(&str)) -> Result<()> {
+pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: &dyn Fn(&str)) -> Result<()> {
     if plan.mount_label.is_some() {
         warn("linux.mountLabel ignored: nsboot does not apply SELinux labels");
     }
@@ -265,9 +265,9 @@ fn root_err(op: Op, path: &Path, errno: nix::errno::Errno) -> RootfsError {
 }
 
 /// Step 1: propagation of `/`, private parent if shared (pivot_root
-/// refuses a shared parent, and the rbind must not propagate out; with a
-/// recursive slave/private propagation `mounts` is empty, nothing being
-/// shared any more), then
+/// refuses a shared parent, and the rbind must not propagate out; after a
+/// recursive slave/private propagation nothing is shared and the parent is
+/// not looked up), then
 /// the rbind of the rootfs onto itself so that it is a mount point.
 fn prepare_root(plan: &RootfsPlan, mounts: &[procfs::MountInfo<'_>]) -> Result<()> {
     let none = None::<&str>;
