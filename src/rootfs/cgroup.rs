@@ -15,10 +15,9 @@ use nix::sys::stat::Mode;
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
 
 use super::error::{Op, Result};
-use super::error::RootfsError;
 use super::mount::{
-    attach_bind, bind, check_target, clone_source, fs_mount, merr, merr_at, post_mount, post_mount_fd, set_bind_flags,
-    target,
+    attach_bind, bind, bind_err, check_target, clone_source, fs_mount, merr, merr_at, post_mount, post_mount_fd,
+    set_bind_flags, target,
 };
 use super::path::{mkdir_all, rel_cstring, BENEATH_NO_SYMLINKS};
 use super::plan::MountPlan;
@@ -111,7 +110,6 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
         }
         if ctx.plan.cgroupns {
             let data = subsystems.join(",");
-            let one = MountPlan { source: PathBuf::from("cgroup"), ..m.clone() };
             let flags = DEFAULT | (m.flags & MsFlags::MS_RDONLY);
             if made {
                 mount(Some("cgroup"), base, Some("cgroup"), flags, Some(data.as_str()))
@@ -119,6 +117,7 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
             } else {
                 let t = existing(ctx, m, &sub)?;
                 cwd_cg = false;
+                let one = MountPlan { source: PathBuf::from("cgroup"), ..m.clone() };
                 fs_mount(&one, &sub, t.as_fd(), "cgroup", flags, &data)?;
             }
         } else {
@@ -163,13 +162,7 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
 fn bind_named(m: &MountPlan, cg: BorrowedFd<'_>, name: &OsStr, source: &Path, flags: MsFlags, sub: &Path) -> Result<()> {
     let none = None::<&str>;
     let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
-    mount(Some(source), name, none, bind, none).map_err(|e| RootfsError::Mount {
-        index: m.index,
-        op: Op::Bind,
-        fstype: source.display().to_string(),
-        path: sub.to_path_buf(),
-        errno: e,
-    })?;
+    mount(Some(source), name, none, bind, none).map_err(|e| bind_err(m, source, sub, e))?;
     let extra = flags & !(MsFlags::MS_REC | MsFlags::MS_REMOUNT | MsFlags::MS_BIND);
     if extra.is_empty() {
         return Ok(());

@@ -319,15 +319,15 @@ pub(crate) fn bind(ctx: &Ctx<'_>, m: &MountPlan, source: &Path, flags: MsFlags, 
     attach_bind(ctx, m, tree.as_fd(), source, flags, dest, target.as_fd())
 }
 
+/// A failed bind of `source` onto `dest` for mount `m` (the error names
+/// the source where other mounts name their type).
+pub(crate) fn bind_err(m: &MountPlan, source: &Path, dest: &Path, errno: Errno) -> RootfsError {
+    RootfsError::Mount { index: m.index, op: Op::Bind, fstype: source.display().to_string(), path: dest.to_path_buf(), errno }
+}
+
 /// The detached bind of `source` (recursive with `MS_REC`).
 pub(crate) fn clone_source(m: &MountPlan, source: &Path, flags: MsFlags, dest: &Path) -> Result<OwnedFd> {
-    let bind_err = |errno| RootfsError::Mount {
-        index: m.index,
-        op: Op::Bind,
-        fstype: source.display().to_string(),
-        path: dest.to_path_buf(),
-        errno,
-    };
+    let bind_err = |errno| bind_err(m, source, dest, errno);
     let c = CString::new(source.as_os_str().as_bytes()).map_err(|_| bind_err(Errno::EINVAL))?;
     clone_path(&c, flags.contains(MsFlags::MS_REC)).map_err(bind_err)
 }
@@ -347,13 +347,7 @@ pub(crate) fn attach_bind(
     if !extra.is_empty() {
         set_bind_flags(tree, flags).map_err(|e| merr_at(m, dest, Op::Remount, e))?;
     }
-    move_mount(tree, target).map_err(|e| RootfsError::Mount {
-        index: m.index,
-        op: Op::Bind,
-        fstype: source.display().to_string(),
-        path: dest.to_path_buf(),
-        errno: e,
-    })?;
+    move_mount(tree, target).map_err(|e| bind_err(m, source, dest, e))?;
     post_mount_fd(ctx, m, dest, tree)
 }
 
