@@ -357,6 +357,13 @@ fn rootful_each_rootfs_propagation() {
         assert!(!ms.iter().any(|m| m.point.starts_with("/tmp/nsboot-rootfs")), "{p}: host path visible");
         check_standard_mounts(&ms);
     }
+    // runbindable: the rootfs cannot be bound onto itself (runc 1.1.5 fails
+    // the same way); a clear error, the host untouched (checked by `run`).
+    let mut b = Bundle::new("prop-runbindable", false);
+    b.config["linux"]["rootfsPropagation"] = json!("runbindable");
+    let r = b.run("true");
+    assert_eq!(r.code, 125, "{}", r.err);
+    assert!(r.err.contains("prepare root: bind") && r.err.contains("EINVAL"), "{}", r.err);
 }
 
 #[test]
