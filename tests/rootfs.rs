@@ -145,7 +145,6 @@ impl Bundle {
         if self.rootless {
             chmod_readable(&self.dir);
         }
-        let before = host_mounts();
         let mut cmd = if self.rootless {
             let mut c = Command::new("runuser");
             c.args(["-u", "nobody", "--"]).args(wrap).arg(probe());
@@ -161,20 +160,27 @@ impl Bundle {
             cmd.arg("--no-pivot");
         }
         cmd.arg(&self.dir).args(["--", "/bin/sh", "-c", script]);
-        let out = cmd.output().expect("run probe");
-        assert_eq!(before, host_mounts(), "host mount table changed");
-        let run = Run {
-            code: out.status.code().unwrap_or(-1),
-            out: String::from_utf8_lossy(&out.stdout).into_owned(),
-            err: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        eprintln!("--- exit {}\n--- stdout\n{}\n--- stderr\n{}", run.code, run.out, run.err);
-        run
+        run_on_host(cmd)
     }
 
     fn run(&self, script: &str) -> Run {
         self.run_with(script, false)
     }
+}
+
+/// Run `cmd` to completion, print its output, and assert that the host's
+/// mount table is the same afterwards.
+fn run_on_host(mut cmd: Command) -> Run {
+    let before = host_mounts();
+    let out = cmd.output().expect("run the container program");
+    assert_eq!(before, host_mounts(), "host mount table changed");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        out: String::from_utf8_lossy(&out.stdout).into_owned(),
+        err: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    eprintln!("--- exit {}\n--- stdout\n{}\n--- stderr\n{}", run.code, run.out, run.err);
+    run
 }
 
 impl Drop for Bundle {
@@ -656,17 +662,9 @@ fn copy_tree_keeps_metadata_and_xattrs() {
 
 /// Run tests/c/rootfs.c; asserts the host mount table did not change.
 fn c_rootfs(args: &[&str]) -> Run {
-    let bin = common::c_program("rootfs", &[]);
-    let before = host_mounts();
-    let out = Command::new(bin).args(args).output().expect("run tests/c/rootfs");
-    assert_eq!(before, host_mounts(), "host mount table changed");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&out.stdout).into_owned(),
-        err: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    eprintln!("--- exit {}\n--- stdout\n{}\n--- stderr\n{}", run.code, run.out, run.err);
-    run
+    let mut cmd = Command::new(common::c_program("rootfs", &[]));
+    cmd.args(args);
+    run_on_host(cmd)
 }
 
 const C_SCRIPT: &str = "echo pid=$$; touch /rootfile 2>&1; echo hostname=$(hostname); cat /proc/self/mountinfo";
