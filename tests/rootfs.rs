@@ -489,6 +489,34 @@ fn rootful_cgroup_mount_on_a_unified_host() {
     assert!(r.out.contains("cgroup.procs"), "no cgroup2 files: {}", r.out);
 }
 
+/// A v1 host whose hierarchies are not at /sys/fs/cgroup/<controllers>
+/// (here, in a private view: pids mounted as "p", cpu as "cpu", the rest
+/// unmounted): the conventional layout is refused and the hierarchies come
+/// from mountinfo, as runc takes them — "p" and "cpu", nothing else.
+#[test]
+fn rootful_cgroup_mount_unconventional_v1_layout() {
+    require_root!();
+    let unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
+    if unified || !std::path::Path::new("/sys/fs/cgroup/pids/release_agent").exists() {
+        eprintln!("SKIP: needs a cgroup v1 host with a pids hierarchy at /sys/fs/cgroup/pids");
+        return;
+    }
+    let b = Bundle::new("cgroup-v1-odd", false);
+    let setup = "umount -l /sys/fs/cgroup && mount -t tmpfs tmpfs /sys/fs/cgroup && mkdir /sys/fs/cgroup/p /sys/fs/cgroup/cpu \
+        && mount -t cgroup -o pids cgroup /sys/fs/cgroup/p && mount -t cgroup -o cpu cgroup /sys/fs/cgroup/cpu \
+        && exec \"$@\"";
+    let wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c", setup, "sh"];
+    let r = b.run_wrapped("cat /proc/self/mountinfo; echo ls: $(ls /sys/fs/cgroup)", false, &wrap);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.contains("ls: cpu p\n"), "hierarchies not taken from mountinfo: {}", r.out);
+    let ms = mounts_in(&r.out);
+    let p = mount_at(&ms, "/sys/fs/cgroup/p");
+    assert_eq!(p.fstype, "cgroup", "{}", r.out);
+    has(p, &["ro", "nosuid", "nodev", "noexec", "pids"]);
+    assert_eq!(mount_at(&ms, "/sys/fs/cgroup/cpu").fstype, "cgroup");
+}
+
 /// Rootless tests run the container as `nobody` through runuser, which
 /// needs root here; they skip (saying why) otherwise.
 macro_rules! require_rootless {

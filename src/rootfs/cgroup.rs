@@ -4,7 +4,7 @@
 //! the kernel refuses cgroup2 (a user namespace without a cgroup
 //! namespace), the host's /sys/fs/cgroup is bind-mounted instead.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -21,7 +21,7 @@ use super::mount::{
 };
 use super::path::{mkdir_all, rel_cstring, BENEATH_NO_SYMLINKS};
 use super::plan::MountPlan;
-use super::procfs::MountInfo;
+use super::procfs::{parse_mountinfo_of, MountInfo};
 use super::Ctx;
 use crate::sys::fs::{fsconfig_set, fscreate_mount, fsopen, mount_setattr, move_mount, openat2};
 
@@ -58,17 +58,114 @@ fn mount_v2(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
     }
 }
 
-/// `(hierarchy id line) controllers → path` from /proc/self/cgroup.
-fn own_cgroups(text: &str) -> Vec<(Vec<String>, PathBuf)> {
+/// One line of /proc/self/cgroup: hierarchy id, controllers (`cpu`,
+/// `name=systemd`; empty for the unified hierarchy), the process's path.
+struct OwnCgroup<'a> {
+    id: u32,
+    controllers: Vec<&'a str>,
+    path: &'a Path,
+}
+
+fn own_cgroups(text: &str) -> Vec<OwnCgroup<'_>> {
     text.lines()
         .filter_map(|l| {
             let mut it = l.splitn(3, ':');
-            let _id = it.next()?;
+            let id = it.next()?.parse().ok()?;
             let ctrls = it.next()?;
-            let path = it.next()?;
-            Some((ctrls.split(',').map(str::to_owned).collect(), PathBuf::from(path)))
+            let path = Path::new(it.next()?);
+            let controllers = ctrls.split(',').filter(|c| !c.is_empty()).collect();
+            Some(OwnCgroup { id, controllers, path })
         })
         .collect()
+}
+
+/// A host v1 hierarchy as the cgroup mount needs it.
+struct Hierarchy {
+    /// The name under /sys/fs/cgroup in the container (the base name of
+    /// the host's mount point, as runc).
+    base: OsString,
+    /// Its controllers (the mount data of a fresh mount in a cgroup
+    /// namespace).
+    subsystems: Vec<String>,
+    /// The process's own cgroup in it, as a host path (the bind source
+    /// without a cgroup namespace).
+    source: PathBuf,
+}
+
+/// The host's v1 hierarchies.
+///
+/// runc reads them from mountinfo (every `cgroup` mount: mount point,
+/// root, controllers). Formatting mountinfo costs the kernel more than
+/// anything else in this step on a v1 host (every cgroup line takes
+/// css_set_lock and formats the hierarchy's path and options), so the
+/// layout every v1 host has (systemd's, cgroupfs-mount's) is checked
+/// first: each hierarchy of /proc/self/cgroup mounted at
+/// /sys/fs/cgroup/<its controllers> (`name=X`: X) with the hierarchy's
+/// root as the mount's root — which a file that only a v1 hierarchy's
+/// root directory has (`release_agent`) proves, one stat per hierarchy.
+/// Where any hierarchy is not so (a nested container's bound
+/// sub-hierarchies, other names), the host's mountinfo is read as runc
+/// does. (Left out by the check: a hierarchy mounted a second time
+/// elsewhere, which runc would also bind under that second name.)
+fn hierarchies(ctx: &Ctx<'_>, own: &[OwnCgroup<'_>]) -> Result<Vec<Hierarchy>> {
+    if let Some(h) = conventional(ctx, own) {
+        return Ok(h);
+    }
+    let read;
+    let mounts = if ctx.host_mounts.is_empty() {
+        read = ctx.proc.mountinfo()?;
+        &parse_mountinfo_of(&read, |fstype| fstype == "cgroup")
+    } else {
+        &ctx.host_mounts
+    };
+    Ok(from_mountinfo(ctx, mounts, own))
+}
+
+fn conventional(ctx: &Ctx<'_>, own: &[OwnCgroup<'_>]) -> Option<Vec<Hierarchy>> {
+    if ctx.plan.root.starts_with(HOST_CGROUP) {
+        return None;
+    }
+    let mut v1: Vec<&OwnCgroup<'_>> = own.iter().filter(|c| !c.controllers.is_empty()).collect();
+    v1.sort_by_key(|c| c.id);
+    let mut out = Vec::with_capacity(v1.len());
+    for c in v1 {
+        let names: Vec<&str> = c.controllers.iter().map(|x| x.strip_prefix("name=").unwrap_or(x)).collect();
+        let base = names.join(",");
+        let mountpoint = Path::new(HOST_CGROUP).join(&base);
+        match nix::sys::stat::lstat(&mountpoint.join("release_agent")) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {}
+            _ => return None,
+        }
+        let rel = c.path.strip_prefix("/").unwrap_or(c.path);
+        out.push(Hierarchy {
+            base: base.into(),
+            subsystems: c.controllers.iter().map(|&x| x.to_owned()).collect(),
+            source: mountpoint.join(rel),
+        });
+    }
+    Some(out)
+}
+
+/// runc's way: every `cgroup` mount of the host (not those an earlier
+/// rbind of /sys copied into the rootfs), once per mount point.
+fn from_mountinfo(ctx: &Ctx<'_>, mounts: &[MountInfo<'_>], own: &[OwnCgroup<'_>]) -> Vec<Hierarchy> {
+    let mut out: Vec<Hierarchy> = Vec::new();
+    let mut seen: Vec<&Path> = Vec::new();
+    for h in mounts.iter().filter(|h| h.fstype == "cgroup" && !h.mountpoint.starts_with(&ctx.plan.root)) {
+        let Some(base) = h.mountpoint.file_name() else { continue };
+        if seen.contains(&h.mountpoint.as_ref()) {
+            continue;
+        }
+        seen.push(&h.mountpoint);
+        let subsystems = subsystems_of(h, own);
+        let own_path = own
+            .iter()
+            .find(|c| c.controllers.iter().any(|x| subsystems.iter().any(|s| s == x)))
+            .map_or(Path::new("/"), |c| c.path);
+        let rel = own_path.strip_prefix(&h.root).unwrap_or(Path::new(""));
+        out.push(Hierarchy { base: base.to_owned(), subsystems, source: h.mountpoint.join(rel) });
+    }
+    out
 }
 
 /// The tmpfs is made detached (`fsopen`/`fsmount`, with its flags set at
@@ -84,21 +181,12 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
     move_mount(cg.as_fd(), target.as_fd()).map_err(|e| merr(m, Op::MoveMount, e))?;
     drop(target);
 
-    let mounts = &ctx.host_mounts;
-    let own = own_cgroups(&ctx.proc.read("self/cgroup")?);
-    let mut seen: Vec<&Path> = Vec::new();
+    let own_text = ctx.proc.read("self/cgroup")?;
+    let own = own_cgroups(&own_text);
     let mut cwd_cg = false;
-    // The host's hierarchies only: an earlier rbind of /sys may have copied
-    // them into the rootfs already.
-    let hierarchies = mounts.iter().filter(|h| h.fstype == "cgroup" && !h.mountpoint.starts_with(&ctx.plan.root));
-    for h in hierarchies {
-        let Some(base) = h.mountpoint.file_name() else { continue };
-        if seen.contains(&h.mountpoint.as_ref()) {
-            continue;
-        }
-        seen.push(&h.mountpoint);
+    for h in hierarchies(ctx, &own)? {
+        let base = h.base.as_os_str();
         let sub = m.dest.join(base);
-        let subsystems = subsystems_of(h, &own);
         let made = match nix::sys::stat::mkdirat(&cg, base, Mode::from_bits_truncate(0o755)) {
             Ok(()) => true,
             Err(Errno::EEXIST) => false,
@@ -109,7 +197,7 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
             cwd_cg = true;
         }
         if ctx.plan.cgroupns {
-            let data = subsystems.join(",");
+            let data = h.subsystems.join(",");
             let flags = DEFAULT | (m.flags & MsFlags::MS_RDONLY);
             if made {
                 mount(Some("cgroup"), base, Some("cgroup"), flags, Some(data.as_str()))
@@ -121,20 +209,14 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
                 fs_mount(&one, &sub, t.as_fd(), "cgroup", flags, &data)?;
             }
         } else {
-            let own_path = own
-                .iter()
-                .find(|(c, _)| c.iter().any(|x| subsystems.contains(x)))
-                .map(|(_, p)| p.as_path())
-                .unwrap_or(Path::new("/"));
-            let rel = own_path.strip_prefix(&h.root).unwrap_or(Path::new(""));
-            let source = h.mountpoint.join(rel);
+            let source = &h.source;
             let flags = MsFlags::MS_BIND | MsFlags::MS_REC | m.flags;
             if made {
-                bind_named(m, cg.as_fd(), base, &source, flags, &sub)?;
+                bind_named(m, cg.as_fd(), base, source, flags, &sub)?;
             } else {
-                let tree = clone_source(m, &source, flags, &sub)?;
+                let tree = clone_source(m, source, flags, &sub)?;
                 let t = existing(ctx, m, &sub)?;
-                attach_bind(ctx, m, tree.as_fd(), &source, flags, &sub, t.as_fd())?;
+                attach_bind(ctx, m, tree.as_fd(), source, flags, &sub, t.as_fd())?;
             }
         }
         // Co-mounted controllers ("cpu,cpuacct") get one symlink each.
@@ -201,10 +283,10 @@ fn new_tmpfs(m: &MountPlan) -> Result<OwnedFd> {
 
 /// The controllers of a v1 hierarchy: its super options that name a
 /// controller the process is in (`cpu`, `name=systemd`, …).
-fn subsystems_of(h: &MountInfo<'_>, own: &[(Vec<String>, PathBuf)]) -> Vec<String> {
+fn subsystems_of(h: &MountInfo<'_>, own: &[OwnCgroup<'_>]) -> Vec<String> {
     h.super_opts
         .split(',')
-        .filter(|o| own.iter().any(|(c, _)| c.iter().any(|x| x == o)))
+        .filter(|o| own.iter().any(|c| c.controllers.contains(o)))
         .map(str::to_owned)
         .collect()
 }

@@ -77,10 +77,9 @@ pub(crate) struct Ctx<'a> {
     /// /sys/fs/cgroup is cgroup2 (checked before step 1 when the plan has
     /// a cgroup mount).
     pub cgroup2_host: bool,
-    /// /proc/self/mountinfo as read before step 1 (the host's mounts), when
-    /// a step needs it: the v1 hierarchies of a cgroup mount (then only the
-    /// `cgroup` lines), or every mount for a propagation that may leave the
-    /// rootfs's parent shared. Empty otherwise.
+    /// /proc/self/mountinfo as read before step 1 (the host's mounts) for
+    /// a propagation that may leave the rootfs's parent shared; empty
+    /// otherwise (the cgroup step reads it itself if it must).
     pub host_mounts: Vec<procfs::MountInfo<'a>>,
     pub proc: ProcHandle,
     /// Known to be in a user namespace (the spec asks for one, or a probe
@@ -154,22 +153,16 @@ pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: 
 
     // Step 1.
     // Reading mountinfo is the dearest single call here (the kernel
-    // formats every mount): only when a step needs it — the v1 cgroup
-    // hierarchies of a host without a unified /sys/fs/cgroup, or a
-    // propagation that may leave the rootfs's parent shared.
+    // formats every mount): only for a propagation that may leave the
+    // rootfs's parent shared. (The cgroup step looks for the v1
+    // hierarchies where every v1 host has them first; see
+    // cgroup::hierarchies.)
     let cgroup2_host = match plan.mounts.iter().find(|m| m.kind == MountKind::Cgroup) {
-        Some(m) => Some(cgroup::host_is_unified(m)?),
-        None => None,
+        Some(m) => cgroup::host_is_unified(m)?,
+        None => false,
     };
-    let need_mountinfo = cgroup2_host == Some(false) || !plan.quiet_propagation();
-    let mountinfo = if need_mountinfo { proc.mountinfo()? } else { String::new() };
-    // With a quiet propagation only the cgroup step reads the table: only
-    // its v1 lines are parsed.
-    let host_mounts = if plan.quiet_propagation() {
-        procfs::parse_mountinfo_of(&mountinfo, |fstype| fstype == "cgroup")
-    } else {
-        procfs::parse_mountinfo(&mountinfo)
-    };
+    let mountinfo = if plan.quiet_propagation() { String::new() } else { proc.mountinfo()? };
+    let host_mounts = procfs::parse_mountinfo(&mountinfo);
     prepare_root(plan, &host_mounts)?;
     let root = nix::fcntl::open(&plan.root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| RootfsError::Root { op: Op::Open, path: plan.root.clone(), errno: e })?;
@@ -177,7 +170,7 @@ pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: 
         plan,
         root,
         root_id: Default::default(),
-        cgroup2_host: cgroup2_host.unwrap_or(false),
+        cgroup2_host,
         host_mounts,
         proc,
         userns,
