@@ -167,6 +167,12 @@ fn marker(name: &str) {
     let _ = nix::unistd::access(Path::new(&format!("/@@nsboot-trace-{name}")), nix::unistd::AccessFlags::F_OK);
 }
 
+/// Minor page faults of this process so far (a forked child faults in
+/// every text page it runs and copies every data page it writes).
+fn minor_faults() -> i64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).map_or(0, |u| u.minor_page_faults())
+}
+
 /// Give this process a unified cgroup view of the host: a private mount
 /// namespace where /sys/fs/cgroup is a cgroup2 mount (the host's own
 /// hierarchies detached), as on a host booted with the unified hierarchy.
@@ -245,20 +251,26 @@ fn bench_prepare(runs: usize, trace: bool, unified: bool) {
         };
         sample(c"prep-nsboot", &|| {
             marker("begin-prepare");
+            let f = minor_faults();
             let t = Instant::now();
             prepare(&plan, &mut |_| {}).unwrap_or_else(|e| {
                 eprintln!("prepare: {e}");
                 exit(1)
             });
             let d = t.elapsed();
+            let f = minor_faults() - f;
             marker("end");
+            eprintln!("prepare: {f} minor faults");
             dump("prepare");
             d
         });
         sample(c"prep-bare", &|| {
             marker("begin-bare");
+            let f = minor_faults();
             let d = bare(&root, &cgroups, &ro_paths, &masked, unified);
+            let f = minor_faults() - f;
             marker("end");
+            eprintln!("bare: {f} minor faults");
             dump("bare");
             d
         });
