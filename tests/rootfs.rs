@@ -870,6 +870,57 @@ fn hostile_dev_null_symlink_with_masked_paths() {
     }
 }
 
+/// Paths directly below /proc are masked and made read-only by name from
+/// the procfs root only when /proc is one; here it is the image's own
+/// directory (no proc mount; a proc mount must be on an ordinary
+/// directory, and nothing else may be mounted there), which must be
+/// handled the general way: the file covered by /dev/null, the directory
+/// by an empty tmpfs, the read-only path really read-only (the root itself
+/// stays writable), missing paths skipped.
+#[test]
+fn masked_and_readonly_paths_on_an_image_proc() {
+    require_root!();
+    let mut b = Bundle::new("imgproc", false);
+    b.config["mounts"].as_array_mut().expect("mounts").retain(|m| m["destination"] != "/proc");
+    b.config["root"]["readonly"] = json!(false);
+    b.config["linux"]["maskedPaths"] = json!(["/proc/keys", "/proc/acpi", "/proc/missing"]);
+    b.config["linux"]["readonlyPaths"] = json!(["/proc/sys", "/proc/gone"]);
+    let proc = b.rootfs().join("proc");
+    std::fs::write(proc.join("keys"), b"secret").expect("keys");
+    std::fs::create_dir_all(proc.join("acpi")).expect("acpi");
+    std::fs::write(proc.join("acpi/f"), b"x").expect("acpi/f");
+    std::fs::create_dir_all(proc.join("sys")).expect("sys");
+    let r = b.run("echo keys=$(cat /proc/keys | wc -c); echo acpi=$(ls /proc/acpi | wc -l); \
+        stat -c 'keysdev=%t:%T' /proc/keys; touch /proc/sys/x 2>&1; touch /rootfile && echo root-rw");
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.contains("keys=0\n"), "file not masked");
+    assert!(r.out.contains("acpi=0\n"), "directory not masked");
+    assert!(r.out.contains("keysdev=1:3\n"));
+    assert!(r.out.contains("/proc/sys/x") && r.out.contains("Read-only file system"), "readonly path writable");
+    assert!(r.out.contains("root-rw\n"));
+}
+
+/// The image's /proc (no proc mount there) holds a symlink into a magic
+/// link of a procfs mounted elsewhere: masking it must refuse the magic
+/// link, not follow it by name.
+#[test]
+fn hostile_masked_path_symlink_to_magic_link() {
+    require_root!();
+    let (r, _c) = hostile("mask-magic", |b, _| {
+        for m in b.config["mounts"].as_array_mut().expect("mounts") {
+            if m["destination"] == "/proc" {
+                m["destination"] = json!("/otherproc");
+            }
+        }
+        std::fs::create_dir(b.rootfs().join("otherproc")).expect("mkdir otherproc");
+        symlink("/otherproc/self/cwd", b.rootfs().join("proc/keys")).expect("symlink");
+        b.config["linux"]["maskedPaths"] = json!(["/proc/keys"]);
+        b.config["linux"]["readonlyPaths"] = json!([]);
+    });
+    assert_eq!(r.code, 125, "{}", r.out);
+    assert!(r.err.contains("maskedPaths") && r.err.contains("/proc/keys") && r.err.contains("ELOOP"), "{}", r.err);
+}
+
 #[test]
 fn hostile_device_path_through_symlink() {
     require_root!();

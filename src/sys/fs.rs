@@ -157,6 +157,19 @@ pub fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), Errno>
     unit(ret)
 }
 
+/// `move_mount(from, "", dir, name, MOVE_MOUNT_F_EMPTY_PATH |
+/// MOVE_MOUNT_T_SYMLINKS)`: attach the detached mount `from` at `name`
+/// below `dir` (a symlink there followed, as mount(2) follows its target).
+pub fn move_mount_to(from: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &CStr) -> Result<(), Errno> {
+    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_SYMLINKS;
+    // SAFETY: both fds are live; `name` and the static empty string are
+    // valid NUL-terminated strings for the call.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_move_mount, from.as_raw_fd(), EMPTY.as_ptr(), dir.as_raw_fd(), name.as_ptr(), flags)
+    };
+    unit(ret)
+}
+
 /// `fsopen(fstype, FSOPEN_CLOEXEC)`: a filesystem context.
 pub fn fsopen(fstype: &CStr) -> Result<OwnedFd, Errno> {
     // SAFETY: `fstype` is a valid NUL-terminated string for the call.
@@ -200,23 +213,33 @@ pub fn fscreate_mount(fd: BorrowedFd<'_>, attrs: u64) -> Result<OwnedFd, Errno> 
 
 /// `mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], &{set, clr}, size)`.
 pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clr: u64) -> Result<(), Errno> {
+    let mut flags = AT_EMPTY_PATH;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    setattr(fd, EMPTY, flags, set, clr)
+}
+
+/// `mount_setattr(dir, name, 0, &{set, clr}, size)`: the mount at `name`
+/// below `dir` (the topmost one there; a symlink followed).
+pub fn mount_setattr_at(dir: BorrowedFd<'_>, name: &CStr, set: u64, clr: u64) -> Result<(), Errno> {
+    setattr(dir, name, 0, set, clr)
+}
+
+fn setattr(fd: BorrowedFd<'_>, path: &CStr, flags: libc::c_uint, set: u64, clr: u64) -> Result<(), Errno> {
     let attr = MountAttr {
         attr_set: set,
         attr_clr: clr,
         propagation: 0,
         userns_fd: 0,
     };
-    let mut flags = AT_EMPTY_PATH;
-    if recursive {
-        flags |= AT_RECURSIVE;
-    }
     // SAFETY: `attr` is fully initialised and outlives the call; the size
-    // passed is its exact size; the path is the static empty string.
+    // passed is its exact size; `path` is a valid NUL-terminated string.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
             fd.as_raw_fd(),
-            EMPTY.as_ptr(),
+            path.as_ptr(),
             flags,
             std::ptr::from_ref(&attr),
             std::mem::size_of::<MountAttr>(),
