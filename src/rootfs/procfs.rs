@@ -45,26 +45,9 @@ impl ProcHandle {
     pub(crate) fn read(&self, name: &str) -> Result<String> {
         let c = CString::new(name).map_err(|_| perr(Op::Open, name, Errno::EINVAL))?;
         let fd = openat2(self.fd.as_fd(), &c, libc::O_RDONLY, 0, BENEATH).map_err(|e| perr(Op::Open, name, e))?;
-        // Files below /proc report size 0: read_to_string's size probe
-        // (statx + lseek) and its doubling from 32 bytes cost a syscall
-        // each. One page-sized buffer, grown only if it fills, usually
-        // takes two reads (the data, then EOF).
-        let mut buf = vec![0u8; 4096];
-        let mut len = 0;
-        let mut file = std::fs::File::from(fd);
-        loop {
-            if len == buf.len() {
-                buf.resize(buf.len() * 2, 0);
-            }
-            match file.read(&mut buf[len..]) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(perr(Op::Read, name, e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))),
-            }
-        }
-        buf.truncate(len);
-        String::from_utf8(buf).map_err(|_| perr(Op::Read, name, Errno::EIO))
+        let text = read_small(std::fs::File::from(fd))
+            .map_err(|e| perr(Op::Read, name, e.raw_os_error().map_or(Errno::EIO, Errno::from_raw)))?;
+        String::from_utf8(text).map_err(|_| perr(Op::Read, name, Errno::EIO))
     }
 
     /// Does `name` exist below /proc?
@@ -99,6 +82,41 @@ impl ProcHandle {
     /// The text of /proc/self/mountinfo; [`parse_mountinfo`] borrows from it.
     pub(crate) fn mountinfo(&self) -> Result<String> {
         self.read("self/mountinfo")
+    }
+}
+
+/// All of a small file whose size is not known (files below /proc report
+/// 0): read_to_string's size probe (statx + lseek) and its doubling from
+/// 32 bytes would cost a syscall each. One page on the stack usually takes
+/// two reads (the data, then EOF); the text is then copied into a vector
+/// of its size. (A page-sized heap buffer is a "large" request for glibc's
+/// malloc, which first consolidates its fastbins: in a freshly forked
+/// child that writes to, and so copies, several pages of the parent's
+/// heap.)
+fn read_small(mut file: std::fs::File) -> std::io::Result<Vec<u8>> {
+    let mut page = [0u8; 4096];
+    let mut len = 0;
+    let mut more = Vec::new();
+    loop {
+        let buf: &mut [u8] = if more.is_empty() { &mut page[len..] } else { &mut more[len..] };
+        match file.read(buf) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if more.is_empty() && len == page.len() {
+            more = page.to_vec();
+        }
+        if !more.is_empty() && len == more.len() {
+            more.resize(more.len() * 2, 0);
+        }
+    }
+    if more.is_empty() {
+        Ok(page[..len].to_vec())
+    } else {
+        more.truncate(len);
+        Ok(more)
     }
 }
 
@@ -178,6 +196,19 @@ pub(crate) fn parse_mountinfo_of(text: &str, keep: impl Fn(&str) -> bool) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_small_files_of_any_size() {
+        let dir = std::env::temp_dir().join(format!("nsboot-read-small-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for size in [0usize, 1, 4095, 4096, 4097, 8191, 8192, 8193, 20000] {
+            let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let f = dir.join(size.to_string());
+            std::fs::write(&f, &data).unwrap();
+            assert_eq!(read_small(std::fs::File::open(&f).unwrap()).unwrap(), data, "size {size}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn parses_mountinfo_lines() {
