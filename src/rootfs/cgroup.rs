@@ -4,7 +4,8 @@
 //! the kernel refuses cgroup2 (a user namespace without a cgroup
 //! namespace), the host's /sys/fs/cgroup is bind-mounted instead.
 
-use std::ffi::{OsStr, OsString};
+use std::borrow::Cow;
+use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -58,12 +59,19 @@ fn mount_v2(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
     }
 }
 
-/// One line of /proc/self/cgroup: hierarchy id, controllers (`cpu`,
-/// `name=systemd`; empty for the unified hierarchy), the process's path.
+/// One line of /proc/self/cgroup: hierarchy id, controllers as written
+/// (`cpu,cpuacct`, `name=systemd`; empty for the unified hierarchy), the
+/// process's path.
 struct OwnCgroup<'a> {
     id: u32,
-    controllers: Vec<&'a str>,
+    controllers: &'a str,
     path: &'a Path,
+}
+
+impl OwnCgroup<'_> {
+    fn has(&self, controller: &str) -> bool {
+        self.controllers.split(',').any(|c| c == controller)
+    }
 }
 
 fn own_cgroups(text: &str) -> Vec<OwnCgroup<'_>> {
@@ -71,25 +79,48 @@ fn own_cgroups(text: &str) -> Vec<OwnCgroup<'_>> {
         .filter_map(|l| {
             let mut it = l.splitn(3, ':');
             let id = it.next()?.parse().ok()?;
-            let ctrls = it.next()?;
+            let controllers = it.next()?;
             let path = Path::new(it.next()?);
-            let controllers = ctrls.split(',').filter(|c| !c.is_empty()).collect();
             Some(OwnCgroup { id, controllers, path })
         })
         .collect()
 }
 
-/// A host v1 hierarchy as the cgroup mount needs it.
-struct Hierarchy {
+/// A host v1 hierarchy as the cgroup mount needs it. Borrowed from
+/// /proc/self/cgroup where it can be: in a freshly forked child every heap
+/// allocation that misses malloc's per-size cache writes to (and so
+/// copies) a page of the parent's heap, which costs more than the
+/// formatting here.
+struct Hierarchy<'a> {
     /// The name under /sys/fs/cgroup in the container (the base name of
     /// the host's mount point, as runc).
-    base: OsString,
-    /// Its controllers (the mount data of a fresh mount in a cgroup
-    /// namespace).
-    subsystems: Vec<String>,
-    /// The process's own cgroup in it, as a host path (the bind source
-    /// without a cgroup namespace).
-    source: PathBuf,
+    base: Cow<'a, OsStr>,
+    /// Its controllers, comma-separated (the mount data of a fresh mount
+    /// in a cgroup namespace).
+    subsystems: Cow<'a, str>,
+    /// The host's mount point; `None`: /sys/fs/cgroup/<base>.
+    mountpoint: Option<PathBuf>,
+    /// The process's own cgroup relative to the mount's root.
+    rel: Cow<'a, Path>,
+}
+
+impl Hierarchy<'_> {
+    /// The process's own cgroup as a host path (the bind source without a
+    /// cgroup namespace), written into `buf`.
+    fn source<'b>(&self, buf: &'b mut PathBuf) -> &'b Path {
+        buf.clear();
+        match &self.mountpoint {
+            Some(mp) => buf.push(mp),
+            None => {
+                buf.push(HOST_CGROUP);
+                buf.push(&self.base);
+            }
+        }
+        if !self.rel.as_os_str().is_empty() {
+            buf.push(&self.rel);
+        }
+        buf
+    }
 }
 
 /// The host's v1 hierarchies.
@@ -107,7 +138,7 @@ struct Hierarchy {
 /// sub-hierarchies, other names), the host's mountinfo is read as runc
 /// does. (Left out by the check: a hierarchy mounted a second time
 /// elsewhere, which runc would also bind under that second name.)
-fn hierarchies(ctx: &Ctx<'_>, own: &[OwnCgroup<'_>]) -> Result<Vec<Hierarchy>> {
+fn hierarchies<'a>(ctx: &Ctx<'_>, own: &[OwnCgroup<'a>]) -> Result<Vec<Hierarchy<'a>>> {
     if let Some(h) = conventional(ctx, own) {
         return Ok(h);
     }
@@ -121,26 +152,37 @@ fn hierarchies(ctx: &Ctx<'_>, own: &[OwnCgroup<'_>]) -> Result<Vec<Hierarchy>> {
     Ok(from_mountinfo(ctx, mounts, own))
 }
 
-fn conventional(ctx: &Ctx<'_>, own: &[OwnCgroup<'_>]) -> Option<Vec<Hierarchy>> {
+fn conventional<'a>(ctx: &Ctx<'_>, own: &[OwnCgroup<'a>]) -> Option<Vec<Hierarchy<'a>>> {
     if ctx.plan.root.starts_with(HOST_CGROUP) {
         return None;
     }
-    let mut v1: Vec<&OwnCgroup<'_>> = own.iter().filter(|c| !c.controllers.is_empty()).collect();
+    let mut v1: Vec<&OwnCgroup<'a>> = own.iter().filter(|c| !c.controllers.is_empty()).collect();
     v1.sort_by_key(|c| c.id);
     let mut out = Vec::with_capacity(v1.len());
+    let mut probe = PathBuf::with_capacity(64);
     for c in v1 {
-        let names: Vec<&str> = c.controllers.iter().map(|x| x.strip_prefix("name=").unwrap_or(x)).collect();
-        let base = names.join(",");
-        let mountpoint = Path::new(HOST_CGROUP).join(&base);
-        match nix::sys::stat::lstat(&mountpoint.join("release_agent")) {
+        let base: Cow<'a, str> = if c.controllers.contains("name=") {
+            let names: Vec<&str> = c.controllers.split(',').map(|x| x.strip_prefix("name=").unwrap_or(x)).collect();
+            Cow::Owned(names.join(","))
+        } else {
+            Cow::Borrowed(c.controllers)
+        };
+        probe.clear();
+        probe.push(HOST_CGROUP);
+        probe.push(base.as_ref());
+        probe.push("release_agent");
+        match nix::sys::stat::lstat(&probe) {
             Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {}
             _ => return None,
         }
-        let rel = c.path.strip_prefix("/").unwrap_or(c.path);
         out.push(Hierarchy {
-            base: base.into(),
-            subsystems: c.controllers.iter().map(|&x| x.to_owned()).collect(),
-            source: mountpoint.join(rel),
+            base: match base {
+                Cow::Borrowed(b) => Cow::Borrowed(OsStr::new(b)),
+                Cow::Owned(b) => Cow::Owned(b.into()),
+            },
+            subsystems: Cow::Borrowed(c.controllers),
+            mountpoint: None,
+            rel: Cow::Borrowed(c.path.strip_prefix("/").unwrap_or(c.path)),
         });
     }
     Some(out)
@@ -148,8 +190,8 @@ fn conventional(ctx: &Ctx<'_>, own: &[OwnCgroup<'_>]) -> Option<Vec<Hierarchy>> 
 
 /// runc's way: every `cgroup` mount of the host (not those an earlier
 /// rbind of /sys copied into the rootfs), once per mount point.
-fn from_mountinfo(ctx: &Ctx<'_>, mounts: &[MountInfo<'_>], own: &[OwnCgroup<'_>]) -> Vec<Hierarchy> {
-    let mut out: Vec<Hierarchy> = Vec::new();
+fn from_mountinfo<'a>(ctx: &Ctx<'_>, mounts: &[MountInfo<'_>], own: &[OwnCgroup<'a>]) -> Vec<Hierarchy<'a>> {
+    let mut out: Vec<Hierarchy<'a>> = Vec::new();
     let mut seen: Vec<&Path> = Vec::new();
     for h in mounts.iter().filter(|h| h.fstype == "cgroup" && !h.mountpoint.starts_with(&ctx.plan.root)) {
         let Some(base) = h.mountpoint.file_name() else { continue };
@@ -160,10 +202,15 @@ fn from_mountinfo(ctx: &Ctx<'_>, mounts: &[MountInfo<'_>], own: &[OwnCgroup<'_>]
         let subsystems = subsystems_of(h, own);
         let own_path = own
             .iter()
-            .find(|c| c.controllers.iter().any(|x| subsystems.iter().any(|s| s == x)))
+            .find(|c| subsystems.iter().any(|s| c.has(s)))
             .map_or(Path::new("/"), |c| c.path);
         let rel = own_path.strip_prefix(&h.root).unwrap_or(Path::new(""));
-        out.push(Hierarchy { base: base.to_owned(), subsystems, source: h.mountpoint.join(rel) });
+        out.push(Hierarchy {
+            base: Cow::Owned(base.to_owned()),
+            subsystems: Cow::Owned(subsystems.join(",")),
+            mountpoint: Some(h.mountpoint.to_path_buf()),
+            rel: Cow::Owned(rel.to_path_buf()),
+        });
     }
     out
 }
@@ -184,36 +231,39 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
     let own_text = ctx.proc.read("self/cgroup")?;
     let own = own_cgroups(&own_text);
     let mut cwd_cg = false;
+    let mut source = PathBuf::with_capacity(128);
+    // Paths for messages only: made when something fails.
+    let sub = |name: &OsStr| m.dest.join(name);
     for h in hierarchies(ctx, &own)? {
-        let base = h.base.as_os_str();
-        let sub = m.dest.join(base);
+        let base = h.base.as_ref();
         let made = match nix::sys::stat::mkdirat(&cg, base, Mode::from_bits_truncate(0o755)) {
             Ok(()) => true,
             Err(Errno::EEXIST) => false,
-            Err(e) => return Err(merr_at(m, &sub, Op::Mkdir, e)),
+            Err(e) => return Err(merr_at(m, &sub(base), Op::Mkdir, e)),
         };
         if made && !cwd_cg {
             nix::unistd::fchdir(&cg).map_err(|e| merr_at(m, &m.dest, Op::Chdir, e))?;
             cwd_cg = true;
         }
         if ctx.plan.cgroupns {
-            let data = h.subsystems.join(",");
+            let data = h.subsystems.as_ref();
             let flags = DEFAULT | (m.flags & MsFlags::MS_RDONLY);
             if made {
-                mount(Some("cgroup"), base, Some("cgroup"), flags, Some(data.as_str()))
-                    .map_err(|e| merr_at(m, &sub, Op::Mount, e))?;
+                mount(Some("cgroup"), base, Some("cgroup"), flags, Some(data))
+                    .map_err(|e| merr_at(m, &sub(base), Op::Mount, e))?;
             } else {
-                let t = existing(ctx, m, &sub)?;
+                let t = existing(ctx, m, &sub(base))?;
                 cwd_cg = false;
                 let one = MountPlan { source: PathBuf::from("cgroup"), ..m.clone() };
-                fs_mount(&one, &sub, t.as_fd(), "cgroup", flags, &data)?;
+                fs_mount(&one, &sub(base), t.as_fd(), "cgroup", flags, data)?;
             }
         } else {
-            let source = &h.source;
+            let source = h.source(&mut source);
             let flags = MsFlags::MS_BIND | MsFlags::MS_REC | m.flags;
             if made {
-                bind_named(m, cg.as_fd(), base, source, flags, &sub)?;
+                bind_named(m, cg.as_fd(), base, source, flags)?;
             } else {
+                let sub = sub(base);
                 let tree = clone_source(m, source, flags, &sub)?;
                 let t = existing(ctx, m, &sub)?;
                 attach_bind(ctx, m, tree.as_fd(), source, flags, &sub, t.as_fd())?;
@@ -241,10 +291,11 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
 /// runc does. Where a user namespace refuses the remount (flags locked by
 /// the host's mount), the bind's locked flags are kept (see
 /// [`set_bind_flags`]), through an fd of it opened with no symlinks.
-fn bind_named(m: &MountPlan, cg: BorrowedFd<'_>, name: &OsStr, source: &Path, flags: MsFlags, sub: &Path) -> Result<()> {
+fn bind_named(m: &MountPlan, cg: BorrowedFd<'_>, name: &OsStr, source: &Path, flags: MsFlags) -> Result<()> {
     let none = None::<&str>;
     let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
-    mount(Some(source), name, none, bind, none).map_err(|e| bind_err(m, source, sub, e))?;
+    let sub = || m.dest.join(name);
+    mount(Some(source), name, none, bind, none).map_err(|e| bind_err(m, source, &sub(), e))?;
     let extra = flags & !(MsFlags::MS_REC | MsFlags::MS_REMOUNT | MsFlags::MS_BIND);
     if extra.is_empty() {
         return Ok(());
@@ -253,12 +304,12 @@ fn bind_named(m: &MountPlan, cg: BorrowedFd<'_>, name: &OsStr, source: &Path, fl
     match mount(none, name, none, remount, none) {
         Ok(()) => Ok(()),
         Err(Errno::EPERM) => {
-            let c = rel_cstring(Path::new(name)).map_err(|e| merr_at(m, sub, Op::Resolve, e))?;
+            let c = rel_cstring(Path::new(name)).map_err(|e| merr_at(m, &sub(), Op::Resolve, e))?;
             let o = (OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW).bits();
-            let fd = openat2(cg, &c, o, 0, BENEATH_NO_SYMLINKS).map_err(|e| merr_at(m, sub, Op::Resolve, e))?;
-            set_bind_flags(fd.as_fd(), flags).map_err(|e| merr_at(m, sub, Op::Remount, e))
+            let fd = openat2(cg, &c, o, 0, BENEATH_NO_SYMLINKS).map_err(|e| merr_at(m, &sub(), Op::Resolve, e))?;
+            set_bind_flags(fd.as_fd(), flags).map_err(|e| merr_at(m, &sub(), Op::Remount, e))
         }
-        Err(e) => Err(merr_at(m, sub, Op::Remount, e)),
+        Err(e) => Err(merr_at(m, &sub(), Op::Remount, e)),
     }
 }
 
@@ -283,10 +334,6 @@ fn new_tmpfs(m: &MountPlan) -> Result<OwnedFd> {
 
 /// The controllers of a v1 hierarchy: its super options that name a
 /// controller the process is in (`cpu`, `name=systemd`, …).
-fn subsystems_of(h: &MountInfo<'_>, own: &[OwnCgroup<'_>]) -> Vec<String> {
-    h.super_opts
-        .split(',')
-        .filter(|o| own.iter().any(|c| c.controllers.contains(o)))
-        .map(str::to_owned)
-        .collect()
+fn subsystems_of<'m>(h: &'m MountInfo<'_>, own: &[OwnCgroup<'_>]) -> Vec<&'m str> {
+    h.super_opts.split(',').filter(|o| own.iter().any(|c| c.has(o))).collect()
 }
