@@ -517,6 +517,43 @@ fn rootful_cgroup_mount_unconventional_v1_layout() {
     assert_eq!(mount_at(&ms, "/sys/fs/cgroup/cpu").fstype, "cgroup");
 }
 
+/// The process's own v1 cgroup is deep (a path longer than the room the
+/// usual layout's bind sources get on the stack): the bind source is the
+/// whole path all the same, so the container's /sys/fs/cgroup/pids is
+/// that cgroup (it shows the marker child made there).
+#[test]
+fn rootful_cgroup_v1_bind_of_a_deep_own_cgroup() {
+    require_root!();
+    let unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
+    if unified || !std::path::Path::new("/sys/fs/cgroup/pids/release_agent").exists() {
+        eprintln!("SKIP: needs a cgroup v1 host with a pids hierarchy at /sys/fs/cgroup/pids");
+        return;
+    }
+    let top = PathBuf::from(format!("/sys/fs/cgroup/pids/nsboot-deep-{}", std::process::id()));
+    let mut deep = top.clone();
+    for i in 0..6 {
+        deep.push(format!("level-{i}-{}", "x".repeat(40)));
+    }
+    std::fs::create_dir_all(deep.join("marker-child")).expect("mkdir deep cgroup");
+    assert!(deep.as_os_str().len() > 300);
+    let b = Bundle::new("cgroup-deep", false);
+    let setup = format!("echo $$ > {}/cgroup.procs && exec \"$@\"", deep.display());
+    let wrap = ["sh", "-c", setup.as_str(), "sh"];
+    let r = b.run_wrapped("echo ls: $(ls -d /sys/fs/cgroup/pids/marker-*); cat /proc/self/mountinfo", false, &wrap);
+    // Leaf first: every directory of the deep cgroup is empty again.
+    let mut dirs: Vec<PathBuf> = deep.join("marker-child").ancestors().take_while(|p| p.starts_with(&top)).map(Path::to_path_buf).collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.as_os_str().len()));
+    for d in dirs {
+        let _ = std::fs::remove_dir(&d);
+    }
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.contains("ls: /sys/fs/cgroup/pids/marker-child\n"), "not the deep cgroup: {}", r.out);
+    let ms = mounts_in(&r.out);
+    let pids = mount_at(&ms, "/sys/fs/cgroup/pids");
+    assert_eq!(pids.root, deep.strip_prefix("/sys/fs/cgroup/pids").map(|p| Path::new("/").join(p)).expect("below").display().to_string());
+}
+
 /// Rootless tests run the container as `nobody` through runuser, which
 /// needs root here; they skip (saying why) otherwise.
 macro_rules! require_rootless {

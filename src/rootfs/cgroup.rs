@@ -5,7 +5,8 @@
 //! namespace), the host's /sys/fs/cgroup is bind-mounted instead.
 
 use std::borrow::Cow;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -74,124 +75,121 @@ impl OwnCgroup<'_> {
     }
 }
 
-fn own_cgroups(text: &str) -> Vec<OwnCgroup<'_>> {
-    text.lines()
-        .filter_map(|l| {
-            let mut it = l.splitn(3, ':');
-            let id = it.next()?.parse().ok()?;
-            let controllers = it.next()?;
-            let path = Path::new(it.next()?);
-            Some(OwnCgroup { id, controllers, path })
-        })
-        .collect()
+fn own_cgroups(text: &str) -> impl Iterator<Item = OwnCgroup<'_>> + Clone {
+    text.lines().filter_map(|l| {
+        let mut it = l.splitn(3, ':');
+        let id = it.next()?.parse().ok()?;
+        let controllers = it.next()?;
+        let path = Path::new(it.next()?);
+        Some(OwnCgroup { id, controllers, path })
+    })
 }
 
-/// A host v1 hierarchy as the cgroup mount needs it. Borrowed from
-/// /proc/self/cgroup where it can be: in a freshly forked child every heap
-/// allocation that misses malloc's per-size cache writes to (and so
-/// copies) a page of the parent's heap, which costs more than the
-/// formatting here.
-struct Hierarchy<'a> {
-    /// The name under /sys/fs/cgroup in the container (the base name of
-    /// the host's mount point, as runc).
-    base: Cow<'a, OsStr>,
+/// The v1 hierarchies of /proc/self/cgroup (those with controllers), by
+/// ascending id (runc's order: mountinfo's), without collecting them.
+fn v1_ascending(text: &str) -> impl Iterator<Item = OwnCgroup<'_>> {
+    let mut last = None;
+    std::iter::from_fn(move || {
+        let next = own_cgroups(text)
+            .filter(|c| !c.controllers.is_empty() && last.map_or(true, |l| c.id > l))
+            .min_by_key(|c| c.id)?;
+        last = Some(next.id);
+        Some(next)
+    })
+}
+
+/// Room for the host paths of the usual layout (`/sys/fs/cgroup/<name>/
+/// <own cgroup>`) on the stack; a longer one takes the heap.
+const PATH_ROOM: usize = 256;
+
+/// `/sys/fs/cgroup/<base>/<tail>`: written into `buf` where it fits,
+/// else on the heap.
+fn host_path<'b>(buf: &'b mut [u8; PATH_ROOM], base: &str, tail: &Path) -> Cow<'b, Path> {
+    let rel = tail.strip_prefix("/").unwrap_or(tail);
+    let parts: [&[u8]; 5] = [HOST_CGROUP.as_bytes(), b"/", base.as_bytes(), b"/", rel.as_os_str().as_bytes()];
+    let len = parts.iter().map(|p| p.len()).sum::<usize>();
+    let Some(out) = buf.get_mut(..len) else {
+        return Cow::Owned(Path::new(HOST_CGROUP).join(base).join(rel));
+    };
+    let mut at = 0;
+    for p in parts {
+        out[at..at + p.len()].copy_from_slice(p);
+        at += p.len();
+    }
+    Cow::Borrowed(Path::new(OsStr::from_bytes(out)))
+}
+
+/// The name of a hierarchy under /sys/fs/cgroup: its controllers with
+/// every `name=` prefix dropped (`name=systemd` → `systemd`), written into
+/// `buf` when a prefix must go and it fits.
+fn base_name<'b>(controllers: &'b str, buf: &'b mut [u8; 64]) -> Cow<'b, str> {
+    if !controllers.contains("name=") {
+        return Cow::Borrowed(controllers);
+    }
+    let mut at = 0;
+    for (i, part) in controllers.split(',').enumerate() {
+        let part = part.strip_prefix("name=").unwrap_or(part).as_bytes();
+        let sep = usize::from(i > 0);
+        let Some(out) = buf.get_mut(at..at + sep + part.len()) else {
+            let names: Vec<&str> = controllers.split(',').map(|x| x.strip_prefix("name=").unwrap_or(x)).collect();
+            return Cow::Owned(names.join(","));
+        };
+        out[..sep].copy_from_slice(&b","[..sep]);
+        out[sep..].copy_from_slice(part);
+        at += sep + part.len();
+    }
+    // Only whole UTF-8 pieces of a `str` were copied.
+    Cow::Borrowed(std::str::from_utf8(&buf[..at]).unwrap_or_default())
+}
+
+/// Is every v1 hierarchy of /proc/self/cgroup mounted where every v1 host
+/// has it (systemd's layout, cgroupfs-mount's)?
+///
+/// runc reads the hierarchies from mountinfo (every `cgroup` mount: mount
+/// point, root, controllers). Formatting mountinfo costs the kernel more
+/// than anything else in this step on a v1 host (every cgroup line takes
+/// css_set_lock and formats the hierarchy's path and options), so this
+/// layout is checked first: each hierarchy at /sys/fs/cgroup/<its
+/// controllers> (`name=X`: X) with the hierarchy's root as the mount's
+/// root — which a file that only a v1 hierarchy's root directory has
+/// (`release_agent`) proves, one stat per hierarchy. Where any hierarchy
+/// is not so (a nested container's bound sub-hierarchies, other names),
+/// the host's mountinfo is read as runc does. (Left out by the check: a
+/// hierarchy mounted a second time elsewhere, which runc would also bind
+/// under that second name.) No heap is used on this path: in a freshly
+/// forked child every allocation that misses malloc's per-size cache
+/// writes to (and so copies) pages of the parent's heap, which costs more
+/// than the work here.
+fn conventional(ctx: &Ctx<'_>, own: &str) -> bool {
+    if ctx.plan.root.starts_with(HOST_CGROUP) {
+        return false;
+    }
+    own_cgroups(own).filter(|c| !c.controllers.is_empty()).all(|c| {
+        let mut name = [0u8; 64];
+        let mut buf = [0u8; PATH_ROOM];
+        let base = base_name(c.controllers, &mut name);
+        let probe = host_path(&mut buf, &base, Path::new("release_agent"));
+        nix::sys::stat::lstat(probe.as_ref()).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+    })
+}
+
+/// A host v1 hierarchy as found in mountinfo (runc's way).
+struct Hierarchy {
+    /// The base name of the host's mount point: the name under
+    /// /sys/fs/cgroup in the container.
+    base: OsString,
     /// Its controllers, comma-separated (the mount data of a fresh mount
     /// in a cgroup namespace).
-    subsystems: Cow<'a, str>,
-    /// The host's mount point; `None`: /sys/fs/cgroup/<base>.
-    mountpoint: Option<PathBuf>,
-    /// The process's own cgroup relative to the mount's root.
-    rel: Cow<'a, Path>,
-}
-
-impl Hierarchy<'_> {
-    /// The process's own cgroup as a host path (the bind source without a
-    /// cgroup namespace), written into `buf`.
-    fn source<'b>(&self, buf: &'b mut PathBuf) -> &'b Path {
-        buf.clear();
-        match &self.mountpoint {
-            Some(mp) => buf.push(mp),
-            None => {
-                buf.push(HOST_CGROUP);
-                buf.push(&self.base);
-            }
-        }
-        if !self.rel.as_os_str().is_empty() {
-            buf.push(&self.rel);
-        }
-        buf
-    }
-}
-
-/// The host's v1 hierarchies.
-///
-/// runc reads them from mountinfo (every `cgroup` mount: mount point,
-/// root, controllers). Formatting mountinfo costs the kernel more than
-/// anything else in this step on a v1 host (every cgroup line takes
-/// css_set_lock and formats the hierarchy's path and options), so the
-/// layout every v1 host has (systemd's, cgroupfs-mount's) is checked
-/// first: each hierarchy of /proc/self/cgroup mounted at
-/// /sys/fs/cgroup/<its controllers> (`name=X`: X) with the hierarchy's
-/// root as the mount's root — which a file that only a v1 hierarchy's
-/// root directory has (`release_agent`) proves, one stat per hierarchy.
-/// Where any hierarchy is not so (a nested container's bound
-/// sub-hierarchies, other names), the host's mountinfo is read as runc
-/// does. (Left out by the check: a hierarchy mounted a second time
-/// elsewhere, which runc would also bind under that second name.)
-fn hierarchies<'a>(ctx: &Ctx<'_>, own: &[OwnCgroup<'a>]) -> Result<Vec<Hierarchy<'a>>> {
-    if let Some(h) = conventional(ctx, own) {
-        return Ok(h);
-    }
-    let read;
-    let mounts = if ctx.host_mounts.is_empty() {
-        read = ctx.proc.mountinfo()?;
-        &parse_mountinfo_of(&read, |fstype| fstype == "cgroup")
-    } else {
-        &ctx.host_mounts
-    };
-    Ok(from_mountinfo(ctx, mounts, own))
-}
-
-fn conventional<'a>(ctx: &Ctx<'_>, own: &[OwnCgroup<'a>]) -> Option<Vec<Hierarchy<'a>>> {
-    if ctx.plan.root.starts_with(HOST_CGROUP) {
-        return None;
-    }
-    let mut v1: Vec<&OwnCgroup<'a>> = own.iter().filter(|c| !c.controllers.is_empty()).collect();
-    v1.sort_by_key(|c| c.id);
-    let mut out = Vec::with_capacity(v1.len());
-    let mut probe = PathBuf::with_capacity(64);
-    for c in v1 {
-        let base: Cow<'a, str> = if c.controllers.contains("name=") {
-            let names: Vec<&str> = c.controllers.split(',').map(|x| x.strip_prefix("name=").unwrap_or(x)).collect();
-            Cow::Owned(names.join(","))
-        } else {
-            Cow::Borrowed(c.controllers)
-        };
-        probe.clear();
-        probe.push(HOST_CGROUP);
-        probe.push(base.as_ref());
-        probe.push("release_agent");
-        match nix::sys::stat::lstat(&probe) {
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {}
-            _ => return None,
-        }
-        out.push(Hierarchy {
-            base: match base {
-                Cow::Borrowed(b) => Cow::Borrowed(OsStr::new(b)),
-                Cow::Owned(b) => Cow::Owned(b.into()),
-            },
-            subsystems: Cow::Borrowed(c.controllers),
-            mountpoint: None,
-            rel: Cow::Borrowed(c.path.strip_prefix("/").unwrap_or(c.path)),
-        });
-    }
-    Some(out)
+    subsystems: String,
+    /// The process's own cgroup in it as a host path (the bind source
+    /// without a cgroup namespace).
+    source: PathBuf,
 }
 
 /// runc's way: every `cgroup` mount of the host (not those an earlier
 /// rbind of /sys copied into the rootfs), once per mount point.
-fn from_mountinfo<'a>(ctx: &Ctx<'_>, mounts: &[MountInfo<'_>], own: &[OwnCgroup<'a>]) -> Vec<Hierarchy<'a>> {
-    let mut out: Vec<Hierarchy<'a>> = Vec::new();
+fn from_mountinfo(ctx: &Ctx<'_>, mounts: &[MountInfo<'_>], own: &str) -> Vec<Hierarchy> {
+    let mut out: Vec<Hierarchy> = Vec::new();
     let mut seen: Vec<&Path> = Vec::new();
     for h in mounts.iter().filter(|h| h.fstype == "cgroup" && !h.mountpoint.starts_with(&ctx.plan.root)) {
         let Some(base) = h.mountpoint.file_name() else { continue };
@@ -200,16 +198,14 @@ fn from_mountinfo<'a>(ctx: &Ctx<'_>, mounts: &[MountInfo<'_>], own: &[OwnCgroup<
         }
         seen.push(&h.mountpoint);
         let subsystems = subsystems_of(h, own);
-        let own_path = own
-            .iter()
+        let own_path = own_cgroups(own)
             .find(|c| subsystems.iter().any(|s| c.has(s)))
             .map_or(Path::new("/"), |c| c.path);
         let rel = own_path.strip_prefix(&h.root).unwrap_or(Path::new(""));
         out.push(Hierarchy {
-            base: Cow::Owned(base.to_owned()),
-            subsystems: Cow::Owned(subsystems.join(",")),
-            mountpoint: Some(h.mountpoint.to_path_buf()),
-            rel: Cow::Owned(rel.to_path_buf()),
+            base: base.to_owned(),
+            subsystems: subsystems.join(","),
+            source: h.mountpoint.join(rel),
         });
     }
     out
@@ -228,42 +224,79 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
     move_mount(cg.as_fd(), target.as_fd()).map_err(|e| merr(m, Op::MoveMount, e))?;
     drop(target);
 
-    let own_text = ctx.proc.read("self/cgroup")?;
-    let own = own_cgroups(&own_text);
-    let mut cwd_cg = false;
-    let mut source = PathBuf::with_capacity(128);
-    // Paths for messages only: made when something fails.
-    let sub = |name: &OsStr| m.dest.join(name);
-    for h in hierarchies(ctx, &own)? {
-        let base = h.base.as_ref();
-        let made = match nix::sys::stat::mkdirat(&cg, base, Mode::from_bits_truncate(0o755)) {
+    let mut one = One { ctx, m, cg: cg.as_fd(), cwd_cg: false };
+    ctx.proc.read_with(c"self/cgroup", |own| -> Result<()> {
+        if conventional(ctx, own) {
+            for c in v1_ascending(own) {
+                let mut name = [0u8; 64];
+                let mut buf = [0u8; PATH_ROOM];
+                let base = base_name(c.controllers, &mut name);
+                let source = host_path(&mut buf, &base, c.path);
+                one.mount(OsStr::new(base.as_ref()), c.controllers, &source)?;
+            }
+            return Ok(());
+        }
+        let read;
+        let mounts = if ctx.host_mounts.is_empty() {
+            read = ctx.proc.mountinfo()?;
+            &parse_mountinfo_of(&read, |fstype| fstype == "cgroup")
+        } else {
+            &ctx.host_mounts
+        };
+        for h in from_mountinfo(ctx, mounts, own) {
+            one.mount(&h.base, &h.subsystems, &h.source)?;
+        }
+        Ok(())
+    })??;
+    if m.flags.contains(MsFlags::MS_RDONLY) {
+        mount_setattr(cg.as_fd(), false, libc::MOUNT_ATTR_RDONLY, 0).map_err(|e| merr(m, Op::SetAttr, e))?;
+    }
+    post_mount_fd(ctx, m, &m.dest, cg.as_fd())
+}
+
+/// Mounts one hierarchy after another into the cgroup tmpfs `cg`.
+struct One<'c, 'a> {
+    ctx: &'c Ctx<'a>,
+    m: &'c MountPlan,
+    cg: BorrowedFd<'c>,
+    /// The cwd is `cg` (names are mounted relative to it).
+    cwd_cg: bool,
+}
+
+impl One<'_, '_> {
+    /// The hierarchy `base` with controllers `subsystems`: a fresh cgroup
+    /// mount in a cgroup namespace, else a bind of `source` (the process's
+    /// own cgroup on the host).
+    fn mount(&mut self, base: &OsStr, subsystems: &str, source: &Path) -> Result<()> {
+        let (ctx, m, cg) = (self.ctx, self.m, self.cg);
+        // Paths for messages only: made when something fails.
+        let sub = || m.dest.join(base);
+        let made = match nix::sys::stat::mkdirat(cg, base, Mode::from_bits_truncate(0o755)) {
             Ok(()) => true,
             Err(Errno::EEXIST) => false,
-            Err(e) => return Err(merr_at(m, &sub(base), Op::Mkdir, e)),
+            Err(e) => return Err(merr_at(m, &sub(), Op::Mkdir, e)),
         };
-        if made && !cwd_cg {
-            nix::unistd::fchdir(&cg).map_err(|e| merr_at(m, &m.dest, Op::Chdir, e))?;
-            cwd_cg = true;
+        if made && !self.cwd_cg {
+            nix::unistd::fchdir(cg).map_err(|e| merr_at(m, &m.dest, Op::Chdir, e))?;
+            self.cwd_cg = true;
         }
         if ctx.plan.cgroupns {
-            let data = h.subsystems.as_ref();
             let flags = DEFAULT | (m.flags & MsFlags::MS_RDONLY);
             if made {
-                mount(Some("cgroup"), base, Some("cgroup"), flags, Some(data))
-                    .map_err(|e| merr_at(m, &sub(base), Op::Mount, e))?;
+                mount(Some("cgroup"), base, Some("cgroup"), flags, Some(subsystems))
+                    .map_err(|e| merr_at(m, &sub(), Op::Mount, e))?;
             } else {
-                let t = existing(ctx, m, &sub(base))?;
-                cwd_cg = false;
+                let t = existing(ctx, m, &sub())?;
+                self.cwd_cg = false;
                 let one = MountPlan { source: PathBuf::from("cgroup"), ..m.clone() };
-                fs_mount(&one, &sub(base), t.as_fd(), "cgroup", flags, data)?;
+                fs_mount(&one, &sub(), t.as_fd(), "cgroup", flags, subsystems)?;
             }
         } else {
-            let source = h.source(&mut source);
             let flags = MsFlags::MS_BIND | MsFlags::MS_REC | m.flags;
             if made {
-                bind_named(m, cg.as_fd(), base, source, flags)?;
+                bind_named(m, cg, base, source, flags)?;
             } else {
-                let sub = sub(base);
+                let sub = sub();
                 let tree = clone_source(m, source, flags, &sub)?;
                 let t = existing(ctx, m, &sub)?;
                 attach_bind(ctx, m, tree.as_fd(), source, flags, &sub, t.as_fd())?;
@@ -273,17 +306,14 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
         let base_s = base.to_string_lossy();
         if base_s.contains(',') {
             for part in base_s.split(',') {
-                match nix::unistd::symlinkat(base, &cg, part) {
+                match nix::unistd::symlinkat(base, cg, part) {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(e) => return Err(merr_at(m, &m.dest.join(part), Op::Symlink, e)),
                 }
             }
         }
+        Ok(())
     }
-    if m.flags.contains(MsFlags::MS_RDONLY) {
-        mount_setattr(cg.as_fd(), false, libc::MOUNT_ATTR_RDONLY, 0).map_err(|e| merr(m, Op::SetAttr, e))?;
-    }
-    post_mount_fd(ctx, m, &m.dest, cg.as_fd())
 }
 
 /// Bind `source` (a host hierarchy) onto `name`, a directory just made in
@@ -334,6 +364,46 @@ fn new_tmpfs(m: &MountPlan) -> Result<OwnedFd> {
 
 /// The controllers of a v1 hierarchy: its super options that name a
 /// controller the process is in (`cpu`, `name=systemd`, …).
-fn subsystems_of<'m>(h: &'m MountInfo<'_>, own: &[OwnCgroup<'_>]) -> Vec<&'m str> {
-    h.super_opts.split(',').filter(|o| own.iter().any(|c| c.has(o))).collect()
+fn subsystems_of<'m>(h: &'m MountInfo<'_>, own: &str) -> Vec<&'m str> {
+    h.super_opts.split(',').filter(|o| own_cgroups(own).any(|c| c.has(o))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OWN: &str = "12:pids:/user.slice\n3:name=systemd:/user.slice/session-1.scope\n0::/user.slice\n\
+                       7:cpu,cpuacct:/\n";
+
+    #[test]
+    fn v1_hierarchies_come_by_ascending_id_without_the_unified_one() {
+        let ids: Vec<(u32, &str)> = v1_ascending(OWN).map(|c| (c.id, c.controllers)).collect();
+        assert_eq!(ids, [(3, "name=systemd"), (7, "cpu,cpuacct"), (12, "pids")]);
+        assert_eq!(v1_ascending("0::/\n").count(), 0);
+    }
+
+    #[test]
+    fn base_names_drop_name_prefixes() {
+        let mut buf = [0u8; 64];
+        assert!(matches!(base_name("cpu,cpuacct", &mut buf), Cow::Borrowed("cpu,cpuacct")));
+        assert_eq!(base_name("name=systemd", &mut [0u8; 64]), "systemd");
+        assert_eq!(base_name("name=a,cpu", &mut [0u8; 64]), "a,cpu");
+        let long = format!("name={}", "x".repeat(70));
+        let got = base_name(&long, &mut buf);
+        assert!(matches!(got, Cow::Owned(_)));
+        assert_eq!(got, "x".repeat(70));
+    }
+
+    #[test]
+    fn host_paths_on_the_stack_and_past_it() {
+        let mut buf = [0u8; PATH_ROOM];
+        let p = host_path(&mut buf, "cpu,cpuacct", Path::new("/user.slice/a"));
+        assert!(matches!(p, Cow::Borrowed(_)));
+        assert_eq!(p, Path::new("/sys/fs/cgroup/cpu,cpuacct/user.slice/a"));
+        assert_eq!(host_path(&mut [0u8; PATH_ROOM], "pids", Path::new("/")), Path::new("/sys/fs/cgroup/pids/"));
+        let deep = format!("/{}", "d/".repeat(200));
+        let p = host_path(&mut buf, "memory", Path::new(&deep));
+        assert!(matches!(p, Cow::Owned(_)));
+        assert_eq!(p, Path::new("/sys/fs/cgroup/memory").join(&deep[1..]));
+    }
 }

@@ -4,7 +4,7 @@
 //! magic links and leaving the procfs mount.
 
 use std::borrow::Cow;
-use std::ffi::CString;
+use std::ffi::CStr;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -42,12 +42,19 @@ impl ProcHandle {
     }
 
     /// Read a small file below /proc (e.g. `self/mountinfo`).
-    pub(crate) fn read(&self, name: &str) -> Result<String> {
-        let c = CString::new(name).map_err(|_| perr(Op::Open, name, Errno::EINVAL))?;
-        let fd = openat2(self.fd.as_fd(), &c, libc::O_RDONLY, 0, BENEATH).map_err(|e| perr(Op::Open, name, e))?;
-        let text = read_small(std::fs::File::from(fd))
-            .map_err(|e| perr(Op::Read, name, e.raw_os_error().map_or(Errno::EIO, Errno::from_raw)))?;
-        String::from_utf8(text).map_err(|_| perr(Op::Read, name, Errno::EIO))
+    pub(crate) fn read(&self, name: &CStr) -> Result<String> {
+        self.read_with(name, str::to_owned)
+    }
+
+    /// Read a small file below /proc and hand its text to `f` without
+    /// copying it to the heap (see [`read_small_with`]).
+    pub(crate) fn read_with<R>(&self, name: &CStr, f: impl FnOnce(&str) -> R) -> Result<R> {
+        let shown = || name.to_string_lossy();
+        let fd = openat2(self.fd.as_fd(), name, libc::O_RDONLY, 0, BENEATH).map_err(|e| perr(Op::Open, &shown(), e))?;
+        let errno = |e: std::io::Error| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw);
+        read_small_with(std::fs::File::from(fd), |b| std::str::from_utf8(b).map(f))
+            .map_err(|e| perr(Op::Read, &shown(), errno(e)))?
+            .map_err(|_| perr(Op::Read, &shown(), Errno::EIO))
     }
 
     /// Does `name` exist below /proc?
@@ -57,9 +64,7 @@ impl ProcHandle {
 
     /// Is the caller inside a (non-initial) user namespace?
     pub(crate) fn in_userns(&self) -> Result<bool> {
-        let map = self.read("self/uid_map")?;
-        let fields: Vec<&str> = map.split_whitespace().collect();
-        Ok(fields != ["0", "0", "4294967295"])
+        self.read_with(c"self/uid_map", |map| !map.split_whitespace().eq(["0", "0", "4294967295"]))
     }
 
     /// Refuse to run in PID 1's mount namespace (the host's, most likely),
@@ -81,19 +86,19 @@ impl ProcHandle {
 
     /// The text of /proc/self/mountinfo; [`parse_mountinfo`] borrows from it.
     pub(crate) fn mountinfo(&self) -> Result<String> {
-        self.read("self/mountinfo")
+        self.read(c"self/mountinfo")
     }
 }
 
 /// All of a small file whose size is not known (files below /proc report
-/// 0): read_to_string's size probe (statx + lseek) and its doubling from
-/// 32 bytes would cost a syscall each. One page on the stack usually takes
-/// two reads (the data, then EOF); the text is then copied into a vector
-/// of its size. (A page-sized heap buffer is a "large" request for glibc's
-/// malloc, which first consolidates its fastbins: in a freshly forked
-/// child that writes to, and so copies, several pages of the parent's
-/// heap.)
-fn read_small(mut file: std::fs::File) -> std::io::Result<Vec<u8>> {
+/// 0), handed to `f`: read_to_string's size probe (statx + lseek) and its
+/// doubling from 32 bytes would cost a syscall each. One page on the stack
+/// usually takes two reads (the data, then EOF) and no heap at all; a
+/// larger file continues in a vector. (A page-sized heap buffer is a
+/// "large" request for glibc's malloc, which first consolidates its
+/// fastbins: in a freshly forked child that writes to, and so copies,
+/// several pages of the parent's heap.)
+fn read_small_with<R>(mut file: std::fs::File, f: impl FnOnce(&[u8]) -> R) -> std::io::Result<R> {
     let mut page = [0u8; 4096];
     let mut len = 0;
     let mut more = Vec::new();
@@ -112,12 +117,7 @@ fn read_small(mut file: std::fs::File) -> std::io::Result<Vec<u8>> {
             more.resize(more.len() * 2, 0);
         }
     }
-    if more.is_empty() {
-        Ok(page[..len].to_vec())
-    } else {
-        more.truncate(len);
-        Ok(more)
-    }
+    Ok(if more.is_empty() { f(&page[..len]) } else { f(&more[..len]) })
 }
 
 /// One line of /proc/self/mountinfo (the fields nsboot uses), borrowed
@@ -205,7 +205,7 @@ mod tests {
             let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
             let f = dir.join(size.to_string());
             std::fs::write(&f, &data).unwrap();
-            assert_eq!(read_small(std::fs::File::open(&f).unwrap()).unwrap(), data, "size {size}");
+            assert_eq!(read_small_with(std::fs::File::open(&f).unwrap(), <[u8]>::to_vec).unwrap(), data, "size {size}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
