@@ -248,6 +248,33 @@ fn setattr(fd: BorrowedFd<'_>, path: &CStr, flags: libc::c_uint, set: u64, clr: 
     unit(ret)
 }
 
+/// `getdents64(fd, buf, len)`: as many `struct linux_dirent64` records
+/// as fit into `buf`; 0 at the end of the directory. (Read them with
+/// [`dirents`].)
+pub fn getdents64(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the call;
+    // the kernel writes at most that many.
+    let ret = unsafe { libc::syscall(libc::SYS_getdents64, fd.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
+    usize::try_from(ret).map_err(|_| Errno::last())
+}
+
+/// The (name, `d_type`) of each `struct linux_dirent64` record in `buf`
+/// (what [`getdents64`] filled), bounds-checked: a malformed record ends
+/// the walk.
+pub fn dirents(buf: &[u8]) -> impl Iterator<Item = (&[u8], u8)> {
+    // d_ino: u64, d_off: i64, d_reclen: u16, d_type: u8, d_name: NUL-terminated.
+    const NAME: usize = 19;
+    let mut rest = buf;
+    std::iter::from_fn(move || {
+        let reclen = usize::from(u16::from_ne_bytes([*rest.get(16)?, *rest.get(17)?]));
+        let rec = rest.get(..reclen).filter(|_| reclen > NAME)?;
+        rest = &rest[reclen..];
+        let name = &rec[NAME..];
+        let end = name.iter().position(|&b| b == 0)?;
+        Some((&name[..end], rec[18]))
+    })
+}
+
 /// `setdomainname(name, len)`.
 pub fn setdomainname(name: &[u8]) -> Result<(), Errno> {
     // SAFETY: `name` is a valid buffer of `name.len()` bytes for the call.

@@ -14,25 +14,23 @@
 //! file must not be bind-mounted over /proc files).
 //!
 //! Paths directly below `/proc` (most of both lists) are handled by name
-//! relative to the procfs root, see [`ProcRoot`].
+//! relative to the procfs root, see [`proc_root`].
 
-use std::ffi::{CString, OsStr};
+mod proc_root;
+
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path};
+use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag};
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
-use nix::sys::stat::{fstat, fstatat, makedev};
-use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
+use nix::sys::stat::{fstat, makedev};
 
 use super::error::{Op, Refusal, Result, RootfsError};
 use super::path::{rel_cstring, resolve, IN_ROOT};
 use super::plan::{MountKind, RootfsPlan};
-use crate::sys::fs::{
-    clone_tree, fscreate_mount, fsopen, mount_setattr, mount_setattr_at, move_mount, move_mount_to, openat2,
-};
+use crate::sys::fs::{clone_tree, fscreate_mount, fsopen, mount_setattr, move_mount, openat2};
+use proc_root::{mask_proc, proc_child, readonly_proc, ProcRoot};
 
 fn rerr(op: Op, path: &Path, errno: Errno) -> RootfsError {
     RootfsError::Readonly { op, path: path.to_path_buf(), errno }
@@ -56,8 +54,7 @@ pub(crate) fn finalize(plan: &RootfsPlan, root: BorrowedFd<'_>) -> Result<bool> 
     if plan.readonly {
         set_ro(root, Path::new("/"))?;
     }
-    let by_name = plan.readonly_paths.iter().chain(&plan.masked).any(|p| proc_child(p).is_some());
-    let mut proc = if by_name { ProcRoot::open(root) } else { None };
+    let mut proc = ProcRoot::open(root, plan);
     let mut moved_cwd = false;
     for p in &plan.readonly_paths {
         match (proc.as_mut(), proc_child(p)) {
@@ -80,7 +77,7 @@ pub(crate) fn finalize(plan: &RootfsPlan, root: BorrowedFd<'_>) -> Result<bool> 
                     if mask_path(root, devnull.as_fd(), p)? {
                         moved_cwd = true;
                         if let Some(pr) = proc.as_mut() {
-                            pr.here = false;
+                            pr.left();
                         }
                     }
                 }
@@ -88,91 +85,6 @@ pub(crate) fn finalize(plan: &RootfsPlan, root: BorrowedFd<'_>) -> Result<bool> 
         }
     }
     Ok(moved_cwd)
-}
-
-/// `/proc` of the new root when it is the root of a procfs mount (what
-/// step 2 mounted there): opened in-root with no symlink at all, checked to
-/// be procfs (`fstatfs`) and its root directory (inode 1, procfs's
-/// `PROC_ROOT_INO`). Its entries are made by the kernel, not by the image,
-/// and none of them is a magic link (those live in the `/proc/<pid>`
-/// directories), so a single name below it can be looked up directly: by
-/// the new mount API relative to the fd, and by mount(2) relative to the
-/// cwd, entered with `fchdir` (the cwd pins that directory; nothing is
-/// resolved from the root again). That takes one to three syscalls per
-/// path instead of four to six: no in-root `openat2` + `close` per path,
-/// and read-only binds as bind + `mount_setattr` (by name) instead of
-/// `open_tree` + `mount_setattr` + `move_mount` + two `close`s. Where
-/// `/proc` is anything else, every path takes the general way.
-struct ProcRoot {
-    fd: OwnedFd,
-    /// The cwd is `fd` (set by [`ProcRoot::enter`], cleared when masking
-    /// a directory elsewhere moved it).
-    here: bool,
-}
-
-impl ProcRoot {
-    fn open(root: BorrowedFd<'_>) -> Option<Self> {
-        let how = (OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW).bits();
-        let fd = openat2(root, c"proc", how, 0, IN_ROOT | libc::RESOLVE_NO_SYMLINKS).ok()?;
-        let on_proc = fstatfs(&fd).is_ok_and(|s| s.filesystem_type() == PROC_SUPER_MAGIC);
-        let is_root = on_proc && fstat(&fd).is_ok_and(|st| st.st_ino == 1);
-        is_root.then_some(Self { fd, here: false })
-    }
-
-    fn enter(&mut self) -> std::result::Result<(), Errno> {
-        if !self.here {
-            nix::unistd::fchdir(&self.fd)?;
-            self.here = true;
-        }
-        Ok(())
-    }
-}
-
-/// `name` when `path` is `/proc/<name>` (one normal component).
-fn proc_child(path: &Path) -> Option<&OsStr> {
-    let rest = path.strip_prefix("/proc").ok()?;
-    let mut c = rest.components();
-    match (c.next(), c.next()) {
-        (Some(Component::Normal(name)), None) => Some(name),
-        _ => None,
-    }
-}
-
-fn name_cstring(name: &OsStr) -> std::result::Result<CString, Errno> {
-    CString::new(name.as_bytes()).map_err(|_| Errno::EINVAL)
-}
-
-/// [`readonly_path`] for `/proc/<name>`: bind onto itself by name from the
-/// procfs root, then the new top mount made read-only by name.
-fn readonly_proc(pr: &mut ProcRoot, name: &OsStr, path: &Path) -> Result<()> {
-    let c = name_cstring(name).map_err(|e| rerr(Op::Resolve, path, e))?;
-    pr.enter().map_err(|e| rerr(Op::Chdir, Path::new("/proc"), e))?;
-    let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
-    match mount(Some(c.as_c_str()), c.as_c_str(), None::<&str>, rbind, None::<&str>) {
-        Ok(()) => {}
-        Err(Errno::ENOENT) => return Ok(()),
-        Err(e) => return Err(rerr(Op::Bind, path, e)),
-    }
-    mount_setattr_at(pr.fd.as_fd(), &c, libc::MOUNT_ATTR_RDONLY, 0).map_err(|e| rerr(Op::SetAttr, path, e))
-}
-
-/// [`mask_path`] for `/proc/<name>`: a directory gets the read-only tmpfs
-/// by name from the procfs root, anything else a clone of the checked
-/// /dev/null attached by name below the procfs root fd.
-fn mask_proc(pr: &mut ProcRoot, devnull: BorrowedFd<'_>, name: &OsStr, path: &Path) -> Result<()> {
-    let c = name_cstring(name).map_err(|e| merr(Op::Resolve, path, e))?;
-    let st = match fstatat(&pr.fd, c.as_c_str(), AtFlags::empty()) {
-        Ok(st) => st,
-        Err(Errno::ENOENT) => return Ok(()),
-        Err(e) => return Err(merr(Op::Stat, path, e)),
-    };
-    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        pr.enter().map_err(|e| merr(Op::Chdir, Path::new("/proc"), e))?;
-        let ro = MsFlags::MS_RDONLY;
-        return mount(Some("tmpfs"), c.as_c_str(), Some("tmpfs"), ro, None::<&str>).map_err(|e| merr(Op::Mount, path, e));
-    }
-    let mnt = clone_tree(devnull, false).map_err(|e| merr(Op::CloneTree, path, e))?;
-    move_mount_to(mnt.as_fd(), pr.fd.as_fd(), &c).map_err(|e| merr(Op::MoveMount, path, e))
 }
 
 fn set_ro(fd: BorrowedFd<'_>, path: &Path) -> Result<()> {
