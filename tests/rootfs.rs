@@ -489,6 +489,19 @@ fn rootful_cgroup_mount_on_a_unified_host() {
     assert!(r.out.contains("cgroup.procs"), "no cgroup2 files: {}", r.out);
 }
 
+/// Skip (saying why) unless this host is cgroup v1 with a pids hierarchy
+/// at /sys/fs/cgroup/pids.
+macro_rules! require_v1_pids {
+    () => {
+        let unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
+        if unified || !std::path::Path::new("/sys/fs/cgroup/pids/release_agent").exists() {
+            eprintln!("SKIP: needs a cgroup v1 host with a pids hierarchy at /sys/fs/cgroup/pids");
+            return;
+        }
+    };
+}
+
 /// A v1 host whose hierarchies are not at /sys/fs/cgroup/<controllers>
 /// (here, in a private view: pids mounted as "p", cpu as "cpu", the rest
 /// unmounted): the conventional layout is refused and the hierarchies come
@@ -496,12 +509,7 @@ fn rootful_cgroup_mount_on_a_unified_host() {
 #[test]
 fn rootful_cgroup_mount_unconventional_v1_layout() {
     require_root!();
-    let unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
-    if unified || !std::path::Path::new("/sys/fs/cgroup/pids/release_agent").exists() {
-        eprintln!("SKIP: needs a cgroup v1 host with a pids hierarchy at /sys/fs/cgroup/pids");
-        return;
-    }
+    require_v1_pids!();
     let b = Bundle::new("cgroup-v1-odd", false);
     let setup = "umount -l /sys/fs/cgroup && mount -t tmpfs tmpfs /sys/fs/cgroup && mkdir /sys/fs/cgroup/p /sys/fs/cgroup/cpu \
         && mount -t cgroup -o pids cgroup /sys/fs/cgroup/p && mount -t cgroup -o cpu cgroup /sys/fs/cgroup/cpu \
@@ -524,12 +532,7 @@ fn rootful_cgroup_mount_unconventional_v1_layout() {
 #[test]
 fn rootful_cgroup_v1_bind_of_a_deep_own_cgroup() {
     require_root!();
-    let unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
-    if unified || !std::path::Path::new("/sys/fs/cgroup/pids/release_agent").exists() {
-        eprintln!("SKIP: needs a cgroup v1 host with a pids hierarchy at /sys/fs/cgroup/pids");
-        return;
-    }
+    require_v1_pids!();
     let top = PathBuf::from(format!("/sys/fs/cgroup/pids/nsboot-deep-{}", std::process::id()));
     let mut deep = top.clone();
     for i in 0..6 {

@@ -51,11 +51,11 @@ pub(super) fn v1_ascending(text: &str) -> impl Iterator<Item = OwnCgroup<'_>> {
 
 /// Room for the host paths of the usual layout (`/sys/fs/cgroup/<name>/
 /// <own cgroup>`) on the stack; a longer one takes the heap.
-pub(super) const PATH_ROOM: usize = 256;
+const PATH_ROOM: usize = 256;
 
 /// `/sys/fs/cgroup/<base>/<tail>`: written into `buf` where it fits,
 /// else on the heap.
-pub(super) fn host_path<'b>(buf: &'b mut [u8; PATH_ROOM], base: &str, tail: &Path) -> Cow<'b, Path> {
+fn host_path<'b>(buf: &'b mut [u8; PATH_ROOM], base: &str, tail: &Path) -> Cow<'b, Path> {
     let rel = tail.strip_prefix("/").unwrap_or(tail);
     let parts: [&[u8]; 5] = [HOST_CGROUP.as_bytes(), b"/", base.as_bytes(), b"/", rel.as_os_str().as_bytes()];
     let len = parts.iter().map(|p| p.len()).sum::<usize>();
@@ -73,7 +73,7 @@ pub(super) fn host_path<'b>(buf: &'b mut [u8; PATH_ROOM], base: &str, tail: &Pat
 /// The name of a hierarchy under /sys/fs/cgroup: its controllers with
 /// every `name=` prefix dropped (`name=systemd` → `systemd`), written into
 /// `buf` when a prefix must go and it fits.
-pub(super) fn base_name<'b>(controllers: &'b str, buf: &'b mut [u8; 64]) -> Cow<'b, str> {
+fn base_name<'b>(controllers: &'b str, buf: &'b mut [u8; 64]) -> Cow<'b, str> {
     if !controllers.contains("name=") {
         return Cow::Borrowed(controllers);
     }
@@ -91,6 +91,17 @@ pub(super) fn base_name<'b>(controllers: &'b str, buf: &'b mut [u8; 64]) -> Cow<
     }
     // Only whole UTF-8 pieces of a `str` were copied.
     Cow::Borrowed(std::str::from_utf8(&buf[..at]).unwrap_or_default())
+}
+
+/// `f(name, path)` for the hierarchy `c`: its name under /sys/fs/cgroup
+/// ([`base_name`]) and `/sys/fs/cgroup/<name>/<tail>` ([`host_path`]),
+/// both built on the stack where they fit.
+pub(super) fn at_host_path<R>(c: &OwnCgroup<'_>, tail: &Path, f: impl FnOnce(&str, &Path) -> R) -> R {
+    let mut name = [0u8; 64];
+    let mut buf = [0u8; PATH_ROOM];
+    let base = base_name(c.controllers, &mut name);
+    let path = host_path(&mut buf, &base, tail);
+    f(&base, &path)
 }
 
 /// Is every v1 hierarchy of /proc/self/cgroup mounted where every v1 host
@@ -116,11 +127,9 @@ pub(super) fn conventional(ctx: &Ctx<'_>, own: &str) -> bool {
         return false;
     }
     own_cgroups(own).filter(|c| !c.controllers.is_empty()).all(|c| {
-        let mut name = [0u8; 64];
-        let mut buf = [0u8; PATH_ROOM];
-        let base = base_name(c.controllers, &mut name);
-        let probe = host_path(&mut buf, &base, Path::new("release_agent"));
-        nix::sys::stat::lstat(probe.as_ref()).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+        at_host_path(&c, Path::new("release_agent"), |_, probe| {
+            nix::sys::stat::lstat(probe).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+        })
     })
 }
 

@@ -23,7 +23,7 @@ use super::path::{mkdir_all, rel_cstring, BENEATH_NO_SYMLINKS};
 use super::plan::MountPlan;
 use super::procfs::parse_mountinfo_of;
 use super::Ctx;
-use hierarchy::{base_name, conventional, from_mountinfo, host_path, v1_ascending, PATH_ROOM};
+use hierarchy::{at_host_path, conventional, from_mountinfo, v1_ascending};
 use crate::sys::fs::{fsconfig_set, fscreate_mount, fsopen, mount_setattr, move_mount, openat2};
 
 mod hierarchy;
@@ -78,11 +78,7 @@ fn mount_v1(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
     ctx.proc.read_with(c"self/cgroup", |own| -> Result<()> {
         if conventional(ctx, own) {
             for c in v1_ascending(own) {
-                let mut name = [0u8; 64];
-                let mut buf = [0u8; PATH_ROOM];
-                let base = base_name(c.controllers, &mut name);
-                let source = host_path(&mut buf, &base, c.path);
-                one.mount(OsStr::new(base.as_ref()), c.controllers, &source)?;
+                at_host_path(&c, c.path, |base, source| one.mount(OsStr::new(base), c.controllers, source))?;
             }
             return Ok(());
         }

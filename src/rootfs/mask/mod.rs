@@ -1,8 +1,8 @@
 //! Step 6, after the pivot: read-only tmpfs mounts and root, then
 //! `linux.readonlyPaths` and `linux.maskedPaths`.
 //!
-//! No path string is used here: every target is an `O_PATH` fd resolved
-//! in the new root, read-only is applied with `mount_setattr` (which only
+//! Outside the `/proc` names below, no path string is used: every target
+//! is an `O_PATH` fd resolved in the new root, read-only is applied with `mount_setattr` (which only
 //! *adds* MOUNT_ATTR_RDONLY, so locked flags in a user namespace are kept
 //! by construction), binds are made detached (`open_tree` clone) and
 //! attached with `move_mount` onto the fd; the empty tmpfs over a masked

@@ -19,7 +19,7 @@
 //! every entry of its root that a lookup finds, except thread ids — so
 //! numeric names are not trusted to it and are looked up.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
@@ -31,7 +31,7 @@ use nix::sys::stat::{fstat, fstatat};
 use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
 
 use super::super::error::{Op, Result};
-use super::super::path::IN_ROOT;
+use super::super::path::{rel_cstring, IN_ROOT};
 use super::super::plan::RootfsPlan;
 use super::{merr, rerr};
 use crate::sys::fs::{clone_tree, dirents, getdents64, mount_setattr_at, move_mount_to, openat2};
@@ -153,17 +153,13 @@ pub(super) fn proc_child(path: &Path) -> Option<&OsStr> {
     }
 }
 
-fn name_cstring(name: &OsStr) -> std::result::Result<CString, Errno> {
-    CString::new(name.as_bytes()).map_err(|_| Errno::EINVAL)
-}
-
 /// runc's readonlyPath for `/proc/<name>`: bind onto itself by name from
 /// the procfs root, then the new top mount made read-only by name.
 pub(super) fn readonly_proc(pr: &mut ProcRoot<'_>, name: &OsStr, path: &Path) -> Result<()> {
     if pr.listing.seen(name) == Seen::Missing {
         return Ok(());
     }
-    let c = name_cstring(name).map_err(|e| rerr(Op::Resolve, path, e))?;
+    let c = rel_cstring(Path::new(name)).map_err(|e| rerr(Op::Resolve, path, e))?;
     pr.enter().map_err(|e| rerr(Op::Chdir, Path::new("/proc"), e))?;
     let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
     match mount(Some(c.as_c_str()), c.as_c_str(), None::<&str>, rbind, None::<&str>) {
@@ -178,9 +174,12 @@ pub(super) fn readonly_proc(pr: &mut ProcRoot<'_>, name: &OsStr, path: &Path) ->
 /// from the procfs root, anything else a clone of the checked /dev/null
 /// attached by name below the procfs root fd. Missing names are skipped.
 pub(super) fn mask_proc(pr: &mut ProcRoot<'_>, devnull: BorrowedFd<'_>, name: &OsStr, path: &Path) -> Result<()> {
-    let c = name_cstring(name).map_err(|e| merr(Op::Resolve, path, e))?;
-    let dir = match pr.listing.seen(name) {
-        Seen::Missing => return Ok(()),
+    let seen = pr.listing.seen(name);
+    if seen == Seen::Missing {
+        return Ok(());
+    }
+    let c = rel_cstring(Path::new(name)).map_err(|e| merr(Op::Resolve, path, e))?;
+    let dir = match seen {
         Seen::Type(libc::DT_DIR) => true,
         Seen::Type(t) if t != libc::DT_LNK && t != libc::DT_UNKNOWN => false,
         // Unknown, or a symlink (`mounts`, `net`): its target decides.
