@@ -27,7 +27,7 @@ use nix::sched::{unshare, CloneFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult};
-use nsboot::rootfs::{copy_tree, prepare, RootfsOptions, RootfsPlan};
+use nsboot_oci::rootfs::{copy_tree, prepare, RootfsOptions, RootfsPlan};
 
 const NONE: Option<&str> = None;
 

@@ -1,6 +1,6 @@
-//! Test driver for `nsboot::rootfs`: a single-threaded program that
+//! Test driver for `nsboot_oci::rootfs`: a single-threaded program that
 //! unshares the namespaces a bundle's config.json asks for, runs
-//! [`nsboot::rootfs::prepare`] and execs a command inside the container.
+//! [`nsboot_oci::rootfs::prepare`] and execs a command inside the container.
 //!
 //! ```text
 //! rootfs_probe [--no-pivot] BUNDLE [-- CMD ARGS...]
@@ -20,7 +20,7 @@ use std::process::exit;
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
-use nsboot::rootfs::{prepare, RootfsOptions, RootfsPlan};
+use nsboot_oci::rootfs::{prepare, RootfsOptions, RootfsPlan};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 fn wait_exit(child: nix::unistd::Pid) -> i32 {

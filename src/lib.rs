@@ -1,26 +1,24 @@
-//! nsboot: a runc-compatible namespace bootstrap and rootfs preparation,
-//! as a memory-safe library with a C ABI.
+//! nsboot: a runc-compatible namespace bootstrap, as a memory-safe library.
 //!
-//! Layers, data flowing one way: [`wire`] (message codec) → [`stages::Plan`]
-//! (typed, validated) → [`stages`] (the process machine) → surfaces
-//! ([`entry`] for Rust, `ffi` for C and the ELF constructor, `cbind/go` for
-//! Go). `unsafe` lives in `sys` (syscalls), `ffi` (the C boundary) and
-//! `rootfs_plugin` (the boundary with the on-demand rootfs plugin).
+//! This crate is the bootstrap core, with no OCI code. Layers, data flowing
+//! one way: [`wire`] (message codec) → [`stages::Plan`] (typed, validated)
+//! → [`stages`] (the process machine) → [`entry`] (the Rust entry point)
+//! and [`caller`] (the parent's side). `unsafe` lives in [`sys`]
+//! (syscalls) and [`rootfs_plugin`] (the host side of the boundary with
+//! the on-demand rootfs plugin).
+//!
+//! The other layers are crates of their own (crates/), each depending on
+//! this one: `nsboot-oci` (everything driven by an OCI `config.json`),
+//! `nsboot-oci-plugin` (it as `libnsboot_rootfs.so`), `nsboot-capi` (the C
+//! ABI, the ELF constructor and the LD_PRELOAD mode: `libnsboot.so`,
+//! `libnsboot.a`).
 #![deny(unsafe_code)]
-// The rootfs plugin (`rootfs-plugin/`) compiles this crate for its
-// `rootfs_plugin::export` table only; the rest is unused there.
-#![cfg_attr(feature = "plugin", allow(dead_code, unused_imports))]
 
 pub mod caller;
-#[cfg(not(feature = "plugin"))]
-mod ffi;
-mod preload;
 pub mod entry;
 pub mod log;
 pub mod ns;
-#[cfg(feature = "rootfs")]
-pub mod rootfs;
-mod rootfs_plugin;
+pub mod rootfs_plugin;
 pub mod sealed;
 pub mod stages;
 pub mod sys;

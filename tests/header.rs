@@ -9,7 +9,7 @@ fn header_is_current() {
     let config = cbindgen::Config::from_file(root.join("cbind/cbindgen.toml")).expect("cbindgen.toml");
     let mut out = Vec::new();
     cbindgen::Builder::new()
-        .with_crate(root)
+        .with_crate(root.join("crates/nsboot-capi"))
         .with_config(config)
         .generate()
         .expect("cbindgen generates the header")

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use nsboot::rootfs::{RootfsOptions, RootfsPlan};
+use nsboot_oci::rootfs::{RootfsOptions, RootfsPlan};
 use serde_json::{json, Value};
 
 const APPLETS: &[&str] = &[
@@ -699,7 +699,7 @@ fn copy_tree_keeps_metadata_and_xattrs() {
     }
     let open = |p: &Path| std::fs::File::open(p).expect("open dir");
     let (s, d) = (open(&src), open(&dst));
-    let stats = nsboot::rootfs::copy_tree(
+    let stats = nsboot_oci::rootfs::copy_tree(
         std::os::fd::AsFd::as_fd(&s),
         std::os::fd::AsFd::as_fd(&d),
         Path::new("/test"),

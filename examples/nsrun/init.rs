@@ -14,7 +14,7 @@ use std::process::Command;
 
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::mount::{mount, MsFlags};
-use nsboot::rootfs::{prepare, RootfsOptions, RootfsPlan};
+use nsboot_oci::rootfs::{prepare, RootfsOptions, RootfsPlan};
 use serde::{Deserialize, Serialize};
 
 use crate::image::Overlay;

@@ -13,7 +13,7 @@
 //! and stage-2 comes back here as PID 1 of the new PID namespace. It reads
 //! its orders from the init socket (`init.rs`), mounts the overlay inside
 //! its own mount namespace (so the host mount table never sees it),
-//! prepares the rootfs with [`nsboot::rootfs::prepare`], brings `lo` up
+//! prepares the rootfs with [`nsboot_oci::rootfs::prepare`], brings `lo` up
 //! and execs the command, which is then PID 1.
 
 mod cli;

@@ -84,8 +84,8 @@ fn load() -> Result<&'static PluginV1, String> {
             }
         })?;
         let entry = lib.symbol(abi::ENTRY_SYMBOL).map_err(|e| format!("{shown} is not an nsboot rootfs plugin: {e}"))?;
-        // SAFETY: ENTRY_SYMBOL is defined by the plugin (src/rootfs_plugin/
-        // export.rs) with exactly this signature.
+        // SAFETY: ENTRY_SYMBOL is defined by the plugin (crates/nsboot-oci-
+        // plugin/src/lib.rs) with exactly this signature.
         let entry: extern "C" fn() -> *const PluginV1 = unsafe { std::mem::transmute(entry) };
         let table = entry();
         // SAFETY: the entry returns NULL or a pointer to its static table,

@@ -1,14 +1,15 @@
 //! The rootfs step behind a C ABI, loaded only when a rootfs is asked for.
 //!
 //! The OCI code (oci-spec, serde, regex: three quarters of nsboot's code)
-//! lives in a second shared object, `libnsboot_rootfs.so`, built from this
-//! same crate by the `rootfs-plugin` package. libnsboot's bootstrap and C
-//! API load it with `dlopen` the first time a config arrives (stage-0, for
+//! lives in a second shared object, `libnsboot_rootfs.so`, built from the
+//! `nsboot-oci` crate by the `nsboot-oci-plugin` crate (crates/).
+//! libnsboot's bootstrap and C API load it with `dlopen` the first time a
+//! config arrives (stage-0, for
 //! the `NSBOOT_ROOTFS_CONFIG` extension; `nsboot_rootfs_prepare`), so a
 //! program that links libnsboot does not map or relocate any of it at
 //! start-up: the constructor and the plain bootstrap stay as cheap as the
 //! bootstrap alone (BENCHMARKS.md §1 and §4). Rust programs calling
-//! [`crate::rootfs`] directly use the code compiled into their binary.
+//! `nsboot_oci::rootfs` directly use the code compiled into their binary.
 //!
 //! Where the plugin is looked for, first match wins:
 //! 1. `$NSBOOT_ROOTFS_PLUGIN` (a path; nothing else is tried);
@@ -20,8 +21,6 @@
 #![allow(unsafe_code)]
 
 pub mod abi;
-#[cfg(feature = "plugin")]
-pub mod export;
 mod host;
 
 pub use host::{load_plugin, RootfsFailure, RootfsStep};

@@ -5,15 +5,13 @@
 //! Every function here is a thin, safe wrapper: it takes borrowed fds and
 //! `&CStr` paths, returns `OwnedFd` for anything the kernel opens (always
 //! close-on-exec), and turns `-1` into [`Errno`]. Nothing here allocates
-//! between the call and the errno read. This is the only file of the rootfs
-//! stage that may contain `unsafe`.
+//! between the call and the errno read. The rootfs stage (crate nsboot-oci)
+//! makes its syscalls through this file and has no `unsafe` of its own.
 //!
 //! # References
 //! openat2(2), open_tree(2), move_mount(2), fsopen(2), fsconfig(2),
 //! fsmount(2), mount_setattr(2), setdomainname(2), listxattr(2) — man7.org.
 #![allow(unsafe_code)]
-// Without the rootfs feature only the calls of sealed.rs are used.
-#![cfg_attr(not(feature = "rootfs"), allow(dead_code))]
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};

@@ -67,7 +67,7 @@ pub fn have(tool: &str) -> bool {
 
 /// `target/<profile>`, holding libnsboot.so, libnsboot.a and the rootfs
 /// plugin, built (or confirmed up to date) once per test binary: they come
-/// from the capi/ and rootfs-plugin/ packages, which `cargo test` of this
+/// from the crates/nsboot-capi and crates/nsboot-oci-plugin packages, which `cargo test` of this
 /// package does not build (cargo has released the build lock while tests
 /// run).
 pub fn lib_dir() -> PathBuf {
@@ -77,7 +77,7 @@ pub fn lib_dir() -> PathBuf {
             let dir = profile_dir();
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--quiet", "-p", "nsboot-capi", "-p", "nsboot-rootfs"]);
+            cmd.args(["build", "--quiet", "-p", "nsboot-capi", "-p", "nsboot-oci-plugin"]);
             if dir.file_name().is_some_and(|n| n == "release") {
                 cmd.arg("--release");
             }

@@ -5,7 +5,7 @@ use std::ffi::c_char;
 
 use super::error::{nsboot_error, nsboot_status, report};
 use super::{boundary, cstr};
-use crate::rootfs_plugin::RootfsStep;
+use nsboot::rootfs_plugin::RootfsStep;
 
 use nsboot_status::*;
 
@@ -139,7 +139,7 @@ unsafe fn new_step(config_json: *const u8, len: usize, bundle: *const c_char, fl
     if config_json.is_null() {
         return Err(nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "config_json is NULL".into()));
     }
-    if flags & !crate::wire::ROOTFS_FLAGS_ALL != 0 {
+    if flags & !nsboot::wire::ROOTFS_FLAGS_ALL != 0 {
         return Err(nsboot_error::new(NSBOOT_STATUS_INVALID_ARGUMENT, None, format!("unknown rootfs flags {flags:#x}")));
     }
     // SAFETY: config_json points to `len` readable bytes (contract).

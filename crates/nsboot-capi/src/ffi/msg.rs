@@ -5,8 +5,8 @@ use std::ffi::{c_char, c_int};
 
 use super::error::{nsboot_error, nsboot_status, report};
 use super::{boundary, cstr};
-use crate::ns::{NsKind, NsPath, NsSet};
-use crate::wire::{self, BootstrapConfig, Dialect, IdMap, TimeOffset};
+use nsboot::ns::{NsKind, NsPath, NsSet};
+use nsboot::wire::{self, BootstrapConfig, Dialect, IdMap, TimeOffset};
 
 use nsboot_status::*;
 

@@ -18,7 +18,7 @@ use super::error::{Op, Result, RootfsError};
 use super::path::{fd_path, rel_cstring, BENEATH_NO_SYMLINKS, IN_ROOT};
 use super::plan::DevicePlan;
 use super::Ctx;
-use crate::sys::fs::openat2;
+use nsboot::sys::fs::openat2;
 
 fn derr(path: &Path, op: Op, errno: Errno) -> RootfsError {
     RootfsError::Device { op, path: path.to_path_buf(), errno }

@@ -25,7 +25,7 @@ use super::mount::{fs_mount, initial_flags, merr, post_mount, target};
 use super::path::resolve;
 use super::plan::MountPlan;
 use super::Ctx;
-use crate::sys::fs::{fgetxattr, flistxattr, fsetxattr};
+use nsboot::sys::fs::{fgetxattr, flistxattr, fsetxattr};
 
 /// What a copy moved.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

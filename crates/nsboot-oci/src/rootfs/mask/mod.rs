@@ -29,7 +29,7 @@ use nix::sys::stat::{fstat, makedev};
 use super::error::{Op, Refusal, Result, RootfsError};
 use super::path::{rel_cstring, resolve, IN_ROOT};
 use super::plan::{MountKind, RootfsPlan};
-use crate::sys::fs::{clone_tree, fscreate_mount, fsopen, mount_setattr, move_mount, openat2};
+use nsboot::sys::fs::{clone_tree, fscreate_mount, fsopen, mount_setattr, move_mount, openat2};
 use proc_root::{mask_proc, proc_child, readonly_proc, ProcRoot};
 
 fn rerr(op: Op, path: &Path, errno: Errno) -> RootfsError {

@@ -24,7 +24,7 @@ use super::plan::MountPlan;
 use super::procfs::parse_mountinfo_of;
 use super::Ctx;
 use hierarchy::{at_host_path, conventional, from_mountinfo, v1_ascending};
-use crate::sys::fs::{fsconfig_set, fscreate_mount, fsopen, mount_setattr, move_mount, openat2};
+use nsboot::sys::fs::{fsconfig_set, fscreate_mount, fsopen, mount_setattr, move_mount, openat2};
 
 mod hierarchy;
 

@@ -1,13 +1,13 @@
-//! The plugin's side of the boundary (built only into
-//! `libnsboot_rootfs.so`, feature `plugin`): the entry table over
-//! [`crate::rootfs`].
+//! libnsboot_rootfs.so: the plugin's side of the boundary, the entry table
+//! over [`nsboot_oci::rootfs`] (the ABI and the host side are in nsboot's
+//! `rootfs_plugin` module).
 
 use std::ffi::{c_char, c_int, c_void, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::abi::{self, ErrorSink, Hooks, PluginV1};
-use crate::rootfs::{RootfsOptions, RootfsPlan};
+use nsboot::rootfs_plugin::abi::{self, ErrorSink, Hooks, PluginV1};
+use nsboot_oci::rootfs::{RootfsOptions, RootfsPlan};
 
 fn report(err: *const ErrorSink, errno: Option<nix::errno::Errno>, msg: &str) {
     // SAFETY: `err` is NULL or a valid sink for the duration of the call
@@ -46,7 +46,7 @@ unsafe extern "C" fn plan_new(
         // SAFETY: bundle is NULL or a NUL-terminated string (host contract).
         let bundle = (!bundle.is_null()).then(|| unsafe { CStr::from_ptr(bundle) });
         let opts = RootfsOptions {
-            no_pivot: flags & crate::wire::ROOTFS_FLAG_NO_PIVOT != 0,
+            no_pivot: flags & nsboot::wire::ROOTFS_FLAG_NO_PIVOT != 0,
             bundle: bundle.map(|b| std::path::PathBuf::from(OsStr::from_bytes(b.to_bytes()))),
         };
         match RootfsPlan::from_json(json, &opts) {
@@ -73,7 +73,7 @@ unsafe extern "C" fn prepare(plan: *const c_void, hooks: *const Hooks, err: *con
         };
         let mut warn = |w: &str| (hooks.warn)(hooks.ctx, w.as_ptr(), w.len());
         let at = |p: &str| (hooks.at)(hooks.ctx, p.as_ptr(), p.len());
-        match crate::rootfs::prepare_traced(plan, &mut warn, &at) {
+        match nsboot_oci::rootfs::prepare_traced(plan, &mut warn, &at) {
             Ok(()) => abi::OK,
             Err(e) => {
                 report(err, e.errno(), &e.to_string());

@@ -29,7 +29,7 @@ use super::error::{Op, Refusal, Result, RootfsError};
 use super::path::{ensure, fd_path, mkdir_all, rel_cstring, resolve, resolve_nofollow, BENEATH_NO_SYMLINKS, IN_ROOT};
 use super::plan::{proc_mount_allowed, MountKind, MountPlan};
 use super::{cgroup, copyup, Ctx};
-use crate::sys::fs::{clone_path, mount_setattr, move_mount, openat2};
+use nsboot::sys::fs::{clone_path, mount_setattr, move_mount, openat2};
 
 pub(crate) fn merr(m: &MountPlan, op: Op, errno: Errno) -> RootfsError {
     RootfsError::Mount { index: m.index, op, fstype: m.kind.fstype().to_owned(), path: m.dest.clone(), errno }

@@ -8,8 +8,8 @@ use std::os::unix::ffi::OsStringExt;
 use super::error::{nsboot_error, nsboot_status, report};
 use super::msg::{dialect_from_c, nsboot_msg};
 use super::{boundary, cstr};
-use crate::caller::{self, SpawnOptions};
-use crate::sealed::SealedExe;
+use nsboot::caller::{self, SpawnOptions};
+use nsboot::sealed::SealedExe;
 
 use nsboot_status::*;
 

@@ -14,7 +14,7 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
 
 use super::error::{Op, Refusal, Result, RootfsError};
-use crate::sys::fs::openat2;
+use nsboot::sys::fs::openat2;
 
 const BENEATH: u64 = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV;
 

@@ -14,8 +14,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// a stage child.
 fn guarded(f: impl FnOnce()) {
     if catch_unwind(AssertUnwindSafe(f)).is_err() {
-        crate::log::fatal("nsboot: internal error (panic) during the bootstrap");
-        crate::sys::process::exit_now(1);
+        nsboot::log::fatal("nsboot: internal error (panic) during the bootstrap");
+        nsboot::sys::process::exit_now(1);
     }
 }
 
@@ -26,13 +26,13 @@ fn guarded(f: impl FnOnce()) {
 extern "C" fn nsboot_ctor(_argc: c_int, _argv: *const *const c_char, _envp: *const *const c_char) {
     // Nothing can be requested without one of these entries: return before
     // calling into the rest of the library.
-    if !crate::sys::process::env_has_prefix(&[b"_LIBCONTAINER_INITPIPE=", b"NSBOOT_"]) {
+    if !nsboot::sys::process::env_has_prefix(&[b"_LIBCONTAINER_INITPIPE=", b"NSBOOT_"]) {
         return;
     }
     guarded(|| {
         // A runc-style bootstrap (init pipe) wins; the LD_PRELOAD mode
         // (`NSBOOT_*` variables) runs only when none was requested.
-        if crate::entry::nsexec() == crate::entry::Outcome::NotRequested {
+        if nsboot::entry::nsexec() == nsboot::entry::Outcome::NotRequested {
             crate::preload::run_from_ctor();
         }
     });
@@ -67,7 +67,7 @@ static CTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = 
 #[no_mangle]
 pub extern "C" fn nsexec() {
     guarded(|| {
-        crate::entry::nsexec();
+        nsboot::entry::nsexec();
     });
 }
 
@@ -83,8 +83,8 @@ pub extern "C" fn nsexec() {
 pub extern "C" fn nsboot_nsexec() -> c_int {
     let mut out = 0;
     guarded(|| {
-        out = match crate::entry::nsexec() {
-            crate::entry::Outcome::InContainer => 1,
+        out = match nsboot::entry::nsexec() {
+            nsboot::entry::Outcome::InContainer => 1,
             _ => 0,
         };
     });

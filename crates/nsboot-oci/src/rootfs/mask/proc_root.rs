@@ -34,7 +34,7 @@ use super::super::error::{Op, Result};
 use super::super::path::{rel_cstring, IN_ROOT};
 use super::super::plan::RootfsPlan;
 use super::{merr, rerr};
-use crate::sys::fs::{clone_tree, dirents, getdents64, mount_setattr_at, move_mount_to, openat2};
+use nsboot::sys::fs::{clone_tree, dirents, getdents64, mount_setattr_at, move_mount_to, openat2};
 
 /// At most this many names are looked for in the listing (the rest are
 /// looked up one by one).

@@ -21,7 +21,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 use super::error::Op;
-use crate::sys::fs::openat2;
+use nsboot::sys::fs::openat2;
 
 /// Scoped resolution: `root` is `/`, no magic links.
 pub(crate) const IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;

@@ -142,8 +142,9 @@ pub fn prepare(plan: &RootfsPlan, warn: &mut dyn FnMut(&str)) -> Result<()> {
 /// [`prepare`] with a fault-injection hook: `at` is called with the name of
 /// each step boundary (`rootfs-after-root`, `rootfs-between-mounts`,
 /// `rootfs-after-mounts`, `rootfs-after-pivot`, `rootfs-after-mask`); the
-/// stage machine passes [`crate::stages::BootEnv::fault_point`].
-pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: &dyn Fn(&str)) -> Result<()> {
+/// stage machine passes [`nsboot::stages::BootEnv::fault_point`] (through
+/// the rootfs plugin).
+pub fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: &dyn Fn(&str)) -> Result<()> {
     if plan.mount_label.is_some() {
         warn("linux.mountLabel ignored: nsboot does not apply SELinux labels");
     }
@@ -222,7 +223,7 @@ pub(crate) fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: 
         nix::unistd::sethostname(h).map_err(|e| RootfsError::Hostname { name: h.clone(), errno: e })?;
     }
     if let Some(d) = &plan.domainname {
-        crate::sys::fs::setdomainname(d.as_bytes()).map_err(|e| RootfsError::Domainname { name: d.clone(), errno: e })?;
+        nsboot::sys::fs::setdomainname(d.as_bytes()).map_err(|e| RootfsError::Domainname { name: d.clone(), errno: e })?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@
 //!
 //! The library's constructor parses the variables ([`parse`]), scrubs them
 //! from the environment, and runs the *same* stage machine as a runc-style
-//! bootstrap ([`crate::stages::run_config_to_stage2`]) with the config in
+//! bootstrap ([`nsboot::stages::run_config_to_stage2`]) with the config in
 //! memory. The original process plays runc's part: it is the parent of all
 //! three stages, reads the pid line, reaps stage-0 and stage-1, and then
 //! stays as a small supervisor (like `unshare --fork`): it forwards signals
@@ -31,12 +31,12 @@ use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::log::Level;
-use crate::ns::{parse_ns_list, NsKind, NsSet};
-use crate::stages::{self, BootEnv, GivenOptions, SingleThreaded};
-use crate::sys::process::{clone_parent, exit_now, for_each_env, unsetenv, write_all_raw, Forked};
-use crate::sys::signal::{restore_action, sigchld_default, wait_signal};
-use crate::wire::{BootstrapConfig, Dialect, IdMap, ROOTFS_FLAG_NO_PIVOT};
+use nsboot::log::Level;
+use nsboot::ns::{parse_ns_list, NsKind, NsSet};
+use nsboot::stages::{self, BootEnv, GivenOptions, SingleThreaded};
+use nsboot::sys::process::{clone_parent, exit_now, for_each_env, unsetenv, write_all_raw, Forked};
+use nsboot::sys::signal::{restore_action, sigchld_default, wait_signal};
+use nsboot::wire::{BootstrapConfig, Dialect, IdMap, ROOTFS_FLAG_NO_PIVOT};
 
 /// Namespaces to create: comma-separated names (`user,mnt,pid,uts,ipc,net,cgroup,time`).
 pub const NS: &str = "NSBOOT_NS";
@@ -339,13 +339,13 @@ pub fn run_from_ctor() {
         // Joining foreign namespaces: CVE-2019-5736 defence, before the
         // variables are scrubbed (it re-executes the program, whose
         // constructor must find them again).
-        if let Err(e) = crate::sealed::ensure_sealed_self(&token) {
+        if let Err(e) = nsboot::sealed::ensure_sealed_self(&token) {
             refuse(&e.to_string())
         }
     }
     if pc.cfg.rootfs_config.is_some() {
         // Load the rootfs plugin while NSBOOT_ROOTFS_PLUGIN is still set.
-        if let Err(e) = crate::rootfs_plugin::load_plugin() {
+        if let Err(e) = nsboot::rootfs_plugin::load_plugin() {
             refuse(&format!("{OCI_CONFIG}: {e}"))
         }
     }
@@ -430,7 +430,7 @@ fn reap_all_and_fail() -> ! {
 /// The original process after the bootstrap: forward signals, exit with
 /// the program's status.
 fn supervisor(stage0: Pid, sock: OwnedFd, waited: &SigSet) -> ! {
-    let pids = crate::caller::read_pids(&sock).ok();
+    let pids = nsboot::caller::read_pids(&sock).ok();
     drop(sock);
     let ok0 = loop {
         match waitpid(stage0, None) {
