@@ -76,18 +76,22 @@ done
 CARGO=${CARGO:-cargo}
 $CARGO build --lib
 LIB=$PWD/target/debug
-UNIT=$($CARGO test -p nsboot --lib --no-run --message-format=json 2>/dev/null |
-	sed -n 's/.*"executable":"\([^"]*\/deps\/nsboot-[^"]*\)".*/\1/p' | tail -n1)
-[ -x "$UNIT" ] || { echo "sanitize.sh: unit test binary not found"; exit 1; }
+# One unit-test binary per crate of the workspace that has unit tests:
+# nsboot (the core), nsboot-oci (rootfs), nsboot-capi (the LD_PRELOAD mode).
+UNITS=$($CARGO test -p nsboot -p nsboot-oci -p nsboot-capi --lib --no-run --message-format=json 2>/dev/null |
+	sed -n 's/.*"executable":"\([^"]*\/deps\/nsboot[a-z_]*-[^"]*\)".*/\1/p')
+[ "$(echo "$UNITS" | wc -w)" = 3 ] || { echo "sanitize.sh: unit test binaries not found ($UNITS)"; exit 1; }
 
 WORK=$(mktemp -d /tmp/nsboot-sanitize.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 chmod 0755 "$WORK"
 
 # ---- 1. Rust unit tests under valgrind ---------------------------------
-step "Rust unit tests under valgrind ($UNIT)"
-check 0 "cargo test --lib under memcheck" valgrind -q --error-exitcode=99 --leak-check=full \
-	--errors-for-leak-kinds=definite --vgdb=no "$UNIT" --test-threads=2 -q
+for UNIT in $UNITS; do
+	step "Rust unit tests under valgrind ($UNIT)"
+	check 0 "cargo test --lib under memcheck" valgrind -q --error-exitcode=99 --leak-check=full \
+		--errors-for-leak-kinds=definite --vgdb=no "$UNIT" --test-threads=2 -q
+done
 
 # ---- the C programs and a bundle ---------------------------------------
 build() { # build DIR EXTRA_CFLAGS...
