@@ -110,6 +110,26 @@ fn exported_symbols_are_only_nsboot_and_nsexec() {
     assert!(text(&dynamic.stdout).contains("Library soname: [libnsboot.so.0]"), "{}", show(&dynamic));
 }
 
+/// The exact export list is the committed one (cbind/libnsboot.symbols):
+/// no symbol appears or disappears unnoticed (a build change such as the
+/// crate split of issue 15 must not change it).
+#[test]
+fn exported_symbols_match_the_committed_list() {
+    if !have("nm") {
+        skip!("nm not installed (binutils)");
+    }
+    let out = Command::new("nm").args(["-D", "--defined-only"]).arg(libso()).output().expect("nm");
+    assert!(out.status.success(), "{}", show(&out));
+    let mut got: Vec<String> =
+        text(&out.stdout).lines().filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned)).collect();
+    got.sort();
+    let list = std::fs::read_to_string(root().join("cbind/libnsboot.symbols")).expect("cbind/libnsboot.symbols");
+    let mut want: Vec<String> =
+        list.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect();
+    want.sort();
+    assert_eq!(got, want, "libnsboot.so's exports differ from cbind/libnsboot.symbols");
+}
+
 // ------------------------------------------------------- rootfs plugin
 
 /// The OCI code lives in the plugin only: libnsboot.so carries none of it
