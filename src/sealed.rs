@@ -23,7 +23,8 @@ use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::stat::Mode;
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 
-use crate::stages::{SingleThreaded, StageError};
+use crate::stages::error::StageError;
+use crate::sys::process::SingleThreaded;
 
 /// The seals that make a memfd immutable.
 fn full_seals() -> SealFlag {

@@ -11,6 +11,7 @@ pub mod env;
 pub mod error;
 mod idmap;
 mod message;
+mod parent;
 mod plan;
 mod stage0;
 mod stage1;

@@ -9,7 +9,8 @@ use nix::unistd::{setgid, setgroups, setsid, setuid, Gid, Pid, Uid};
 use super::error::{sys, StageError};
 use super::plan::Plan;
 use super::sync::{SyncChannel, SyncMsg};
-use super::{die, stage1::tie_to_caller, BootEnv, SingleThreaded};
+use super::parent::{rearm_pdeathsig, tie_to_caller};
+use super::{die, BootEnv, SingleThreaded};
 use crate::log;
 use crate::ns::NsKind;
 use crate::wire::Dialect;
@@ -44,7 +45,7 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
     if !cfg.rootless_euid && cfg.setgroup {
         setgroups(&[]).map_err(sys("setgroups(0, NULL)"))?;
     }
-    super::stage1::rearm_pdeathsig()?;
+    rearm_pdeathsig()?;
     ch.expect(SyncMsg::Grandchild, "waiting for GRANDCHILD")?;
     if plan.dialect == Dialect::Runc11 && cfg.clone_flags.contains(NsKind::Cgroup) {
         crate::nslog!(Debug, "unshare cgroup namespace");
