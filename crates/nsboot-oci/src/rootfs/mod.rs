@@ -52,7 +52,7 @@ use nix::sys::stat::Mode;
 pub use copyup::{copy_tree, CopyStats};
 pub use error::{ConfigError, ConfigProblem, Op, Refusal, Result, RootfsError};
 pub use plan::RootfsPlan;
-use plan::MountKind;
+use plan::{MountKind, MountPlan};
 
 use procfs::ProcHandle;
 
@@ -228,12 +228,30 @@ pub fn prepare_traced(plan: &RootfsPlan, warn: &mut dyn FnMut(&str), at: &dyn Fn
     Ok(())
 }
 
+/// Mount `m` into the rootfs (step 2). Dispatched here, over [`mount`]'s
+/// primitives, so that `mount` does not depend on the modules built on it
+/// (`cgroup`, `copyup`).
+fn mount_one(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
+    // The fresh root is only good for the mounts directly below it that
+    // follow it; any other mount could cover it.
+    let fresh = ctx.fresh.borrow_mut().take().filter(|f| m.dest.parent() == Some(f.dest.as_path()));
+    match m.kind {
+        MountKind::Proc | MountKind::Sysfs => mount::mount_special(ctx, m),
+        MountKind::Bind => mount::bind(ctx, m, &m.source, m.flags, &m.dest),
+        MountKind::Cgroup => cgroup::mount_cgroup(ctx, m),
+        MountKind::Tmpfs if m.copyup => copyup::mount_tmpfs_copyup(ctx, m),
+        MountKind::Tmpfs | MountKind::Devpts | MountKind::Mqueue | MountKind::Overlay | MountKind::Cgroup2 => {
+            mount::mount_fs(ctx, m, fresh)
+        }
+    }
+}
+
 /// Steps 2 to 5.
 fn mount_and_pivot(ctx: &Ctx<'_>, at: &dyn Fn(&str)) -> Result<()> {
     let plan = ctx.plan;
     // Step 2 (and 3, in every resolution).
     for (i, m) in plan.mounts.iter().enumerate() {
-        mount::mount_one(ctx, m)?;
+        mount_one(ctx, m)?;
         if i == 0 {
             at("rootfs-between-mounts");
         }

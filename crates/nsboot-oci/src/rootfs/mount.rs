@@ -28,7 +28,7 @@ use nix::sys::statvfs::{fstatvfs, FsFlags};
 use super::error::{Op, Refusal, Result, RootfsError};
 use super::path::{ensure, fd_path, mkdir_all, rel_cstring, resolve, resolve_nofollow, BENEATH_NO_SYMLINKS, IN_ROOT};
 use super::plan::{proc_mount_allowed, MountKind, MountPlan};
-use super::{cgroup, copyup, Ctx};
+use super::Ctx;
 use nsboot::sys::fs::{clone_path, mount_setattr, move_mount, openat2};
 
 pub(crate) fn merr(m: &MountPlan, op: Op, errno: Errno) -> RootfsError {
@@ -56,48 +56,40 @@ pub(crate) struct Fresh {
     pub cwd_here: bool,
 }
 
-/// Mount `m` into the rootfs.
-pub(crate) fn mount_one(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
-    // The fresh root is only good for the mounts directly below it that
-    // follow it; any other mount could cover it.
-    let mut fresh = ctx.fresh.borrow_mut().take().filter(|f| m.dest.parent() == Some(f.dest.as_path()));
-    match m.kind {
-        MountKind::Proc | MountKind::Sysfs => mount_special(ctx, m),
-        MountKind::Bind => bind(ctx, m, &m.source, m.flags, &m.dest),
-        MountKind::Cgroup => cgroup::mount_cgroup(ctx, m),
-        MountKind::Tmpfs if m.copyup => copyup::mount_tmpfs_copyup(ctx, m),
-        MountKind::Tmpfs | MountKind::Devpts | MountKind::Mqueue | MountKind::Overlay | MountKind::Cgroup2 => {
-            if let Some(f) = fresh.as_mut().filter(|f| f.private) {
-                if mount_named(m, f)? {
-                    post_mount(ctx, m, &m.dest)?;
-                    *ctx.fresh.borrow_mut() = fresh;
-                    remember_fresh(ctx, m);
-                    return Ok(());
-                }
-                fresh = None;
-            }
-            let made = fresh.as_ref().map(|f| fresh_child(m, f.fd.as_fd())).transpose()?.flatten();
-            let in_fresh = made.is_some();
-            let target = match made {
-                Some(t) => t,
-                None => target(ctx, m, &m.dest, true)?,
-            };
-            if in_fresh {
-                check_target(ctx, m, &m.dest, target.as_fd())?;
-            }
-            fs_mount(m, &m.dest, target.as_fd(), m.kind.fstype(), initial_flags(m), &m.data)?;
-            drop(target);
+/// Mount a new filesystem (tmpfs, devpts, mqueue, overlay, cgroup2) for
+/// `m`: by name in `fresh` (the root of the filesystem mounted just above,
+/// taken from [`Ctx::fresh`]) when that is private, else on a target made
+/// in it or resolved in-root. (The other kinds: see `rootfs::mount_one`.)
+pub(crate) fn mount_fs(ctx: &Ctx<'_>, m: &MountPlan, mut fresh: Option<Fresh>) -> Result<()> {
+    if let Some(f) = fresh.as_mut().filter(|f| f.private) {
+        if mount_named(m, f)? {
             post_mount(ctx, m, &m.dest)?;
-            // Keep the parent for the next sibling, unless this target was
-            // resolved in-root from the root (it might have been a symlink
-            // to anywhere, the parent included).
-            if in_fresh {
-                *ctx.fresh.borrow_mut() = fresh;
-            }
+            *ctx.fresh.borrow_mut() = fresh;
             remember_fresh(ctx, m);
-            Ok(())
+            return Ok(());
         }
+        fresh = None;
     }
+    let made = fresh.as_ref().map(|f| fresh_child(m, f.fd.as_fd())).transpose()?.flatten();
+    let in_fresh = made.is_some();
+    let target = match made {
+        Some(t) => t,
+        None => target(ctx, m, &m.dest, true)?,
+    };
+    if in_fresh {
+        check_target(ctx, m, &m.dest, target.as_fd())?;
+    }
+    fs_mount(m, &m.dest, target.as_fd(), m.kind.fstype(), initial_flags(m), &m.data)?;
+    drop(target);
+    post_mount(ctx, m, &m.dest)?;
+    // Keep the parent for the next sibling, unless this target was
+    // resolved in-root from the root (it might have been a symlink
+    // to anywhere, the parent included).
+    if in_fresh {
+        *ctx.fresh.borrow_mut() = fresh;
+    }
+    remember_fresh(ctx, m);
+    Ok(())
 }
 
 /// If the next mount of the plan goes directly below `m.dest`, keep an fd
@@ -245,7 +237,7 @@ pub(crate) fn check_target(ctx: &Ctx<'_>, m: &MountPlan, dest: &Path, target: Bo
 
 /// proc and sysfs go only on an ordinary directory: a destination that
 /// is a symlink (or a file) is refused, as runc does.
-fn mount_special(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
+pub(crate) fn mount_special(ctx: &Ctx<'_>, m: &MountPlan) -> Result<()> {
     // A symlink-free path to a directory (not below another tree, see
     // `foreign_below`) is an ordinary directory that is not the root.
     let plain = if foreign_below(ctx, m, &m.dest) {
