@@ -11,12 +11,12 @@ pub mod env;
 pub mod error;
 mod idmap;
 mod message;
-mod parent;
 mod plan;
 mod stage0;
 mod stage1;
 mod stage2;
 pub mod sync;
+pub mod watch;
 
 pub use env::BootEnv;
 pub use error::StageError;

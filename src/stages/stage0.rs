@@ -23,7 +23,7 @@ pub fn prepare(env: &BootEnv, token: &SingleThreaded) -> Result<Plan, StageError
     // forked: a caller killed while stage-0 re-executes, reads the message
     // or writes oom_score_adj must not leave stage-0 running. (The flag
     // survives the re-execution below: it is cleared only by set-id execs.)
-    super::parent::tie_to_caller(getppid(), true)?;
+    super::watch::tie_to_caller(getppid(), true)?;
     crate::sealed::ensure_sealed_self(token)?;
     if env.dialect == Dialect::Runc11 {
         // "Past initial setup": runc 1.1's initWaiter reads one \0.
@@ -59,7 +59,7 @@ pub fn fork_stages(env: &BootEnv, plan: Plan, token: &SingleThreaded) {
     log::set_stage(0);
     let _ = nix::sys::prctl::set_name(c"runc:[0:PARENT]");
     let caller = getppid();
-    if let Err(e) = super::parent::tie_to_caller(caller, true) {
+    if let Err(e) = super::watch::tie_to_caller(caller, true) {
         die(&e)
     }
     let (s0_child, s1_end) = sync::pair().unwrap_or_else(|e| die(&sys("socketpair (stage-1)")(e)));

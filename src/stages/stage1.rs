@@ -12,7 +12,7 @@ use nix::unistd::{setresuid, Pid, Uid};
 use super::error::{sys, StageError};
 use super::plan::Plan;
 use super::sync::{SyncChannel, SyncMsg};
-use super::parent::{rearm_pdeathsig, tie_to_caller};
+use super::watch::{rearm_pdeathsig, tie_to_caller};
 use super::{die, stage2, BootEnv, SingleThreaded};
 use crate::log;
 use crate::ns::{NsKind, NsSet};

@@ -9,7 +9,7 @@ use nix::unistd::{setgid, setgroups, setsid, setuid, Gid, Pid, Uid};
 use super::error::{sys, StageError};
 use super::plan::Plan;
 use super::sync::{SyncChannel, SyncMsg};
-use super::parent::{rearm_pdeathsig, tie_to_caller};
+use super::watch::{rearm_pdeathsig, tie_to_caller};
 use super::{die, BootEnv, SingleThreaded};
 use crate::log;
 use crate::ns::NsKind;
