@@ -128,7 +128,11 @@ fn reap(pid: i32) -> Option<i32> {
 /// `msg`, read the pids, wait for everything. `extra_env` is added after
 /// runc's own variables.
 fn play(caller: Caller, extra_env: &[(&str, &str)], msg: &[u8], args: &[&str]) -> Played {
-    let (_, probe) = c_programs();
+    play_program(&c_programs().1, caller, extra_env, msg, args)
+}
+
+/// [`play`] with another host program than the probe.
+fn play_program(probe: &std::path::Path, caller: Caller, extra_env: &[(&str, &str)], msg: &[u8], args: &[&str]) -> Played {
     let (init_parent, init_child) = cloexec_pair(SockType::Stream);
     // runc >= 1.2's sync socket is SOCK_SEQPACKET; nsexec never touches it.
     let (_sync_parent, sync_child) = cloexec_pair(SockType::SeqPacket);
@@ -478,6 +482,78 @@ fn without_signal_or_override_a_runc12_decoder_chokes_on_the_setup_byte() {
     let p = play(Caller::Runc12, &[("_LIBCONTAINER_SYNCPIPE", "")], &simple_msg(Dialect::Runc12), &["true"]);
     let e = p.pids.unwrap_err();
     assert!(e.contains("line 1 column 1"), "{e}");
+}
+
+// ---------------------------------------------------------------------------
+// The dialect fixed by the program's build (`NSBOOT_BOOTSTRAP_DIALECT`).
+
+/// tests/c/probe_fixed.c (the probe defining `nsboot_bootstrap_dialect`
+/// = `value`), linked with libnsboot.so or, when `static_link`, with
+/// libnsboot.a (whose constructor then sits in the program itself).
+fn fixed_probe(value: &str, static_link: bool) -> std::path::PathBuf {
+    let (probe, _) = c_programs();
+    let dir = probe.parent().unwrap();
+    let bin = dir.join(format!("probe_fixed_{}_{}", value.replace('-', "m"), if static_link { "a" } else { "so" }));
+    if bin.exists() {
+        return bin;
+    }
+    let lib = lib_dir();
+    let mut cc = Command::new("cc");
+    cc.args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1"])
+        .arg(format!("-DPROBE_DIALECT={value}"))
+        .arg("-I")
+        .arg(root_dir().join("include"))
+        .arg(root_dir().join("tests/c/probe_fixed.c"))
+        .arg("-o")
+        .arg(&bin);
+    if static_link {
+        cc.arg(lib.join("libnsboot.a")).args(["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl", "-lc"]);
+    } else {
+        cc.arg(format!("-L{}", lib.display())).arg("-lnsboot").arg(format!("-Wl,-rpath,{}", dir.display()));
+    }
+    assert!(cc.status().expect("cc").success(), "compiling probe_fixed.c failed");
+    bin
+}
+
+#[test]
+fn a_program_built_for_runc12_speaks_it_without_any_variable() {
+    require_root!();
+    for static_link in [false, true] {
+        let probe = fixed_probe("NSBOOT_DIALECT_RUNC_1_2", static_link);
+        // runc >= 1.2's own nsenter tests: no _LIBCONTAINER_SYNCPIPE, no
+        // NSBOOT_DIALECT, the pid JSON read straight off the socket.
+        let p = play_program(&probe, Caller::Runc12, &[("_LIBCONTAINER_SYNCPIPE", "")], &simple_msg(Dialect::Runc12), &["sh", "-c", "echo $$"]);
+        p.ok();
+        assert_eq!(p.stdout.trim(), "1", "static={static_link}: {p:#?}");
+        // The build wins over a variable that says otherwise (meant for
+        // another runc, say), with a debug line saying so.
+        let p = play_program(&probe, Caller::Runc12, &[("NSBOOT_DIALECT", "1.1")], &simple_msg(Dialect::Runc12), &["true"]);
+        p.ok();
+        assert!(p.has_log("NSBOOT_DIALECT=1.1 ignored"), "static={static_link}: {:?}", p.log);
+    }
+}
+
+#[test]
+fn a_program_built_for_runc11_keeps_the_setup_byte_whatever_the_environment() {
+    require_root!();
+    let probe = fixed_probe("NSBOOT_DIALECT_RUNC_1_1", false);
+    let p = play_program(&probe, Caller::Runc11, &[("_LIBCONTAINER_SYNCPIPE", "9"), ("NSBOOT_DIALECT", "1.2")], &simple_msg(Dialect::Runc11), &["true"]);
+    p.ok();
+    assert_eq!(p.setup_byte, Some(0));
+}
+
+#[test]
+fn a_bad_built_in_dialect_is_a_fatal_error_naming_the_symbol() {
+    require_root!();
+    let probe = fixed_probe("7", true);
+    let mark = marker("bad-built-dialect");
+    let p = play_program(&probe, Caller::Runc12, &[], &simple_msg(Dialect::Runc12), &["true", &mark]);
+    // Decided with the environment, before the log pipe is set up (as a
+    // bad NSBOOT_DIALECT is): the fatal line goes to stderr.
+    assert_eq!(p.stage0, Some(1), "{p:#?}");
+    assert!(p.pids.is_err(), "{p:#?}");
+    assert!(p.stderr.contains("nsboot_bootstrap_dialect = 7") && p.stderr.contains("NSBOOT_DIALECT_RUNC_1_2"), "{p:#?}");
+    assert!(wait_gone(&mark, Duration::from_secs(2)).is_empty());
 }
 
 // ---------------------------------------------------------------------------

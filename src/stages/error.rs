@@ -11,6 +11,8 @@ use crate::wire::WireError;
 pub enum StageError {
     #[error("environment: {var}={value:?}: {reason}")]
     Env { var: &'static str, value: String, reason: &'static str },
+    #[error("nsboot_bootstrap_dialect = {0}, defined by the program: expected 0 (NSBOOT_DIALECT_RUNC_1_1) or 1 (NSBOOT_DIALECT_RUNC_1_2)")]
+    LinkDialect(i32),
     #[error("could not inform the parent we are past initial setup: {0}")]
     InitByte(Errno),
     #[error("reading the bootstrap message from the init pipe: {0}")]
