@@ -218,7 +218,20 @@ fn stop_here() {
     let blocked = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&usr2), Some(&mut old_mask)).is_ok();
     let _ = nix::sys::prctl::set_name(c"nsboot-stopped");
     if blocked {
-        let _ = crate::sys::signal::wait_signal(&usr2);
+        // Also released by the caller's death (a stopped stage stands for
+        // one busy right here: it goes on and meets the dead caller at its
+        // next wait, as it would without the stop).
+        match (super::watch::raw_pidfd(), nix::sys::signalfd::SignalFd::with_flags(&usr2, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC)) {
+            (Some(caller), Ok(sfd)) => {
+                use std::os::fd::AsRawFd;
+                if let Ok([true, _]) = crate::sys::process::poll_in([sfd.as_raw_fd(), caller], -1) {
+                    let _ = sfd.read_signal();
+                }
+            }
+            _ => {
+                let _ = crate::sys::signal::wait_signal(&usr2);
+            }
+        }
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
     } else {
         loop {

@@ -7,7 +7,7 @@ use std::os::fd::OwnedFd;
 use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::stat::Mode;
-use nix::unistd::{getppid, setresuid, Pid, Uid};
+use nix::unistd::{setresuid, Pid, Uid};
 
 use super::error::{sys, StageError};
 use super::plan::Plan;
@@ -18,28 +18,7 @@ use crate::ns::{NsKind, NsSet};
 use crate::sys::process::{clone_parent, exit_now, install_fd_at, Forked};
 use crate::wire::Dialect;
 
-/// Die with the caller (PR_SET_PDEATHSIG), closing the race where it died
-/// before the prctl.
-/// Set PR_SET_PDEATHSIG again: the kernel clears it whenever the
-/// process's credentials change (unshare of a user namespace, setuid...).
-pub(super) fn rearm_pdeathsig() -> Result<(), StageError> {
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(sys("prctl(PR_SET_PDEATHSIG)"))
-}
-
-/// `check_parent` is false where the parent cannot be seen (stage-2 in a
-/// created or joined PID namespace reads ppid 0); a caller that died just before the
-/// prctl then shows up as EOF on the sync socket instead.
-pub(super) fn tie_to_caller(caller: Pid, check_parent: bool) -> Result<(), StageError> {
-    rearm_pdeathsig()?;
-    if !check_parent {
-        return Ok(());
-    }
-    let now = getppid();
-    if now != caller {
-        return Err(StageError::Plan(format!("the caller (pid {caller}) exited during the bootstrap (parent is now {now})")));
-    }
-    Ok(())
-}
+pub(super) use super::watch::{rearm_pdeathsig, tie_to_caller};
 
 /// Returns only in stage-2.
 pub fn run(
@@ -98,7 +77,8 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
                 what: "user namespace".to_owned(),
                 source,
             })?;
-            // A credential change clears PR_SET_PDEATHSIG: re-arm it.
+            // A credential change clears PR_SET_PDEATHSIG (the fallback
+            // without a pidfd): re-arm it.
             rearm_pdeathsig()?;
             // Let stage-0 open our /proc/<pid>/{uid,gid}_map: a non-dumpable
             // process's /proc files belong to root of the initial namespace.
