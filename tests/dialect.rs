@@ -835,3 +835,22 @@ fn runc13_refuses_unknown_namespace_names_and_so_do_we() {
         refused(caller, &msg, &["NS_PATHS", "unknown namespace type \"bogus\""]);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Wire corners of runc 1.1's C receiver (issue 14 item 3).
+
+#[test]
+fn mount_sources_whose_last_entry_ends_with_the_attribute_nul_are_opened() {
+    require_root!();
+    // runc's Go encoding of the value "/etc\x00\x00/usr" through Bytemsg:
+    // the value, then one NUL. runc's C opens /etc and /usr (the empty
+    // entry in the middle is a mount without a source: -1 in MOUNT_FDS).
+    let msg = raw_msg(&[
+        u32_attr(wire::CLONE_FLAGS_ATTR, (libc::CLONE_NEWNS | libc::CLONE_NEWUTS) as u32),
+        (wire::MOUNT_SOURCES_ATTR, b"/etc\0\0/usr\0".to_vec()),
+    ]);
+    let p = play(Caller::Runc11, &[("_LIBCONTAINER_MOUNT_FDS", "[20,-1,21]"), ("NSBOOT_PROBE_FDS", "1")], &msg, &["true"]);
+    p.ok();
+    assert!(p.stdout.contains("fd 20 -> /etc"), "{p:#?}");
+    assert!(p.stdout.contains("fd 21 -> /usr"), "{p:#?}");
+}
