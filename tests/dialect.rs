@@ -854,3 +854,37 @@ fn mount_sources_whose_last_entry_ends_with_the_attribute_nul_are_opened() {
     assert!(p.stdout.contains("fd 20 -> /etc"), "{p:#?}");
     assert!(p.stdout.contains("fd 21 -> /usr"), "{p:#?}");
 }
+
+/// Issue 14 item 3: a path in a fatal line comes out of the JSON `msg`
+/// byte for byte (JSON escaping only, as runc's bail() gives it), never in
+/// Rust's debug syntax (`\u{1}`, `\"`). Invalid UTF-8 bytes: one U+FFFD
+/// each (what Go's JSON decoder makes of runc's raw bytes).
+#[test]
+fn fatal_lines_carry_paths_byte_for_byte() {
+    require_root!();
+    let odd = "/nonexistent/a\"q\\b\tc\u{1}d\u{1f}e\u{7f}f\ng h'ü";
+    let cases: Vec<(Vec<u8>, String)> = vec![
+        (odd.as_bytes().to_vec(), odd.to_owned()),
+        (b"/nonexistent/bad\xffname\xe2\x82".to_vec(), "/nonexistent/bad\u{FFFD}name\u{FFFD}\u{FFFD}".to_owned()),
+    ];
+    for (path, want) in cases {
+        // A namespace path to join.
+        let mut ns = b"net:".to_vec();
+        ns.extend_from_slice(&path);
+        ns.push(0);
+        let msg = raw_msg(&[(wire::NS_PATHS_ATTR, ns)]);
+        let p = play(Caller::Runc11, &[], &msg, &["true"]);
+        let f = p.fatal();
+        assert!(f.contains(&format!("open net namespace path \"{want}\": ENOENT")), "fatal {f:?}\n{p:#?}");
+        // A mount source.
+        let mut src = path.clone();
+        src.extend_from_slice(b"\0\0");
+        let msg = raw_msg(&[
+            u32_attr(wire::CLONE_FLAGS_ATTR, libc::CLONE_NEWNS as u32),
+            (wire::MOUNT_SOURCES_ATTR, src),
+        ]);
+        let p = play(Caller::Runc11, &[("_LIBCONTAINER_MOUNT_FDS", "[20]")], &msg, &["true"]);
+        let f = p.fatal();
+        assert!(f.contains(&format!("mount source \"{want}\": ENOENT")), "fatal {f:?}\n{p:#?}");
+    }
+}

@@ -60,7 +60,7 @@ pub struct BootEnv {
 }
 
 fn shown(v: &CStr) -> String {
-    String::from_utf8_lossy(v.to_bytes()).into_owned()
+    crate::text::raw_string(v.to_bytes())
 }
 
 /// Parse a non-negative decimal int like runc's `getenv_int`: `Ok(None)` when
@@ -167,7 +167,7 @@ pub fn dialect_from(built: Option<i32>, over: Option<&[u8]>, syncpipe: Option<&[
         Some(v) => {
             return Err(StageError::Env {
                 var: "NSBOOT_DIALECT",
-                value: String::from_utf8_lossy(v).into_owned(),
+                value: crate::text::raw_string(v),
                 reason: "expected 1.1 or 1.2",
             })
         }

@@ -186,16 +186,16 @@ impl At {
 
 /// Parse OOM_SCORE_ADJ text: optional `-`, decimal digits, -1000..=1000.
 fn parse_oom(at: At, text: &[u8]) -> Result<i32, WireError> {
-    let shown = String::from_utf8_lossy(text);
+    let shown = crate::text::Raw(text);
     let digits = text.strip_prefix(b"-").unwrap_or(text);
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(at.bad_value(format!("{shown:?} is not a decimal integer")));
+        return Err(at.bad_value(format!("\"{shown}\" is not a decimal integer")));
     }
     let n = std::str::from_utf8(text)
         .ok()
         .and_then(|s| s.parse::<i32>().ok())
         .filter(|n| (-1000..=1000).contains(n))
-        .ok_or_else(|| at.bad_value(format!("{shown:?} is outside -1000..=1000")))?;
+        .ok_or_else(|| at.bad_value(format!("\"{shown}\" is outside -1000..=1000")))?;
     Ok(n)
 }
 
