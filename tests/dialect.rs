@@ -888,3 +888,24 @@ fn fatal_lines_carry_paths_byte_for_byte() {
         assert!(f.contains(&format!("mount source \"{want}\": ENOENT")), "fatal {f:?}\n{p:#?}");
     }
 }
+
+/// The caller pidfd that every stage polls (issue 14 item 1) takes the
+/// lowest free fd number in stage-0: 5 here (stdio, init socket 3, log
+/// pipe 4), before the sync sockets. runc reserves the numbers in
+/// `_LIBCONTAINER_MOUNT_FDS` as open placeholders, but a caller may name a
+/// free one: installing a mount source there must not clobber the pidfd
+/// (before the fix: "the caller exited before receiving mount sources", the
+/// O_PATH fd polled in its place reads as ready), and the pidfd must not
+/// reach the program.
+#[test]
+fn a_mount_source_installed_where_the_caller_pidfd_was_keeps_both() {
+    require_root!();
+    let msg = raw_msg(&[
+        u32_attr(wire::CLONE_FLAGS_ATTR, (libc::CLONE_NEWNS | libc::CLONE_NEWUTS) as u32),
+        (wire::MOUNT_SOURCES_ATTR, b"/etc\0\0".to_vec()),
+    ]);
+    let p = play(Caller::Runc11, &[("_LIBCONTAINER_MOUNT_FDS", "[5]"), ("NSBOOT_PROBE_FDS", "1")], &msg, &["true"]);
+    p.ok();
+    assert!(p.stdout.contains("fd 5 -> /etc"), "{p:#?}");
+    assert!(!p.stdout.contains("pidfd"), "pidfd leaked into the program: {}", p.stdout);
+}

@@ -129,6 +129,7 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
         ch.send(SyncMsg::ExtraPls, "MOUNTSOURCES_PLS")?;
         for (src, target) in &plan.mount_sources {
             let fd = ch.recv_fd("receiving mount sources")?;
+            super::watch::vacate(*target)?;
             install_fd_at(fd, *target).map_err(|source| StageError::InstallFd { fd: *target, source })?;
             crate::nslog!(Debug, "mount source \"{}\" installed at fd {target}", crate::text::Raw(src));
         }

@@ -95,6 +95,21 @@ pub fn caller_gone() -> bool {
     raw_pidfd().is_some_and(|c| matches!(crate::sys::process::poll_in([c], 0), Ok([true])))
 }
 
+/// Move the pidfd off fd number `target`, where stage-1 is about to
+/// install a mount source at the caller's request (`dup3` there would
+/// silently replace it).
+pub(super) fn vacate(target: RawFd) -> Result<(), StageError> {
+    let fd = PIDFD.load(Ordering::Relaxed);
+    if fd < 0 || fd != target {
+        return Ok(());
+    }
+    let moved = crate::sys::process::dup_cloexec_from(fd, target.saturating_add(1))
+        .map_err(sys("fcntl(F_DUPFD_CLOEXEC) of the caller's pidfd"))?;
+    PIDFD.store(moved, Ordering::Relaxed);
+    let _ = nix::unistd::close(fd);
+    Ok(())
+}
+
 /// Close the pidfd: stage-2 hands the process back to the host program,
 /// which decides its own parent-death policy.
 pub(super) fn release() {

@@ -453,3 +453,16 @@ pub fn poll_in<const N: usize>(fds: [RawFd; N], timeout_ms: i32) -> Result<[bool
         }
     }
 }
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, min)`: a close-on-exec copy of `fd` at the
+/// lowest free number >= `min`.
+pub fn dup_cloexec_from(fd: RawFd, min: RawFd) -> Result<RawFd, Errno> {
+    // SAFETY: F_DUPFD_CLOEXEC only reads the fd numbers; an fd that is not
+    // open is EBADF.
+    let r = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(r)
+    }
+}
