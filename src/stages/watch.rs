@@ -16,8 +16,9 @@
 //! The fd is inherited by stage-1 and stage-2 through fork (no syscall of
 //! theirs) and closed before stage-2 returns to the host program.
 //!
-//! Without pidfd_open (Linux < 5.3): `PR_SET_PDEATHSIG` as before
-//! ([`rearm_pdeathsig`]), with its per-thread limit.
+//! Without a pidfd (Linux < 5.3, a parent outside our PID namespace, no
+//! fd left): `PR_SET_PDEATHSIG` as before ([`rearm_pdeathsig`]), with its
+//! per-thread limit.
 
 use std::os::fd::{IntoRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -41,10 +42,13 @@ pub(super) fn tie_to_caller(caller: Pid, check_parent: bool) -> Result<(), Stage
     if PIDFD.load(Ordering::Relaxed) < 0 && !FALLBACK.load(Ordering::Relaxed) {
         match crate::sys::process::pidfd_open(caller) {
             Ok(fd) => PIDFD.store(fd.into_raw_fd(), Ordering::Relaxed),
-            Err(Errno::ENOSYS) => FALLBACK.store(true, Ordering::Relaxed),
-            // ESRCH: already gone (the check below says so).
-            Err(Errno::ESRCH) => {}
-            Err(e) => return Err(sys("pidfd_open(caller)")(e)),
+            // Already gone: the parent check below says so.
+            Err(Errno::ESRCH) if caller.as_raw() > 0 => {}
+            // ENOSYS (Linux < 5.3); EINVAL for a parent outside our PID
+            // namespace (getppid() reads 0); EMFILE...: fall back to
+            // PR_SET_PDEATHSIG rather than fail a bootstrap that runc's C
+            // would run.
+            Err(_) => FALLBACK.store(true, Ordering::Relaxed),
         }
     }
     rearm_pdeathsig()?;
