@@ -20,8 +20,10 @@
  *                            the runc >= 1.2 dialect (never read as an fd)
  *   NSBOOT_DIALECT           "1.1" or "1.2": force the runc wire dialect
  *
- * Dialect rule, decided before the first byte is written: NSBOOT_DIALECT
- * (non-empty) wins, "1.1"/"runc-1.1" or "1.2"/"runc-1.2", anything else is
+ * Dialect rule, decided before the first byte is written: the program's
+ * own choice, fixed when it was built (NSBOOT_BOOTSTRAP_DIALECT below), wins
+ * (over NSBOOT_DIALECT too, which is then ignored with a debug log line);
+ * else NSBOOT_DIALECT (non-empty) wins, "1.1"/"runc-1.1" or "1.2"/"runc-1.2", anything else is
  * fatal; else _LIBCONTAINER_SYNCPIPE non-empty means runc >= 1.2 (runc's
  * libcontainer sets it for every `runc init` from v1.2.0 to v1.5.x, and no
  * runc 1.1.x does); else runc 1.1. A caller that is not runc's libcontainer
@@ -59,6 +61,22 @@
 #define NSBOOT_ATTR_ROOTFS_FLAGS 27302
 #define NSBOOT_ATTR_TIMENS_OFFSETS 27303
 #define NSBOOT_ROOTFS_NO_PIVOT 1
+
+/*
+ * Fix the bootstrap's wire dialect when the program is built: write
+ *     NSBOOT_BOOTSTRAP_DIALECT(NSBOOT_DIALECT_RUNC_1_2);
+ * once, at file scope, in one C file of the program (a cgo preamble will
+ * do). It defines `const int nsboot_bootstrap_dialect`, which libnsboot
+ * reads through a weak reference when the bootstrap starts: no constructor
+ * ordering is involved, so it holds for libnsboot.a and libnsboot.so alike.
+ * Without the header: `const int nsboot_bootstrap_dialect = 1;` (0 = runc
+ * 1.1, 1 = runc >= 1.2; any other value makes the bootstrap fail).
+ */
+#ifdef __cplusplus
+#define NSBOOT_BOOTSTRAP_DIALECT(d) extern "C" const int nsboot_bootstrap_dialect = (d)
+#else
+#define NSBOOT_BOOTSTRAP_DIALECT(d) const int nsboot_bootstrap_dialect = (d)
+#endif
 
 
 // Result of every fallible C API call. 0 is success.
@@ -190,8 +208,10 @@ enum nsboot_status nsboot_spawn(const struct nsboot_sealed_exe *exe,
 // returns only in stage-2, inside the namespaces; stage-0 and stage-1 exit
 // in it, and any failure exits 1 after a fatal log line.
 //
-// The caller's wire dialect is chosen before anything is written:
-// `NSBOOT_DIALECT` ("1.1" or "1.2") if set, else runc ≥ 1.2 when
+// The caller's wire dialect is chosen before anything is written: the
+// program's `nsboot_bootstrap_dialect` if it defines one
+// (`NSBOOT_BOOTSTRAP_DIALECT`), else `NSBOOT_DIALECT` ("1.1" or "1.2") if
+// set, else runc ≥ 1.2 when
 // `_LIBCONTAINER_SYNCPIPE` is set (runc ≥ 1.2's libcontainer always sets
 // it, runc 1.1 never does), else runc 1.1.
 //

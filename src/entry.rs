@@ -52,6 +52,9 @@ pub fn nsexec() -> Outcome {
         Err(e) => stages::die(&e),
     };
     crate::log::configure(env.log_fd, env.log_level);
+    if let Some(note) = stages::env::overridden_env_note(env.dialect) {
+        crate::log::log(crate::log::Level::Debug, &note);
+    }
     let Some(token) = SingleThreaded::check() else {
         stages::die(&StageError::Plan(
             "the process has more than one thread: the bootstrap must run before threads start".to_owned(),

@@ -22,6 +22,7 @@ pub mod rootfs_plugin;
 pub mod sealed;
 pub mod stages;
 pub mod sys;
+pub mod text;
 pub mod wire;
 
 pub use entry::{nsexec, Outcome};

@@ -192,11 +192,11 @@ pub struct NsPath {
 /// Why a `type:path` list could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NsListError {
-    #[error("namespace entry {index} ({entry:?}): missing ':' between type and path")]
+    #[error("namespace entry {index} (\"{entry}\"): missing ':' between type and path")]
     MissingColon { index: usize, entry: String },
-    #[error("namespace entry {index} ({entry:?}): unknown namespace type {kind:?}")]
+    #[error("namespace entry {index} (\"{entry}\"): unknown namespace type \"{kind}\"")]
     UnknownType { index: usize, entry: String, kind: String },
-    #[error("namespace entry {index} ({entry:?}): empty path")]
+    #[error("namespace entry {index} (\"{entry}\"): empty path")]
     EmptyPath { index: usize, entry: String },
     #[error("namespace entry {index}: path contains a NUL byte")]
     NulInPath { index: usize },

@@ -128,7 +128,11 @@ fn reap(pid: i32) -> Option<i32> {
 /// `msg`, read the pids, wait for everything. `extra_env` is added after
 /// runc's own variables.
 fn play(caller: Caller, extra_env: &[(&str, &str)], msg: &[u8], args: &[&str]) -> Played {
-    let (_, probe) = c_programs();
+    play_program(&c_programs().1, caller, extra_env, msg, args)
+}
+
+/// [`play`] with another host program than the probe.
+fn play_program(probe: &std::path::Path, caller: Caller, extra_env: &[(&str, &str)], msg: &[u8], args: &[&str]) -> Played {
     let (init_parent, init_child) = cloexec_pair(SockType::Stream);
     // runc >= 1.2's sync socket is SOCK_SEQPACKET; nsexec never touches it.
     let (_sync_parent, sync_child) = cloexec_pair(SockType::SeqPacket);
@@ -481,6 +485,78 @@ fn without_signal_or_override_a_runc12_decoder_chokes_on_the_setup_byte() {
 }
 
 // ---------------------------------------------------------------------------
+// The dialect fixed by the program's build (`NSBOOT_BOOTSTRAP_DIALECT`).
+
+/// tests/c/probe_fixed.c (the probe defining `nsboot_bootstrap_dialect`
+/// = `value`), linked with libnsboot.so or, when `static_link`, with
+/// libnsboot.a (whose constructor then sits in the program itself).
+fn fixed_probe(value: &str, static_link: bool) -> std::path::PathBuf {
+    let (probe, _) = c_programs();
+    let dir = probe.parent().unwrap();
+    let bin = dir.join(format!("probe_fixed_{}_{}", value.replace('-', "m"), if static_link { "a" } else { "so" }));
+    if bin.exists() {
+        return bin;
+    }
+    let lib = lib_dir();
+    let mut cc = Command::new("cc");
+    cc.args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1"])
+        .arg(format!("-DPROBE_DIALECT={value}"))
+        .arg("-I")
+        .arg(root_dir().join("include"))
+        .arg(root_dir().join("tests/c/probe_fixed.c"))
+        .arg("-o")
+        .arg(&bin);
+    if static_link {
+        cc.arg(lib.join("libnsboot.a")).args(["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl", "-lc"]);
+    } else {
+        cc.arg(format!("-L{}", lib.display())).arg("-lnsboot").arg(format!("-Wl,-rpath,{}", dir.display()));
+    }
+    assert!(cc.status().expect("cc").success(), "compiling probe_fixed.c failed");
+    bin
+}
+
+#[test]
+fn a_program_built_for_runc12_speaks_it_without_any_variable() {
+    require_root!();
+    for static_link in [false, true] {
+        let probe = fixed_probe("NSBOOT_DIALECT_RUNC_1_2", static_link);
+        // runc >= 1.2's own nsenter tests: no _LIBCONTAINER_SYNCPIPE, no
+        // NSBOOT_DIALECT, the pid JSON read straight off the socket.
+        let p = play_program(&probe, Caller::Runc12, &[("_LIBCONTAINER_SYNCPIPE", "")], &simple_msg(Dialect::Runc12), &["sh", "-c", "echo $$"]);
+        p.ok();
+        assert_eq!(p.stdout.trim(), "1", "static={static_link}: {p:#?}");
+        // The build wins over a variable that says otherwise (meant for
+        // another runc, say), with a debug line saying so.
+        let p = play_program(&probe, Caller::Runc12, &[("NSBOOT_DIALECT", "1.1")], &simple_msg(Dialect::Runc12), &["true"]);
+        p.ok();
+        assert!(p.has_log("NSBOOT_DIALECT=1.1 ignored"), "static={static_link}: {:?}", p.log);
+    }
+}
+
+#[test]
+fn a_program_built_for_runc11_keeps_the_setup_byte_whatever_the_environment() {
+    require_root!();
+    let probe = fixed_probe("NSBOOT_DIALECT_RUNC_1_1", false);
+    let p = play_program(&probe, Caller::Runc11, &[("_LIBCONTAINER_SYNCPIPE", "9"), ("NSBOOT_DIALECT", "1.2")], &simple_msg(Dialect::Runc11), &["true"]);
+    p.ok();
+    assert_eq!(p.setup_byte, Some(0));
+}
+
+#[test]
+fn a_bad_built_in_dialect_is_a_fatal_error_naming_the_symbol() {
+    require_root!();
+    let probe = fixed_probe("7", true);
+    let mark = marker("bad-built-dialect");
+    let p = play_program(&probe, Caller::Runc12, &[], &simple_msg(Dialect::Runc12), &["true", &mark]);
+    // Decided with the environment, before the log pipe is set up (as a
+    // bad NSBOOT_DIALECT is): the fatal line goes to stderr.
+    assert_eq!(p.stage0, Some(1), "{p:#?}");
+    assert!(p.pids.is_err(), "{p:#?}");
+    assert!(p.stderr.contains("nsboot_bootstrap_dialect = 7") && p.stderr.contains("NSBOOT_DIALECT_RUNC_1_2"), "{p:#?}");
+    assert!(wait_gone(&mark, Duration::from_secs(2)).is_empty());
+}
+
+// ---------------------------------------------------------------------------
 // Time namespaces.
 
 const MONO: i64 = 3 * 86400;
@@ -758,4 +834,78 @@ fn runc13_refuses_unknown_namespace_names_and_so_do_we() {
         let msg = raw_msg(&[u32_attr(wire::CLONE_FLAGS_ATTR, 0), str_attr(wire::NS_PATHS_ATTR, "bogus:/proc/self/ns/net")]);
         refused(caller, &msg, &["NS_PATHS", "unknown namespace type \"bogus\""]);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Wire corners of runc 1.1's C receiver (issue 14 item 3).
+
+#[test]
+fn mount_sources_whose_last_entry_ends_with_the_attribute_nul_are_opened() {
+    require_root!();
+    // runc's Go encoding of the value "/etc\x00\x00/usr" through Bytemsg:
+    // the value, then one NUL. runc's C opens /etc and /usr (the empty
+    // entry in the middle is a mount without a source: -1 in MOUNT_FDS).
+    let msg = raw_msg(&[
+        u32_attr(wire::CLONE_FLAGS_ATTR, (libc::CLONE_NEWNS | libc::CLONE_NEWUTS) as u32),
+        (wire::MOUNT_SOURCES_ATTR, b"/etc\0\0/usr\0".to_vec()),
+    ]);
+    let p = play(Caller::Runc11, &[("_LIBCONTAINER_MOUNT_FDS", "[20,-1,21]"), ("NSBOOT_PROBE_FDS", "1")], &msg, &["true"]);
+    p.ok();
+    assert!(p.stdout.contains("fd 20 -> /etc"), "{p:#?}");
+    assert!(p.stdout.contains("fd 21 -> /usr"), "{p:#?}");
+}
+
+/// Issue 14 item 3: a path in a fatal line comes out of the JSON `msg`
+/// byte for byte (JSON escaping only, as runc's bail() gives it), never in
+/// Rust's debug syntax (`\u{1}`, `\"`). Invalid UTF-8 bytes: one U+FFFD
+/// each (what Go's JSON decoder makes of runc's raw bytes).
+#[test]
+fn fatal_lines_carry_paths_byte_for_byte() {
+    require_root!();
+    let odd = "/nonexistent/a\"q\\b\tc\u{1}d\u{1f}e\u{7f}f\ng h'ü";
+    let cases: Vec<(Vec<u8>, String)> = vec![
+        (odd.as_bytes().to_vec(), odd.to_owned()),
+        (b"/nonexistent/bad\xffname\xe2\x82".to_vec(), "/nonexistent/bad\u{FFFD}name\u{FFFD}\u{FFFD}".to_owned()),
+    ];
+    for (path, want) in cases {
+        // A namespace path to join.
+        let mut ns = b"net:".to_vec();
+        ns.extend_from_slice(&path);
+        ns.push(0);
+        let msg = raw_msg(&[(wire::NS_PATHS_ATTR, ns)]);
+        let p = play(Caller::Runc11, &[], &msg, &["true"]);
+        let f = p.fatal();
+        assert!(f.contains(&format!("open net namespace path \"{want}\": ENOENT")), "fatal {f:?}\n{p:#?}");
+        // A mount source.
+        let mut src = path.clone();
+        src.extend_from_slice(b"\0\0");
+        let msg = raw_msg(&[
+            u32_attr(wire::CLONE_FLAGS_ATTR, libc::CLONE_NEWNS as u32),
+            (wire::MOUNT_SOURCES_ATTR, src),
+        ]);
+        let p = play(Caller::Runc11, &[("_LIBCONTAINER_MOUNT_FDS", "[20]")], &msg, &["true"]);
+        let f = p.fatal();
+        assert!(f.contains(&format!("mount source \"{want}\": ENOENT")), "fatal {f:?}\n{p:#?}");
+    }
+}
+
+/// The caller pidfd that every stage polls (issue 14 item 1) takes the
+/// lowest free fd number in stage-0: 5 here (stdio, init socket 3, log
+/// pipe 4), before the sync sockets. runc reserves the numbers in
+/// `_LIBCONTAINER_MOUNT_FDS` as open placeholders, but a caller may name a
+/// free one: installing a mount source there must not clobber the pidfd
+/// (before the fix: "the caller exited before receiving mount sources", the
+/// O_PATH fd polled in its place reads as ready), and the pidfd must not
+/// reach the program.
+#[test]
+fn a_mount_source_installed_where_the_caller_pidfd_was_keeps_both() {
+    require_root!();
+    let msg = raw_msg(&[
+        u32_attr(wire::CLONE_FLAGS_ATTR, (libc::CLONE_NEWNS | libc::CLONE_NEWUTS) as u32),
+        (wire::MOUNT_SOURCES_ATTR, b"/etc\0\0".to_vec()),
+    ]);
+    let p = play(Caller::Runc11, &[("_LIBCONTAINER_MOUNT_FDS", "[5]"), ("NSBOOT_PROBE_FDS", "1")], &msg, &["true"]);
+    p.ok();
+    assert!(p.stdout.contains("fd 5 -> /etc"), "{p:#?}");
+    assert!(!p.stdout.contains("pidfd"), "pidfd leaked into the program: {}", p.stdout);
 }

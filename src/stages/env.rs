@@ -5,18 +5,27 @@
 //!
 //! The dialect must be known before the first byte is written (runc 1.1
 //! expects a leading `\0`, runc ≥ 1.2 chokes on it), so it cannot come from
-//! the message. The rule ([`dialect_from`]):
+//! the message. The rule ([`dialect_from`]), first match wins:
 //!
-//! 1. `NSBOOT_DIALECT` set and non-empty: `1.1`/`runc-1.1` or
+//! 1. The program fixed it when it was built: it defines
+//!    `const int nsboot_bootstrap_dialect` (`NSBOOT_DIALECT_RUNC_1_1` = 0 or
+//!    `NSBOOT_DIALECT_RUNC_1_2` = 1; any other value is a fatal error),
+//!    read through a weak reference ([`crate::sys::link`]). A runc ≥ 1.2
+//!    drop-in does this, so it needs no variable from anyone. The build
+//!    wins over `NSBOOT_DIALECT` without an error: the binary knows which
+//!    runc it is, while an environment variable is inherited down a whole
+//!    process tree and may have been meant for another runc; a bootstrap
+//!    that disagrees with it logs one debug line saying so.
+//! 2. `NSBOOT_DIALECT` set and non-empty: `1.1`/`runc-1.1` or
 //!    `1.2`/`runc-1.2`; anything else is a fatal error.
-//! 2. `_LIBCONTAINER_SYNCPIPE` set and non-empty: runc ≥ 1.2. libcontainer's
+//! 3. `_LIBCONTAINER_SYNCPIPE` set and non-empty: runc ≥ 1.2. libcontainer's
 //!    `newParentProcess` (`libcontainer/container_linux.go`) sets it for
 //!    every `runc init` (standard and setns) in every release from v1.2.0 to
 //!    v1.5.1, next to `_LIBCONTAINER_INITPIPE`; no runc 1.1.x release sets
 //!    it (it came with commit 8da42aaec "sync: split init config (stream)
 //!    and synchronisation (seqpacket) pipes"). nsboot never reads or touches
 //!    that fd: it belongs to the Go side of `runc init`.
-//! 3. Otherwise runc 1.1 (Debian 12's runc, nsboot's default).
+//! 4. Otherwise runc 1.1 (Debian 12's runc, nsboot's default).
 
 use std::ffi::CStr;
 
@@ -51,7 +60,7 @@ pub struct BootEnv {
 }
 
 fn shown(v: &CStr) -> String {
-    String::from_utf8_lossy(v.to_bytes()).into_owned()
+    crate::text::raw_string(v.to_bytes())
 }
 
 /// Parse a non-negative decimal int like runc's `getenv_int`: `Ok(None)` when
@@ -113,16 +122,44 @@ pub fn read(init_fd: i32) -> Result<BootEnv, StageError> {
     Ok(BootEnv { init_fd, log_fd, log_level, dialect, mount_fds, stop_at })
 }
 
-/// Which runc speaks to us, from the environment (see the module docs).
+/// Which runc speaks to us, from the program's build and the environment
+/// (see the module docs).
 pub fn detect_dialect() -> Result<Dialect, StageError> {
     let over = getenv(DIALECT);
     let sync = getenv(SYNCPIPE);
-    dialect_from(over.as_deref().map(CStr::to_bytes), sync.as_deref().map(CStr::to_bytes))
+    dialect_from(
+        crate::sys::link::bootstrap_dialect(),
+        over.as_deref().map(CStr::to_bytes),
+        sync.as_deref().map(CStr::to_bytes),
+    )
 }
 
-/// The detection rule on the raw values of `NSBOOT_DIALECT` and
-/// `_LIBCONTAINER_SYNCPIPE` (`None` = unset). An empty value counts as unset.
-pub fn dialect_from(over: Option<&[u8]>, syncpipe: Option<&[u8]>) -> Result<Dialect, StageError> {
+/// The debug line owed when the program's build overrode a non-empty
+/// `NSBOOT_DIALECT` that says otherwise (see the module docs).
+pub fn overridden_env_note(chosen: Dialect) -> Option<String> {
+    crate::sys::link::bootstrap_dialect()?;
+    let over = getenv(DIALECT)?;
+    let said = dialect_from(None, Some(over.to_bytes()), None).ok();
+    (said != Some(chosen)).then(|| {
+        format!(
+            "the program was built for the {} dialect (nsboot_bootstrap_dialect); NSBOOT_DIALECT={} ignored",
+            if chosen == Dialect::Runc11 { "runc 1.1" } else { "runc >= 1.2" },
+            String::from_utf8_lossy(over.to_bytes())
+        )
+    })
+}
+
+/// The detection rule on the value of the program's
+/// `nsboot_bootstrap_dialect` (`None` = not defined) and the raw values of
+/// `NSBOOT_DIALECT` and `_LIBCONTAINER_SYNCPIPE` (`None` = unset). An empty
+/// value counts as unset.
+pub fn dialect_from(built: Option<i32>, over: Option<&[u8]>, syncpipe: Option<&[u8]>) -> Result<Dialect, StageError> {
+    match built {
+        None => {}
+        Some(0) => return Ok(Dialect::Runc11),
+        Some(1) => return Ok(Dialect::Runc12),
+        Some(v) => return Err(StageError::LinkDialect(v)),
+    }
     match over {
         None | Some(b"") => {}
         Some(b"1.1" | b"runc-1.1") => return Ok(Dialect::Runc11),
@@ -130,7 +167,7 @@ pub fn dialect_from(over: Option<&[u8]>, syncpipe: Option<&[u8]>) -> Result<Dial
         Some(v) => {
             return Err(StageError::Env {
                 var: "NSBOOT_DIALECT",
-                value: String::from_utf8_lossy(v).into_owned(),
+                value: crate::text::raw_string(v),
                 reason: "expected 1.1 or 1.2",
             })
         }
@@ -181,7 +218,20 @@ fn stop_here() {
     let blocked = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&usr2), Some(&mut old_mask)).is_ok();
     let _ = nix::sys::prctl::set_name(c"nsboot-stopped");
     if blocked {
-        let _ = crate::sys::signal::wait_signal(&usr2);
+        // Also released by the caller's death (a stopped stage stands for
+        // one busy right here: it goes on and meets the dead caller at its
+        // next wait, as it would without the stop).
+        match (super::watch::raw_pidfd(), nix::sys::signalfd::SignalFd::with_flags(&usr2, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC)) {
+            (Some(caller), Ok(sfd)) => {
+                use std::os::fd::AsRawFd;
+                if let Ok([true, _]) = crate::sys::process::poll_in([sfd.as_raw_fd(), caller], -1) {
+                    let _ = sfd.read_signal();
+                }
+            }
+            _ => {
+                let _ = crate::sys::signal::wait_signal(&usr2);
+            }
+        }
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
     } else {
         loop {
@@ -200,6 +250,7 @@ mod tests {
     #[test]
     fn dialect_rule() {
         use Dialect::*;
+        let dialect_from = |over, sync| dialect_from(None, over, sync);
         // Nothing said: runc 1.1.
         assert_eq!(dialect_from(None, None).unwrap(), Runc11);
         // runc >= 1.2's libcontainer sets _LIBCONTAINER_SYNCPIPE.
@@ -214,6 +265,21 @@ mod tests {
         for bad in [&b"1.3"[..], b"2", b"runc", b" 1.2"] {
             let e = dialect_from(Some(bad), Some(b"4")).unwrap_err();
             assert!(e.to_string().contains("NSBOOT_DIALECT"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_build_wins_over_the_environment() {
+        use Dialect::*;
+        for (over, sync) in [(None, None), (Some(&b"1.1"[..]), None), (Some(b"bogus"), None), (None, Some(&b"4"[..]))] {
+            assert_eq!(dialect_from(Some(1), over, sync).unwrap(), Runc12);
+        }
+        for (over, sync) in [(None, None), (Some(&b"1.2"[..]), Some(&b"4"[..])), (None, Some(b"4"))] {
+            assert_eq!(dialect_from(Some(0), over, sync).unwrap(), Runc11);
+        }
+        for bad in [2, -1, 12] {
+            let e = dialect_from(Some(bad), None, None).unwrap_err().to_string();
+            assert!(e.contains("nsboot_bootstrap_dialect") && e.contains(&bad.to_string()), "{e}");
         }
     }
 

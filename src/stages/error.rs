@@ -9,8 +9,10 @@ use crate::wire::WireError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
-    #[error("environment: {var}={value:?}: {reason}")]
+    #[error("environment: {var}=\"{value}\": {reason}")]
     Env { var: &'static str, value: String, reason: &'static str },
+    #[error("nsboot_bootstrap_dialect = {0}, defined by the program: expected 0 (NSBOOT_DIALECT_RUNC_1_1) or 1 (NSBOOT_DIALECT_RUNC_1_2)")]
+    LinkDialect(i32),
     #[error("could not inform the parent we are past initial setup: {0}")]
     InitByte(Errno),
     #[error("reading the bootstrap message from the init pipe: {0}")]
@@ -27,9 +29,9 @@ pub enum StageError {
     OomScoreAdj { value: i32, source: Errno },
     #[error("{op}: {source}")]
     Sys { op: &'static str, source: Errno },
-    #[error("open {kind} namespace path {path:?}: {source}")]
+    #[error("open {kind} namespace path \"{path}\": {source}")]
     OpenNs { kind: NsKind, path: String, source: Errno },
-    #[error("setns to {kind} namespace {path:?}: {source}")]
+    #[error("setns to {kind} namespace \"{path}\": {source}")]
     Setns { kind: NsKind, path: String, source: Errno },
     #[error("unshare({flags:#x}) of {what}: {source}")]
     Unshare { flags: u32, what: String, source: Errno },
@@ -37,11 +39,11 @@ pub enum StageError {
     Sync(#[from] SyncError),
     #[error("write {path}: {source}")]
     ProcWrite { path: String, source: Errno },
-    #[error("{what} helper {helper:?} for pid {pid}: {reason}")]
+    #[error("{what} helper \"{helper}\" for pid {pid}: {reason}")]
     MapHelper { what: &'static str, helper: String, pid: i32, reason: String },
     #[error("write pid JSON to the init pipe: {0}")]
     PidJson(Errno),
-    #[error("mount source {path:?}: {source}")]
+    #[error("mount source \"{path}\": {source}")]
     MountSource { path: String, source: Errno },
     #[error("install mount source fd at {fd}: {source}")]
     InstallFd { fd: i32, source: Errno },

@@ -26,7 +26,7 @@ fn write_proc(pid: Pid, file: &str, data: &[u8]) -> Result<(), StageError> {
 }
 
 fn run_helper(what: &'static str, helper: &CStr, pid: Pid, map: &IdMap) -> Result<(), StageError> {
-    let shown = String::from_utf8_lossy(helper.to_bytes()).into_owned();
+    let shown = crate::text::raw_string(helper.to_bytes());
     let fail = |reason: String| StageError::MapHelper { what, helper: shown.clone(), pid: pid.as_raw(), reason };
     use crate::sys::process::{environ_copy, spawn_exec, wait_exit, Exit, ExecSetup};
     let mut argv = vec![helper.to_owned(), CString::new(pid.as_raw().to_string()).map_err(|_| fail("pid".to_owned()))?];

@@ -5,6 +5,8 @@ use crate::sys::process::read_full;
 use crate::wire::{self, BootstrapConfig, Dialect, NLMSG_HDRLEN};
 
 fn read_exact(fd: i32, buf: &mut [u8]) -> Result<(), StageError> {
+    super::watch::wait_readable(fd)
+        .map_err(|_| super::sync::SyncError::CallerGone { step: "reading the bootstrap message" })?;
     let got = read_full(fd, buf).map_err(StageError::ReadMessage)?;
     if got < buf.len() {
         return Err(StageError::ShortMessage { got, want: buf.len() });

@@ -4,8 +4,9 @@
 //! [`run`] returns only in stage-2, inside the namespaces; stage-0 and
 //! stage-1 end with `_exit`. Every failure is logged as one fatal line (log
 //! pipe, or `FATAL: ...` on stderr) and exits 1 after stage-0 has killed the
-//! stages it knows of. No stage outlives the caller (`PR_SET_PDEATHSIG`) or
-//! a sibling (a closed sync socket reads as EOF).
+//! stages it knows of. No stage outlives the caller *process* (a pidfd of
+//! it polled beside every wait, see [`watch`]; a thread of the caller
+//! exiting does nothing) or a sibling (a closed sync socket reads as EOF).
 
 pub mod env;
 pub mod error;

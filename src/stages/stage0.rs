@@ -196,7 +196,7 @@ fn send_mount_sources(plan: &Plan, stage1: Pid, ch: &SyncChannel) -> Result<(), 
     })?;
     let mut result = Ok(());
     for (src, _) in &plan.mount_sources {
-        let shown = String::from_utf8_lossy(src).into_owned();
+        let shown = crate::text::raw_string(src);
         let fd = match open(src.as_slice(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()) {
             Ok(fd) => fd,
             Err(source) => {

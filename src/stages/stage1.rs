@@ -76,7 +76,8 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
                 what: "user namespace".to_owned(),
                 source,
             })?;
-            // A credential change clears PR_SET_PDEATHSIG: re-arm it.
+            // A credential change clears PR_SET_PDEATHSIG (the fallback
+            // without a pidfd): re-arm it.
             rearm_pdeathsig()?;
             // Let stage-0 open our /proc/<pid>/{uid,gid}_map: a non-dumpable
             // process's /proc files belong to root of the initial namespace.
@@ -127,8 +128,9 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
         ch.send(SyncMsg::ExtraPls, "MOUNTSOURCES_PLS")?;
         for (src, target) in &plan.mount_sources {
             let fd = ch.recv_fd("receiving mount sources")?;
+            super::watch::vacate(*target)?;
             install_fd_at(fd, *target).map_err(|source| StageError::InstallFd { fd: *target, source })?;
-            crate::nslog!(Debug, "mount source {:?} installed at fd {target}", String::from_utf8_lossy(src));
+            crate::nslog!(Debug, "mount source \"{}\" installed at fd {target}", crate::text::Raw(src));
         }
         ch.expect(SyncMsg::ExtraAck, "waiting for MOUNTSOURCES_ACK")?;
     }
@@ -150,7 +152,7 @@ fn describe_unshare(set: NsSet) -> String {
 fn join_namespaces(plan: &Plan) -> Result<(), StageError> {
     let mut fds = Vec::with_capacity(plan.cfg.ns_paths.len());
     for p in &plan.cfg.ns_paths {
-        let shown = String::from_utf8_lossy(p.path.to_bytes()).into_owned();
+        let shown = crate::text::raw_string(p.path.to_bytes());
         let fd = open(p.path.as_c_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|source| StageError::OpenNs { kind: p.kind, path: shown, source })?;
         fds.push((p, fd));
@@ -161,10 +163,10 @@ fn join_namespaces(plan: &Plan) -> Result<(), StageError> {
         let r = setns(fd, CloneFlags::from_bits_retain(p.kind.clone_flag() as libc::c_int));
         crate::nslog!(
             Debug,
-            "setns({:#x}) into {} namespace (with path {:?}): {}",
+            "setns({:#x}) into {} namespace (with path \"{}\"): {}",
             p.kind.clone_flag(),
             p.kind,
-            p.path,
+            crate::text::Raw(p.path.to_bytes()),
             match r {
                 Ok(()) => "ok".to_owned(),
                 Err(e) => e.desc().to_owned(),
@@ -196,7 +198,7 @@ fn join_namespaces(plan: &Plan) -> Result<(), StageError> {
         JoinFailure::Setns { index, source } => {
             let (kind, path) = fds
                 .get(index)
-                .map(|(p, _)| (p.kind, String::from_utf8_lossy(p.path.to_bytes()).into_owned()))
+                .map(|(p, _)| (p.kind, crate::text::raw_string(p.path.to_bytes())))
                 .unwrap_or((NsKind::User, String::new()));
             StageError::Setns { kind, path, source }
         }

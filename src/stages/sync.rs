@@ -78,6 +78,8 @@ impl SyncMsg {
 /// Why a sync exchange failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    #[error("the caller exited before {step} (its pidfd is readable)")]
+    CallerGone { step: &'static str },
     #[error("{peer} exited before {step} (sync socket closed)")]
     PeerGone { peer: &'static str, step: &'static str },
     #[error("{step}: unexpected sync value {got:#x} from {peer}")]
@@ -115,7 +117,13 @@ impl SyncChannel {
         })
     }
 
+    /// Wait for the peer, or fail when the caller process is gone.
+    fn wait_peer(&self, step: &'static str) -> Result<(), SyncError> {
+        super::watch::wait_readable(self.fd.as_raw_fd()).map_err(|_| SyncError::CallerGone { step })
+    }
+
     fn read_exact(&self, b: &mut [u8], step: &'static str) -> Result<(), SyncError> {
+        self.wait_peer(step)?;
         match crate::sys::process::read_full(self.fd.as_raw_fd(), b) {
             Ok(n) if n == b.len() => Ok(()),
             Ok(_) | Err(Errno::ECONNRESET) => Err(SyncError::PeerGone { peer: self.peer, step }),
@@ -187,6 +195,7 @@ impl SyncChannel {
         let mut data = [0u8; 1];
         let mut iov = [IoSliceMut::new(&mut data)];
         let mut space = nix::cmsg_space!([RawFd; 1]);
+        self.wait_peer(step)?;
         let msg = loop {
             match recvmsg::<()>(
                 self.fd.as_raw_fd(),

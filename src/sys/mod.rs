@@ -5,5 +5,6 @@
 
 pub mod dl;
 pub mod fs;
+pub mod link;
 pub mod process;
 pub mod signal;

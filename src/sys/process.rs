@@ -418,3 +418,51 @@ pub fn for_each_env(mut f: impl FnMut(&[u8])) {
         }
     }
 }
+
+/// `pidfd_open(pid, 0)`: a close-on-exec fd that becomes readable (POLLIN)
+/// once the whole process `pid` has exited, all its threads: one of its
+/// threads exiting does nothing to it (Linux ≥ 5.3; ENOSYS before).
+pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1;
+    // no memory is passed.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd (O_CLOEXEC is implied by
+    // pidfd_open); nothing else owns it.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as RawFd) })
+}
+
+/// `poll(2)` for POLLIN on fd numbers, retried on EINTR; says, per fd,
+/// whether it is ready (readable, hung up, in error or not an open fd).
+/// `timeout_ms` -1 waits for ever, 0 only looks.
+pub fn poll_in<const N: usize>(fds: [RawFd; N], timeout_ms: i32) -> Result<[bool; N], Errno> {
+    let mut p = fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+    loop {
+        // SAFETY: `p` is a live array of N pollfd structs; poll only reads
+        // the fd numbers (an fd that is not open is reported as POLLNVAL,
+        // never dereferenced) and writes `revents`.
+        let r = unsafe { libc::poll(p.as_mut_ptr(), N as libc::nfds_t, timeout_ms) };
+        if r >= 0 {
+            return Ok(p.map(|x| x.revents != 0));
+        }
+        let e = Errno::last();
+        if e != Errno::EINTR {
+            return Err(e);
+        }
+    }
+}
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, min)`: a close-on-exec copy of `fd` at the
+/// lowest free number >= `min`.
+pub fn dup_cloexec_from(fd: RawFd, min: RawFd) -> Result<RawFd, Errno> {
+    // SAFETY: F_DUPFD_CLOEXEC only reads the fd numbers; an fd that is not
+    // open is EBADF.
+    let r = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(r)
+    }
+}

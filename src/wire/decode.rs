@@ -186,29 +186,37 @@ impl At {
 
 /// Parse OOM_SCORE_ADJ text: optional `-`, decimal digits, -1000..=1000.
 fn parse_oom(at: At, text: &[u8]) -> Result<i32, WireError> {
-    let shown = String::from_utf8_lossy(text);
+    let shown = crate::text::Raw(text);
     let digits = text.strip_prefix(b"-").unwrap_or(text);
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(at.bad_value(format!("{shown:?} is not a decimal integer")));
+        return Err(at.bad_value(format!("\"{shown}\" is not a decimal integer")));
     }
     let n = std::str::from_utf8(text)
         .ok()
         .and_then(|s| s.parse::<i32>().ok())
         .filter(|n| (-1000..=1000).contains(n))
-        .ok_or_else(|| at.bad_value(format!("{shown:?} is outside -1000..=1000")))?;
+        .ok_or_else(|| at.bad_value(format!("\"{shown}\" is outside -1000..=1000")))?;
     Ok(n)
 }
 
-/// Split MOUNT_SOURCES: runc writes each entry followed by `\0` (empty
-/// entries included), then Bytemsg appends one more `\0`.
+/// Split MOUNT_SOURCES as runc 1.1's C does (`send_mountsources` in
+/// nsexec.c): it walks the whole payload, the attribute's own terminating
+/// NUL included, skips every NUL and opens each non-empty string. runc's
+/// Go side writes each entry followed by `\0` (an empty entry for a mount
+/// that is not a bind mount, which gets no fd: `-1` in
+/// `_LIBCONTAINER_MOUNT_FDS`), then Bytemsg appends one more `\0`; so the
+/// last entry may be terminated by that final NUL alone (Go value
+/// `"/etc\x00\x00/usr"`: `/etc`, an empty entry, `/usr`). Unlike runc we
+/// require the attribute's final NUL (a string without it is read past
+/// the buffer there). Empty entries are kept in place; only the non-empty
+/// ones are opened, in order.
 fn parse_mount_sources(at: At, v: &[u8]) -> Result<Vec<Vec<u8>>, WireError> {
     let list = at.strip_nul(v)?;
     if list.is_empty() {
         return Ok(Vec::new());
     }
-    let Some(body) = list.strip_suffix(&[0]) else {
-        return Err(at.bad_value("last mount source is not NUL-terminated"));
-    };
+    // The last entry's own terminator, when the sender wrote one.
+    let body = list.strip_suffix(&[0]).unwrap_or(list);
     Ok(body.split(|b| *b == 0).map(<[u8]>::to_vec).collect())
 }
 
@@ -237,17 +245,18 @@ fn apply(cfg: &mut BootstrapConfig, at: At, v: &[u8], dialect: Dialect) -> Resul
         GIDMAPPATH_ATTR => cfg.gidmap_helper = Some(at.path(v)?),
         MOUNT_SOURCES_ATTR => match dialect {
             Dialect::Runc11 => {
-                cfg.mount_sources = Some(parse_mount_sources(at, v).map_err(|e| {
-                    // A runc >= 1.2 caller's TIMENSOFFSET reaching a
-                    // bootstrap that took it for runc 1.1: say so.
-                    match at.string(v).ok().map(TimeOffset::parse_list) {
-                        Some(Ok(list)) if !list.is_empty() => at.bad_value(
+                // A runc >= 1.2 caller's TIMENSOFFSET reaching a bootstrap
+                // that took it for runc 1.1: say so (no mount source is a
+                // list of "monotonic|boottime SECS NSECS" lines).
+                if let Some(Ok(list)) = at.string(v).ok().map(TimeOffset::parse_list) {
+                    if !list.is_empty() {
+                        return Err(at.bad_value(
                             "not a MOUNT_SOURCES list: it reads as runc >= 1.2 TIMENSOFFSET lines, \
                              so the caller speaks the runc >= 1.2 dialect (set NSBOOT_DIALECT=1.2)",
-                        ),
-                        _ => e,
+                        ));
                     }
-                })?)
+                }
+                cfg.mount_sources = Some(parse_mount_sources(at, v)?)
             }
             Dialect::Runc12 => cfg.time_offsets = at.time_offsets(v)?,
         },
@@ -657,9 +666,18 @@ mod tests {
         assert_eq!(c.mount_sources, Some(vec![vec![], vec![]]));
         let c = d11(&attr(MOUNT_SOURCES_ATTR, b"\0")).unwrap();
         assert_eq!(c.mount_sources, Some(vec![]));
-        // Last entry lacking its own terminator.
-        let e = d11(&attr(MOUNT_SOURCES_ATTR, b"/a\0/b\0")).unwrap_err();
-        assert!(matches!(e, WireError::BadValue { name: "MOUNT_SOURCES", .. }));
+        // The last entry terminated only by the attribute's own NUL, as
+        // runc's Go writes "/etc\x00\x00/usr" through Bytemsg: runc's C
+        // opens /etc and /usr (issue 14 item 3).
+        let c = d11(&attr(MOUNT_SOURCES_ATTR, b"/etc\0\0/usr\0")).unwrap();
+        assert_eq!(c.mount_sources, Some(vec![b"/etc".to_vec(), vec![], b"/usr".to_vec()]));
+        let c = d11(&attr(MOUNT_SOURCES_ATTR, b"/a\0/b\0")).unwrap();
+        assert_eq!(c.mount_sources, Some(vec![b"/a".to_vec(), b"/b".to_vec()]));
+        let c = d11(&attr(MOUNT_SOURCES_ATTR, b"/a\0")).unwrap();
+        assert_eq!(c.mount_sources, Some(vec![b"/a".to_vec()]));
+        // Without the attribute's final NUL: refused (runc reads past it).
+        let e = d11(&attr(MOUNT_SOURCES_ATTR, b"/a\0/b")).unwrap_err();
+        assert!(matches!(e, WireError::MissingNul { name: "MOUNT_SOURCES", .. }), "{e:?}");
     }
 
     #[test]
@@ -669,13 +687,15 @@ mod tests {
         assert_eq!(c.time_offsets.len(), 2);
         assert_eq!(c.time_offsets[1].clock, Clock::Boottime);
         assert_eq!(c.mount_sources, None);
-        // The same bytes in runc 1.1 are one mount source string without
-        // its terminator; the error says which dialect they belong to.
+        // The same bytes in runc 1.1 would be one mount source; the error
+        // says which dialect they belong to.
         let c = decode(&msg(&a), Dialect::Runc11).unwrap_err();
         assert!(matches!(c, WireError::BadValue { name: "MOUNT_SOURCES", .. }));
         assert!(c.to_string().contains("NSBOOT_DIALECT=1.2"), "{c}");
-        let c = decode(&msg(&str_attr(TIMENSOFFSET_ATTR, b"/a")), Dialect::Runc11).unwrap_err();
-        assert!(!c.to_string().contains("NSBOOT_DIALECT"), "{c}");
+        // A real mount source list is no such hint (the last entry may
+        // end with the attribute's NUL alone, as runc's C accepts).
+        let c = decode(&msg(&str_attr(TIMENSOFFSET_ATTR, b"/a")), Dialect::Runc11).unwrap();
+        assert_eq!(c.mount_sources, Some(vec![b"/a".to_vec()]));
         let e = decode(&msg(&str_attr(TIMENSOFFSET_ATTR, b"realtime 1 2")), Dialect::Runc12)
             .unwrap_err();
         assert!(matches!(

@@ -102,8 +102,8 @@ pub fn encode_with(
         for (i, p) in cfg.ns_paths.iter().enumerate() {
             if p.path.as_bytes().is_empty() || p.path.as_bytes().contains(&b',') {
                 return Err(WireError::Encode(format!(
-                    "NS_PATHS entry {i}: path {:?} is empty or contains ','",
-                    p.path
+                    "NS_PATHS entry {i}: path \"{}\" is empty or contains ','",
+                    crate::text::Raw(p.path.as_bytes())
                 )));
             }
         }

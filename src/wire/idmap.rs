@@ -39,7 +39,7 @@ pub enum IdMapError {
     EmptyLine { line: usize },
     #[error("id map line {line}: expected 3 fields (inside outside count), got {got}")]
     FieldCount { line: usize, got: usize },
-    #[error("id map line {line}: {field} {text:?} is not a decimal number below 2^32")]
+    #[error("id map line {line}: {field} \"{text}\" is not a decimal number below 2^32")]
     NotANumber { line: usize, field: &'static str, text: String },
     #[error("id map line {line}: count is 0")]
     ZeroCount { line: usize },

@@ -69,9 +69,9 @@ pub enum TimeOffsetError {
     EmptyLine { line: usize },
     #[error("time offsets line {line}: expected 3 fields (clock secs nsecs), got {got}")]
     FieldCount { line: usize, got: usize },
-    #[error("time offsets line {line}: unknown clock {name:?} (expected monotonic or boottime)")]
+    #[error("time offsets line {line}: unknown clock \"{name}\" (expected monotonic or boottime)")]
     UnknownClock { line: usize, name: String },
-    #[error("time offsets line {line}: {field} {text:?} is not a decimal 64-bit integer")]
+    #[error("time offsets line {line}: {field} \"{text}\" is not a decimal 64-bit integer")]
     NotANumber { line: usize, field: &'static str, text: String },
     #[error("time offsets line {line}: seconds {secs} outside -{max}..={max} (the kernel's range)", max = MAX_OFFSET_SECS)]
     SecsOutOfRange { line: usize, secs: i64 },

@@ -270,3 +270,72 @@ func TestHelperInside(t *testing.T) {
 	fmt.Printf("INSIDE-OK goroutines=%d uid=%d uts=%s\n", n, os.Getuid(), lines[1])
 	os.Exit(0)
 }
+
+// A caller that forks from a locked OS thread and lets Go retire that
+// thread (LockOSThread without UnlockOSThread, then the goroutine returns:
+// Go terminates the thread), as runc does for exec with execCPUAffinity.
+// The bootstrap must not notice: PR_SET_PDEATHSIG fired on that thread's
+// exit (issue 14 item 1). The handshake is done by hand from another
+// goroutine, because Start would keep the forking thread alive until the
+// end. NSBOOTGO_RETIRED_COUNT sets the number of bootstraps (default 200).
+func TestForkFromRetiredLockedThread(t *testing.T) {
+	n := 200
+	if s := os.Getenv("NSBOOTGO_RETIRED_COUNT"); s != "" {
+		fmt.Sscan(s, &n)
+	}
+	msg, err := baseConfig().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed, failed := 0, 0
+	for i := 0; i < n; i++ {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent, child := os.NewFile(uintptr(fds[0]), "parent"), os.NewFile(uintptr(fds[1]), "child")
+		// No test runs in the child: it exits 0 once back in Go.
+		cmd := exec.Command("/proc/self/exe", "-test.run=^$")
+		cmd.ExtraFiles = []*os.File{child}
+		cmd.Env = []string{"_LIBCONTAINER_INITPIPE=3", "NSBOOT_DIALECT=1.1"}
+		started := make(chan error)
+		go func() {
+			runtime.LockOSThread()
+			started <- cmd.Start()
+			// Returning while locked: Go retires this OS thread.
+		}()
+		if err := <-started; err != nil {
+			t.Fatal(err)
+		}
+		child.Close()
+		var pids pidLine
+		pids, herr := handshake(parent, msg, Runc11)
+		state, werr := cmd.Process.Wait()
+		parent.Close()
+		reap := func(pid int) syscall.WaitStatus {
+			var ws syscall.WaitStatus
+			for {
+				if _, err := syscall.Wait4(pid, &ws, syscall.WALL, nil); err != syscall.EINTR {
+					return ws
+				}
+			}
+		}
+		var s1, s2 syscall.WaitStatus
+		if herr == nil {
+			s1, s2 = reap(pids.Stage1), reap(pids.Stage2)
+		}
+		ws, _ := state.Sys().(syscall.WaitStatus)
+		switch {
+		case werr == nil && ws.Signaled(), herr == nil && (s1.Signaled() || s2.Signaled()):
+			killed++
+			t.Logf("bootstrap %d: killed: stage-0 %v, stage-1 %v, stage-2 %v", i, state, s1, s2)
+		case werr != nil || herr != nil || !state.Success() || s1.ExitStatus() != 0 || s2.ExitStatus() != 0:
+			failed++
+			t.Logf("bootstrap %d: failed: %v %v stage-0 %v, stage-1 %v, stage-2 %v", i, herr, werr, state, s1, s2)
+		}
+	}
+	t.Logf("bootstraps %d killed %d failed %d", n, killed, failed)
+	if killed != 0 || failed != 0 {
+		t.Fatalf("bootstraps %d killed %d failed %d", n, killed, failed)
+	}
+}

@@ -12,6 +12,11 @@
 // constructor, and stage-2 returns into the Go runtime inside the
 // namespaces. Without the variable the constructor returns at once.
 //
+// The wire dialect the bootstrap speaks is detected at run time
+// (NSBOOT_DIALECT, else _LIBCONTAINER_SYNCPIPE, else runc 1.1) unless the
+// program fixes it when it is built: import _ "nsboot/runc12" (or
+// "nsboot/runc11") instead, which also links this package.
+//
 // Linking: the preamble asks for -l:libnsboot.a and the native libraries
 // the Rust standard library needs. After `make install` (PREFIX=/usr/local)
 // the linker finds it; otherwise point it at the directory holding

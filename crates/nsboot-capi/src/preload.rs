@@ -128,7 +128,7 @@ fn flag(var: &str, v: &[u8]) -> Result<bool, ConfigError> {
     match v {
         b"" | b"0" | b"false" | b"no" => Ok(false),
         b"1" | b"true" | b"yes" => Ok(true),
-        _ => Err(bad(var, format!("expected 1 or 0, got {:?}", String::from_utf8_lossy(v)))),
+        _ => Err(bad(var, format!("expected 1 or 0, got \"{}\"", nsboot::text::Raw(v)))),
     }
 }
 
@@ -171,7 +171,7 @@ pub fn parse(vars: &[(&[u8], &[u8])], ids: Ids) -> Result<Option<PreloadConfig>,
         for name in list.split(|b| *b == b',') {
             let name = String::from_utf8_lossy(name);
             let kind = NsKind::from_name(&name).ok_or_else(|| {
-                bad(NS, format!("unknown namespace {name:?} (known: user mnt pid uts ipc net cgroup time)"))
+                bad(NS, format!("unknown namespace \"{name}\" (known: user mnt pid uts ipc net cgroup time)"))
             })?;
             set.insert(kind);
         }

@@ -53,8 +53,10 @@ static CTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = 
 /// returns only in stage-2, inside the namespaces; stage-0 and stage-1 exit
 /// in it, and any failure exits 1 after a fatal log line.
 ///
-/// The caller's wire dialect is chosen before anything is written:
-/// `NSBOOT_DIALECT` ("1.1" or "1.2") if set, else runc ≥ 1.2 when
+/// The caller's wire dialect is chosen before anything is written: the
+/// program's `nsboot_bootstrap_dialect` if it defines one
+/// (`NSBOOT_BOOTSTRAP_DIALECT`), else `NSBOOT_DIALECT` ("1.1" or "1.2") if
+/// set, else runc ≥ 1.2 when
 /// `_LIBCONTAINER_SYNCPIPE` is set (runc ≥ 1.2's libcontainer always sets
 /// it, runc 1.1 never does), else runc 1.1.
 ///

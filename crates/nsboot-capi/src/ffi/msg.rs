@@ -140,7 +140,7 @@ pub extern "C" fn nsboot_msg_add_ns_path(
             return null(err, "msg, type or path");
         };
         let Some(kind) = NsKind::from_name(&t.to_string_lossy()) else {
-            return invalid(err, format!("unknown namespace type {:?}", t.to_string_lossy()));
+            return invalid(err, format!("unknown namespace type \"{}\"", nsboot::text::Raw(t.to_bytes())));
         };
         if p.is_empty() || p.to_bytes().contains(&b',') {
             return invalid(err, "namespace path is empty or contains ','".to_owned());

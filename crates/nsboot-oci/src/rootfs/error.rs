@@ -2,6 +2,7 @@
 //! operation, the path (as the container sees it) and the kernel's errno.
 
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use nix::errno::Errno;
@@ -125,17 +126,17 @@ impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Missing => f.write_str("missing"),
-            Self::RelativePath(p) => write!(f, "relative path {:?}", p),
+            Self::RelativePath(p) => write!(f, "relative path \"{}\"", nsboot::text::Raw(p.as_os_str().as_bytes())),
             Self::Nul => f.write_str("contains a NUL byte"),
             Self::MountOnRoot => f.write_str("cannot mount over the container's /"),
-            Self::UnknownType(t) => write!(f, "unknown mount type {t:?}"),
-            Self::UnknownOption(o) => write!(f, "unknown mount option {o:?}"),
+            Self::UnknownType(t) => write!(f, "unknown mount type \"{t}\""),
+            Self::UnknownOption(o) => write!(f, "unknown mount option \"{o}\""),
             Self::NoSource => f.write_str("bind mount without a source"),
-            Self::InsideProc(p) => write!(f, "{:?} cannot be mounted over or inside /proc", p),
-            Self::DeviceOutsideDev(p) => write!(f, "device path {:?} is not below /dev", p),
-            Self::DeviceType(t) => write!(f, "device type {t:?} is not one of c, b, u, p"),
+            Self::InsideProc(p) => write!(f, "\"{}\" cannot be mounted over or inside /proc", nsboot::text::Raw(p.as_os_str().as_bytes())),
+            Self::DeviceOutsideDev(p) => write!(f, "device path \"{}\" is not below /dev", nsboot::text::Raw(p.as_os_str().as_bytes())),
+            Self::DeviceType(t) => write!(f, "device type \"{t}\" is not one of c, b, u, p"),
             Self::DeviceNumber(n) => write!(f, "device number {n} out of range"),
-            Self::Propagation(p) => write!(f, "unknown propagation {p:?}"),
+            Self::Propagation(p) => write!(f, "unknown propagation \"{p}\""),
             Self::NoMountNamespace => {
                 f.write_str("no mount namespace: the rootfs stage only runs in a new mount namespace")
             }
@@ -235,10 +236,10 @@ pub enum RootfsError {
     #[error("maskedPaths: {op} {path}: {errno}")]
     Mask { op: Op, path: PathBuf, #[source] errno: Errno },
     /// Step 7: sethostname.
-    #[error("sethostname {name:?}: {errno}")]
+    #[error("sethostname \"{name}\": {errno}")]
     Hostname { name: String, #[source] errno: Errno },
     /// Step 7: setdomainname.
-    #[error("setdomainname {name:?}: {errno}")]
+    #[error("setdomainname \"{name}\": {errno}")]
     Domainname { name: String, #[source] errno: Errno },
     /// A safety check refused the operation (no errno from the kernel).
     #[error("{path}: refused: {reason}")]
