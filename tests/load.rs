@@ -83,7 +83,7 @@ fn mem_available_kb() -> u64 {
         .unwrap_or(0)
 }
 
-fn bundle() -> Option<PathBuf> {
+fn bundle() -> Option<TestDir> {
     busybox_bundle("load", false)
 }
 
@@ -114,7 +114,7 @@ fn c_api_in_one_process() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(dir) = bundle() else { return };
     let mark = marker("load-c");
-    let mounts = host_mountinfo();
+    let mounts = OwnMounts::new(&[dir.path()]);
     let seq = env_usize("NSBOOT_LOAD_SEQ", 100);
     let scale = env_usize("NSBOOT_LOAD_SCALE", 48);
     let conc = env_usize("NSBOOT_LOAD_CONC", 100);
@@ -124,7 +124,7 @@ fn c_api_in_one_process() {
         assert_eq!(v["fds_before"], v["fds_after"], "{what}: the caller leaked fds: {v}");
         assert_eq!(v["unreaped_children"], 0, "{what}: {v}");
         assert!(wait_gone(&mark, Duration::from_secs(2)).is_empty(), "{what}: processes left");
-        assert_eq!(mounts, host_mountinfo(), "{what}: host mount table changed");
+        mounts.assert_unchanged(what);
         eprintln!("load.c {what}: {v}");
         rows.push(v);
     };
@@ -140,7 +140,6 @@ fn c_api_in_one_process() {
     }
     let v = run_load_c(&dir, conc, conc, &mark);
     check(v, &format!("{conc} at once"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---- any command, one process per container -------------------------------
@@ -210,7 +209,7 @@ fn command_per_container() {
         (None, None) => return,
     };
     let drv = Driver { cmd, mark: marker("load-cmd") };
-    let mounts = host_mountinfo();
+    let mounts = OwnMounts::new(&dir.as_deref().into_iter().collect::<Vec<_>>());
     let state = state_entries();
     let fds = inheritable_fds();
     let mem0 = mem_available_kb();
@@ -230,7 +229,7 @@ fn command_per_container() {
             }
         };
         assert!(left.is_empty(), "{what}: processes left: {left:?}");
-        assert_eq!(mounts, host_mountinfo(), "{what}: host mount table changed");
+        mounts.assert_unchanged(what);
         if let Some((d, before)) = &state {
             assert_eq!(Some((d.clone(), before.clone())), state_entries(), "{what}: state entries left in {d:?}");
         }
@@ -257,7 +256,4 @@ fn command_per_container() {
         mem_available_kb()
     ));
     eprintln!("{}", table.join("\n"));
-    if let Some(d) = dir {
-        let _ = std::fs::remove_dir_all(d);
-    }
 }

@@ -62,16 +62,6 @@ fn probe() -> &'static Path {
     })
 }
 
-fn host_mounts() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-        .expect("mountinfo")
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    v.sort();
-    v
-}
-
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 fn scratch(tag: &str) -> PathBuf {
@@ -132,8 +122,8 @@ impl Bundle {
             .expect("write config");
     }
 
-    /// Run `script` with busybox sh inside; asserts the host mount table
-    /// did not change.
+    /// Run `script` with busybox sh inside; asserts it left no host
+    /// mount under the bundle.
     fn run_with(&self, script: &str, no_pivot: bool) -> Run {
         self.run_wrapped(script, no_pivot, &[])
     }
@@ -160,7 +150,7 @@ impl Bundle {
             cmd.arg("--no-pivot");
         }
         cmd.arg(&self.dir).args(["--", "/bin/sh", "-c", script]);
-        run_on_host(cmd)
+        run_on_host(cmd, &[&self.dir])
     }
 
     fn run(&self, script: &str) -> Run {
@@ -168,12 +158,12 @@ impl Bundle {
     }
 }
 
-/// Run `cmd` to completion, print its output, and assert that the host's
-/// mount table is the same afterwards.
-fn run_on_host(mut cmd: Command) -> Run {
-    let before = host_mounts();
+/// Run `cmd` to completion, print its output, and assert that it left no
+/// host mount under `dirs` (the test's own directories).
+fn run_on_host(mut cmd: Command, dirs: &[&Path]) -> Run {
+    let mounts = common::OwnMounts::new(dirs);
     let out = cmd.output().expect("run the container program");
-    assert_eq!(before, host_mounts(), "host mount table changed");
+    mounts.assert_unchanged("container program");
     let run = Run {
         code: out.status.code().unwrap_or(-1),
         out: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -728,11 +718,13 @@ fn copy_tree_keeps_metadata_and_xattrs() {
 
 // ---- the C API -------------------------------------------------------------
 
-/// Run tests/c/rootfs.c; asserts the host mount table did not change.
+/// Run tests/c/rootfs.c; asserts it left no host mount under the
+/// directories among its arguments.
 fn c_rootfs(args: &[&str]) -> Run {
     let mut cmd = Command::new(common::c_program("rootfs", &[]));
     cmd.args(args);
-    run_on_host(cmd)
+    let dirs: Vec<&Path> = args.iter().filter(|a| a.starts_with('/')).map(Path::new).collect();
+    run_on_host(cmd, &dirs)
 }
 
 const C_SCRIPT: &str = "echo pid=$$; touch /rootfile 2>&1; echo hostname=$(hostname); cat /proc/self/mountinfo";

@@ -570,7 +570,7 @@ fn preload_oci_config() {
     common::edit_config(&bundle, |v| v["hostname"] = "preload-oci".into());
     // libnsboot.so (target/<profile>) loads the plugin from its own directory.
     common::plugin_lib();
-    let before = common::host_mountinfo();
+    let mounts = common::OwnMounts::new(&[bundle.path()]);
     let cfg = bundle.join("config.json");
     let out = preload(
         &[
@@ -580,8 +580,7 @@ fn preload_oci_config() {
         ],
         &["/bin/sh", "-c", "echo pid=$$; hostname; ls /; stat -c '%t:%T' /dev/null; touch /ro 2>/dev/null || echo read-only"],
     );
-    let _ = std::fs::remove_dir_all(&bundle);
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(text(&out.stdout), "pid=1\npreload-oci\nbin\ndev\netc\nproc\nsys\ntmp\n1:3\nread-only\n", "{}", show(&out));
-    assert_eq!(before, common::host_mountinfo(), "host mount table changed");
+    mounts.assert_unchanged("preload with an OCI config");
 }
