@@ -5,8 +5,11 @@ PROFILE ?= debug
 CARGO ?= cargo
 CARGO_FLAGS := $(if $(filter release,$(PROFILE)),--release,)
 TARGET_DIR := target/$(PROFILE)
+# Where the tests log their SKIP lines (tests/common/mod.rs `skip`): cargo
+# captures a passing test's output, so `make test` prints them at the end.
+export NSBOOT_SKIP_DIR := $(CURDIR)/target/skips
 
-.PHONY: all build run test test-rust test-go header-check deps clean-tests
+.PHONY: all build run test test-suites test-rust test-go header-check deps clean-tests
 
 all: build
 
@@ -20,7 +23,13 @@ run:
 	$(CARGO) build --release --example nsrun
 	target/release/examples/nsrun run -it sh
 
+# The suites, then the skipped tests and their count (also when a suite
+# failed: the exit status is the suites').
 test: deps
+	@rm -rf "$(NSBOOT_SKIP_DIR)"
+	@$(MAKE) --no-print-directory test-suites; st=$$?; ./scripts/report-skips.sh "$(NSBOOT_SKIP_DIR)"; exit $$st
+
+test-suites:
 	$(CARGO) build $(CARGO_FLAGS) --lib --examples
 	$(CARGO) test $(CARGO_FLAGS) --no-fail-fast
 	./tests/go/runc-nsenter-test.sh $(TARGET_DIR)

@@ -65,7 +65,7 @@ fn hostname_change_is_not_visible_outside() {
 fn new_ipc_namespace_is_empty() {
     require_root!();
     if !have("ipcmk") {
-        eprintln!("SKIP new_ipc_namespace_is_empty: ipcmk (util-linux) missing");
+        common::skip("ipcmk (util-linux) missing");
         return;
     }
     let mk = std::process::Command::new("ipcmk").args(["-M", "4096"]).output().unwrap();
@@ -106,7 +106,7 @@ fn joins_a_helper_processes_namespaces_by_path() {
 fn rootless_as_nobody_with_a_single_mapping() {
     require_root!();
     if !have("runuser") {
-        eprintln!("SKIP rootless_as_nobody_with_a_single_mapping: runuser missing");
+        common::skip("runuser missing");
         return;
     }
     let (spawn, probe) = c_programs();

@@ -1,6 +1,7 @@
-//! Tests of the test harness itself (tests/common): the mount-leak checks
-//! look at a test's own mounts only, and a test's directories go away when
-//! it fails.
+//! Tests of the test harness itself (tests/common): skips are visible
+//! (logged, and printed with their count at the end of `make test`), the
+//! mount-leak checks look at a test's own mounts only, and a test's
+//! directories go away when it fails.
 
 mod common;
 
@@ -8,6 +9,42 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
+
+/// `common::skip` logs `<suite>::<test>: <reason>` into NSBOOT_SKIP_DIR,
+/// and scripts/report-skips.sh — which `make test` runs at its end, after
+/// a failure too — prints each line and the count.
+#[test]
+fn skips_are_logged_and_reported_with_a_count() {
+    let dir = TestDir::adopt(PathBuf::from(format!("/tmp/nsboot-skips-{}-{}", std::process::id(), rand_u32())));
+    let report = |d: &Path| {
+        let o = Command::new(root_dir().join("scripts/report-skips.sh")).arg(d).output().expect("report-skips.sh");
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(report(&dir), "skipped: none\n");
+    // This binary, running only the probe below, which skips.
+    let o = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "skip_probe", "--test-threads=1"])
+        .env("NSBOOT_SKIP_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let logged = std::fs::read_to_string(dir.join("harness.txt")).unwrap_or_default();
+    assert_eq!(logged, "harness::skip_probe: a reason\n");
+    let out = report(&dir);
+    assert!(out.contains("  SKIP harness::skip_probe: a reason\n"), "{out}");
+    assert!(out.ends_with("1 test or part of a test skipped (reason above)\n"), "{out}");
+    // make test clears the log, runs the suites, and reports.
+    let o = Command::new("make").args(["-n", "test"]).current_dir(root_dir()).output().expect("make");
+    let plan = stdout(&o);
+    assert!(plan.contains("rm -rf") && plan.contains("report-skips.sh"), "make test does not clear and report skips: {plan}");
+}
+
+#[test]
+#[ignore = "run by skips_are_logged_and_reported_with_a_count"]
+fn skip_probe() {
+    common::skip("a reason");
+}
 
 /// The leak checks of the suites look at the test's own mounts only: a
 /// mount of another job appearing meanwhile does not fail them, one under

@@ -118,7 +118,7 @@ fn after_joining_namespaces_by_path() {
 fn rootless_container_after_rootfs_preparation() {
     require_root!();
     if !have("runuser") {
-        eprintln!("SKIP rootless_container_after_rootfs_preparation: runuser missing");
+        common::skip("runuser missing");
         return;
     }
     let Some(dir) = busybox_bundle("hyg-rl", true) else { return };

@@ -94,7 +94,7 @@ impl Drop for Ctx {
 
 fn can_rootless() -> bool {
     if !is_root() || !have("runuser") {
-        eprintln!("SKIP: rootless tests need root (to become nobody) and runuser");
+        common::skip("rootless tests need root (to become nobody) and runuser");
         return false;
     }
     true
@@ -453,7 +453,7 @@ fn signals_are_forwarded_to_pid1() {
 fn tty_through_a_real_pty() {
     require_root!();
     if !have("script") {
-        eprintln!("SKIP: util-linux script not installed");
+        common::skip("util-linux script not installed");
         return;
     }
     let Some(r) = busybox_rootfs("tty", APPLETS) else { return };
@@ -533,7 +533,7 @@ fn fifty_containers_in_a_row_leave_nothing_rootless() {
 #[test]
 fn rootless_full_range_through_newuidmap() {
     if !can_rootless() || !have("newuidmap") || !have("unshare") {
-        eprintln!("SKIP rootless_full_range_through_newuidmap: needs root, runuser, unshare and uidmap (newuidmap)");
+        common::skip("needs root, runuser, unshare and uidmap (newuidmap)");
         return;
     }
     let ctx = Ctx::new("subid", true);

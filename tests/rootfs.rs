@@ -2,8 +2,8 @@
 //!
 //! The namespace work happens in `examples/rootfs_probe` (single-threaded;
 //! libtest is not), driven here as a subprocess. Every run checks that the
-//! host's mount table is unchanged afterwards. Rootful tests need root and
-//! print `SKIP` otherwise; rootless ones run the probe as `nobody`.
+//! host has no mount of the test left afterwards. Rootful tests need root and
+//! skip otherwise (`common::skip`: a SKIP line `make test` prints); rootless ones run the probe as `nobody`.
 
 mod common;
 
@@ -28,7 +28,7 @@ fn is_root() -> bool {
 macro_rules! require_root {
     () => {
         if !is_root() {
-            eprintln!("SKIP: needs root (real mounts, mknod, pivot_root)");
+            common::skip("needs root (real mounts, mknod, pivot_root)");
             return;
         }
     };
@@ -486,7 +486,7 @@ macro_rules! require_v1_pids {
         let unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
             .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
         if unified || !std::path::Path::new("/sys/fs/cgroup/pids/release_agent").exists() {
-            eprintln!("SKIP: needs a cgroup v1 host with a pids hierarchy at /sys/fs/cgroup/pids");
+            common::skip("needs a cgroup v1 host with a pids hierarchy at /sys/fs/cgroup/pids");
             return;
         }
     };
@@ -552,7 +552,7 @@ fn rootful_cgroup_v1_bind_of_a_deep_own_cgroup() {
 macro_rules! require_rootless {
     () => {
         if !rootless_available() {
-            eprintln!("SKIP: needs root to switch to nobody with runuser");
+            common::skip("needs root to switch to nobody with runuser");
             return;
         }
     };
@@ -710,7 +710,7 @@ fn copy_tree_keeps_metadata_and_xattrs() {
     if have_xattr {
         assert_eq!(xattr("get", &dst.join("a/b/file")).as_deref(), Some("yes"));
     } else {
-        eprintln!("SKIP (xattr part): python3 os.setxattr unavailable");
+        common::skip("xattr part: python3 os.setxattr unavailable");
     }
     let _ = std::fs::remove_dir_all(src);
     let _ = std::fs::remove_dir_all(dst);

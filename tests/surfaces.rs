@@ -3,7 +3,7 @@
 //! package (import for side effect, message builder, caller side) and the
 //! LD_PRELOAD mode on `/bin/sh`, `python3` and a cgo binary.
 //!
-//! Each test prints `SKIP: <reason>` and returns when it cannot run here
+//! Each test reports `SKIP <reason>` (common::skip) and returns when it cannot run here
 //! (not root, a tool missing); in CI everything is installed and runs as
 //! root. The bootstraps run in child processes started with
 //! `std::process::Command`, never in the (multi-threaded) harness.
@@ -21,7 +21,7 @@ use nsboot::wire::{encode, BootstrapConfig, Clock, Dialect, IdMap, IdRange, Time
 
 macro_rules! skip {
     ($($arg:tt)*) => {{
-        eprintln!("SKIP: {}", format!($($arg)*));
+        common::skip(&format!($($arg)*));
         return;
     }};
 }
@@ -366,11 +366,11 @@ fn go_package_side_effect_import_and_builder() {
 
 fn require_preload() -> bool {
     if !is_root() {
-        eprintln!("SKIP: LD_PRELOAD tests that create namespaces as root need root");
+        common::skip("LD_PRELOAD tests that create namespaces as root need root");
         return false;
     }
     if !Path::new("/bin/sh").exists() {
-        eprintln!("SKIP: no /bin/sh");
+        common::skip("no /bin/sh");
         return false;
     }
     true
@@ -518,7 +518,7 @@ fn preload_python3_and_cgo_binary() {
     }
     let python = ["/usr/bin/python3"].into_iter().find(|p| Path::new(p).exists());
     match python {
-        None => eprintln!("SKIP (python part): /usr/bin/python3 not installed"),
+        None => common::skip("python part: /usr/bin/python3 not installed"),
         Some(py) => {
             let out = preload(
                 &[("NSBOOT_NS", "pid,mnt,uts"), ("NSBOOT_HOSTNAME", "py")],

@@ -47,12 +47,45 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// Where skips are logged: `$NSBOOT_SKIP_DIR`, by default `target/skips`.
+pub fn skip_dir() -> PathBuf {
+    match std::env::var_os("NSBOOT_SKIP_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => profile_dir().parent().map(|t| t.join("skips")).unwrap_or_else(|| PathBuf::from("target/skips")),
+    }
+}
+
+/// Say that the running test (or a part of it, as `reason` says) is
+/// skipped, and why. cargo test captures a passing test's stderr, so the
+/// line `<suite>::<test>: <reason>` is also appended to
+/// `skip_dir()/<suite>.txt`; `make test` clears that directory first and
+/// prints the lines and their count at its end (scripts/report-skips.sh).
+pub fn skip(reason: &str) {
+    let exe = std::env::current_exe().ok();
+    let suite = exe
+        .as_ref()
+        .and_then(|e| e.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| n.rsplit_once('-').map(|(a, _)| a.to_owned()).unwrap_or(n))
+        .unwrap_or_else(|| "tests".into());
+    // libtest runs each test on a thread named after it.
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    let line = format!("{suite}::{test}: {reason}");
+    eprintln!("SKIP {line}");
+    let dir = skip_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    // One write(2) per line with O_APPEND: concurrent tests do not interleave.
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{suite}.txt"))) {
+        let _ = std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes());
+    }
+}
+
 /// Skip (return from) the test with a visible reason.
 #[macro_export]
 macro_rules! require_root {
     () => {
         if !$crate::common::is_root() {
-            eprintln!("SKIP {}: requires root", module_path!());
+            $crate::common::skip("requires root");
             return;
         }
     };
@@ -305,7 +338,7 @@ pub fn inheritable_fds() -> Vec<u32> {
 /// busybox or runc is missing.
 pub fn busybox_bundle(tag: &str, rootless: bool) -> Option<TestDir> {
     if !Path::new("/bin/busybox").exists() || !have("runc") {
-        eprintln!("SKIP: busybox-static or runc not installed");
+        skip("busybox-static or runc not installed");
         return None;
     }
     let dir = TestDir::adopt(PathBuf::from(format!("/tmp/nsboot-bundle-{tag}-{}-{}", std::process::id(), rand_u32())));
@@ -539,7 +572,7 @@ pub fn nsrun_bin() -> &'static Path {
 /// reason) without busybox.
 pub fn busybox_rootfs(tag: &str, applets: &[&str]) -> Option<TestDir> {
     if !Path::new("/bin/busybox").exists() {
-        eprintln!("SKIP: busybox-static not installed");
+        skip("busybox-static not installed");
         return None;
     }
     let dir = TestDir::adopt(PathBuf::from(format!("/tmp/nsrun-img-{tag}-{}-{}", std::process::id(), rand_u32())));
