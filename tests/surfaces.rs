@@ -211,6 +211,42 @@ fn c_install_and_pkg_config_example() {
     let _ = std::fs::remove_dir_all(&prefix);
 }
 
+/// `make install` installs the release build (0.6 MB libnsboot.so, not the
+/// 10 MB debug one) although the top-level Makefile defaults PROFILE to
+/// debug for build and test; PROFILE=debug, given, is honoured.
+#[test]
+fn make_install_installs_the_release_build_by_default() {
+    if !have("make") {
+        skip!("make not installed");
+    }
+    let plan = |extra: &[&str]| {
+        let out = Command::new("make")
+            .current_dir(root())
+            .args(["-n", "install", "PREFIX=/nonexistent/prefix"])
+            .args(extra)
+            .env_remove("PROFILE")
+            .env_remove("MAKEFLAGS")
+            .env_remove("MFLAGS")
+            .env_remove("MAKELEVEL")
+            .output()
+            .expect("make -n install");
+        assert!(out.status.success(), "{}", show(&out));
+        text(&out.stdout)
+    };
+    let lib = |p: &str| {
+        p.lines()
+            .find(|l| l.contains("libnsboot.so /nonexistent/prefix/lib/libnsboot.so."))
+            .unwrap_or_else(|| panic!("no install line for libnsboot.so in\n{p}"))
+            .to_owned()
+    };
+    let default = plan(&[]);
+    assert!(default.contains("cargo build --profile release --lib"), "{default}");
+    assert!(lib(&default).contains("/release/libnsboot.so "), "{default}");
+    let debug = plan(&["PROFILE=debug"]);
+    assert!(debug.contains("cargo build --profile dev --lib"), "{debug}");
+    assert!(lib(&debug).contains("/debug/libnsboot.so "), "{debug}");
+}
+
 // ---------------------------------------------------------------- Go
 
 struct GoPath {
