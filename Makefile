@@ -7,7 +7,7 @@ CARGO_FLAGS := $(if $(filter release,$(PROFILE)),--release,)
 TARGET_DIR := target/$(PROFILE)
 # Where the tests log their SKIP lines (tests/common/mod.rs `skip`): cargo
 # captures a passing test's output, so `make test` prints them at the end.
-export NSBOOT_SKIP_DIR := $(CURDIR)/target/skips
+export NSBOOT_TEST_SKIP_DIR := $(CURDIR)/target/skips
 
 .PHONY: all build run test test-suites test-rust test-go header-check deps clean-tests
 
@@ -26,8 +26,8 @@ run:
 # The suites, then the skipped tests and their count (also when a suite
 # failed: the exit status is the suites').
 test: deps
-	@rm -rf "$(NSBOOT_SKIP_DIR)"
-	@$(MAKE) --no-print-directory test-suites; st=$$?; ./scripts/report-skips.sh "$(NSBOOT_SKIP_DIR)"; exit $$st
+	@rm -rf "$(NSBOOT_TEST_SKIP_DIR)"
+	@$(MAKE) --no-print-directory test-suites; st=$$?; ./scripts/report-skips.sh "$(NSBOOT_TEST_SKIP_DIR)"; exit $$st
 
 test-suites:
 	$(CARGO) build $(CARGO_FLAGS) --lib --examples

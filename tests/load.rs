@@ -13,7 +13,7 @@
 //!   default command is the C caller (tests/c/spawn.c --rootfs); plug in
 //!   another runtime, e.g. nsrun, with
 //!   `NSBOOT_LOAD_CMD='target/debug/examples/nsrun run ... true'`
-//!   (run through `sh -c`; `$NSBOOT_LOAD_MARK` is set in its environment
+//!   (run through `sh -c`; `$NSBOOT_TEST_LOAD_MARK` is set in its environment
 //!   and should end up in the container's command line or environment),
 //!   and `NSBOOT_LOAD_STATE_DIR=<dir>` to require that directory (e.g.
 //!   nsrun's state root) to hold the same entries before and after.
@@ -48,7 +48,7 @@ fn marked(mark: &str) -> Vec<i32> {
             continue;
         }
         if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
-            if env.split(|b| *b == 0).any(|kv| kv == format!("NSBOOT_LOAD_MARK={mark}").as_bytes()) {
+            if env.split(|b| *b == 0).any(|kv| kv == format!("NSBOOT_TEST_LOAD_MARK={mark}").as_bytes()) {
                 out.push(pid);
             }
         }
@@ -164,7 +164,15 @@ impl Driver {
                 std::thread::spawn(move || {
                     while next.fetch_add(1, Ordering::Relaxed) < n {
                         let mut c = Command::new("sh");
-                        c.args(["-c", &cmd]).env("NSBOOT_LOAD_MARK", &mark);
+                        c.args(["-c", &cmd]).env("NSBOOT_TEST_LOAD_MARK", &mark);
+                        // This suite's settings are not the command's: a
+                        // command preloading libnsboot would refuse them as
+                        // unknown NSBOOT_* names (NSBOOT_TEST_* are allowed).
+                        for (k, _) in std::env::vars_os() {
+                            if k.to_string_lossy().starts_with("NSBOOT_LOAD_") {
+                                c.env_remove(k);
+                            }
+                        }
                         let o = run_with_timeout(c, Duration::from_secs(120));
                         if !o.status.success() {
                             failures.fetch_add(1, Ordering::Relaxed);
@@ -189,7 +197,7 @@ impl Driver {
 fn default_command(dir: &Path) -> String {
     let (spawn, probe) = c_programs();
     format!(
-        "exec {} --ns mnt,pid,uts,ipc,net --rootfs {} --bundle {} -- {} /bin/sh -c true \"$NSBOOT_LOAD_MARK\"",
+        "exec {} --ns mnt,pid,uts,ipc,net --rootfs {} --bundle {} -- {} /bin/sh -c true \"$NSBOOT_TEST_LOAD_MARK\"",
         spawn.display(),
         dir.join("config.json").display(),
         dir.display(),

@@ -502,9 +502,13 @@ fn preload_exit_status_and_signal_forwarding() {
 
 #[test]
 fn preload_bad_variable_is_one_line_and_127() {
-    let cases: [(&[(&str, &str)], &str); 4] = [
+    let cases: [(&[(&str, &str)], &str); 6] = [
         (&[("NSBOOT_NS", "user,foo")], "nsboot: NSBOOT_NS: unknown namespace \"foo\""),
         (&[("NSBOOT_NS", "uts"), ("NSBOOT_HOSTNAM", "x")], "nsboot: NSBOOT_HOSTNAM: unknown variable"),
+        // A misspelt name alone: still an error while the library is
+        // preloaded (the program would otherwise run on the host).
+        (&[("NSBOOT_NSS", "net")], "nsboot: NSBOOT_NSS: unknown variable"),
+        (&[("NSBOOT_DIALECT", "1.1"), ("NSBOOT_HOSTNAM", "")], "nsboot: NSBOOT_HOSTNAM: unknown variable"),
         (&[("NSBOOT_JOIN", "net")], "nsboot: NSBOOT_JOIN: "),
         (&[("NSBOOT_NS", "net"), ("NSBOOT_HOSTNAME", "x")], "nsboot: NSBOOT_HOSTNAME: needs \"uts\""),
     ];
@@ -516,6 +520,27 @@ fn preload_bad_variable_is_one_line_and_127() {
         assert_eq!(err.lines().count(), 1, "{vars:?}: not one line: {err:?}");
         assert!(err.starts_with(want), "{vars:?}: {err:?} does not start with {want:?}");
     }
+}
+
+/// The rule for unknown `NSBOOT_*` names holds where the library is
+/// preloaded: a program that merely links libnsboot is not stopped by its
+/// environment, and `NSBOOT_TEST_*` names (the test harness's) are never
+/// unknown.
+#[test]
+fn unknown_variable_rule_is_for_preload_only() {
+    let (_, probe) = common::c_programs();
+    let out = Command::new(probe)
+        .env("NSBOOT_NSS", "net")
+        .env_remove("LD_PRELOAD")
+        .env_remove("_LIBCONTAINER_INITPIPE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("probe");
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(text(&out.stdout), "probe-main\n", "{}", show(&out));
+    let out = preload(&[("NSBOOT_TEST_ANYTHING", "1")], &["/bin/sh", "-c", "echo started; exit 4"]);
+    assert_eq!(code(&out), 4, "{}", show(&out));
+    assert_eq!(text(&out.stdout), "started\n", "{}", show(&out));
 }
 
 #[test]

@@ -47,9 +47,9 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// Where skips are logged: `$NSBOOT_SKIP_DIR`, by default `target/skips`.
+/// Where skips are logged: `$NSBOOT_TEST_SKIP_DIR`, by default `target/skips`.
 pub fn skip_dir() -> PathBuf {
-    match std::env::var_os("NSBOOT_SKIP_DIR") {
+    match std::env::var_os("NSBOOT_TEST_SKIP_DIR") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
         _ => profile_dir().parent().map(|t| t.join("skips")).unwrap_or_else(|| PathBuf::from("target/skips")),
     }

@@ -6,11 +6,11 @@
 # to a temporary GOPATH at test time; nothing of it is kept.
 # Usage: runc-dropin.sh LIBDIR (holding libnsboot.a). Prints PASS/SKIP lines.
 set -eu
-# A SKIP line here, and in $NSBOOT_SKIP_DIR for `make test`'s summary.
+# A SKIP line here, and in $NSBOOT_TEST_SKIP_DIR for `make test`'s summary.
 skip() {
     echo "SKIP: $*"
-    if [ -n "${NSBOOT_SKIP_DIR:-}" ]; then
-        mkdir -p "$NSBOOT_SKIP_DIR" && echo "$(basename "$0"): $*" >> "$NSBOOT_SKIP_DIR/scripts.txt"
+    if [ -n "${NSBOOT_TEST_SKIP_DIR:-}" ]; then
+        mkdir -p "$NSBOOT_TEST_SKIP_DIR" && echo "$(basename "$0"): $*" >> "$NSBOOT_TEST_SKIP_DIR/scripts.txt"
     fi
     exit 0
 }
