@@ -10,7 +10,7 @@ use std::process::Command;
 
 use common::*;
 
-/// `common::skip` logs `<suite>::<test>: <reason>` into NSBOOT_SKIP_DIR,
+/// `common::skip` logs `<suite>::<test>: <reason>` into NSBOOT_TEST_SKIP_DIR,
 /// and scripts/report-skips.sh — which `make test` runs at its end, after
 /// a failure too — prints each line and the count.
 #[test]
@@ -25,7 +25,7 @@ fn skips_are_logged_and_reported_with_a_count() {
     // This binary, running only the probe below, which skips.
     let o = Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", "skip_probe", "--test-threads=1"])
-        .env("NSBOOT_SKIP_DIR", dir.path())
+        .env("NSBOOT_TEST_SKIP_DIR", dir.path())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
