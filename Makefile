@@ -21,7 +21,7 @@ deps:
 
 run:
 	$(CARGO) build --release --example nsrun
-	target/release/examples/nsrun run -it sh
+	target/release/examples/nsrun run --rm -it sh
 
 # The suites, then the skipped tests and their count (also when a suite
 # failed: the exit status is the suites').

@@ -247,6 +247,18 @@ fn make_install_installs_the_release_build_by_default() {
     assert!(lib(&debug).contains("/debug/libnsboot.so "), "{debug}");
 }
 
+/// examples/c/check.sh without its PREFIX argument says how to call it
+/// (not a shell error about `$1`).
+#[test]
+fn c_check_script_prints_its_usage() {
+    for args in [&[][..], &["/nonexistent/prefix"][..]] {
+        let out = Command::new(root().join("examples/c/check.sh")).args(args).output().expect("check.sh");
+        assert_eq!(code(&out), 2, "{args:?}: {}", show(&out));
+        let err = text(&out.stderr);
+        assert!(err.starts_with("usage: ") && err.contains("PREFIX") && err.lines().count() == 1, "{args:?}: {err:?}");
+    }
+}
+
 // ---------------------------------------------------------------- Go
 
 struct GoPath {
