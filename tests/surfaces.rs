@@ -270,8 +270,8 @@ impl GoPath {
     /// mode, no module download).
     fn new() -> GoPath {
         let dir = tempdir("gopath");
-        std::fs::create_dir_all(dir.join("src")).expect("gopath/src");
-        std::os::unix::fs::symlink(root().join("cbind/go/nsboot"), dir.join("src/nsboot")).expect("symlink");
+        std::fs::create_dir_all(dir.join("src/nsboot.example")).expect("gopath/src");
+        std::os::unix::fs::symlink(root().join("cbind/go/nsboot"), dir.join("src/nsboot.example/nsboot")).expect("symlink");
         std::os::unix::fs::symlink(root().join("examples/go/nsboot-hello"), dir.join("src/nsboot-hello"))
             .expect("symlink");
         GoPath { dir }
@@ -377,7 +377,7 @@ fn go_package_side_effect_import_and_builder() {
     // socket, Go code (goroutines, GC, os/exec) inside the namespaces,
     // exit status and signals, failure cleanup, encoder refusals.
     let out = gp
-        .go("nsboot", &["test", "-count=1", "-v", "."])
+        .go("nsboot.example/nsboot", &["test", "-count=1", "-v", "."])
         .env("NSBOOTGO_DUMP", &dump)
         .output()
         .expect("go test");
@@ -408,6 +408,48 @@ fn go_package_side_effect_import_and_builder() {
     assert!(out.status.success(), "{}", show(&out));
     assert!(so.contains("inside: pid 1 uid 0 hostname nsboot-hello"), "{}", show(&out));
     assert!(so.contains("exited with 0"), "{}", show(&out));
+
+    // Module mode, as a Go user depends on it: the example's go.mod
+    // requires nsboot.example/nsboot and replaces it with the checkout's
+    // copy; vendoring works too. Nothing is downloaded (GOPROXY=off).
+    let module = |c: &mut Command| {
+        c.env("GO111MODULE", "on").env("GOPROXY", "off").env("GOFLAGS", "-mod=mod");
+    };
+    let bin2 = gp.dir.join("nsboot-hello-module");
+    let mut c = gp.go("nsboot-hello", &["build", "-o"]);
+    module(&mut c);
+    let out = c.arg(&bin2).arg(".").output().expect("go build (module mode)");
+    assert!(out.status.success(), "module-mode go build of examples/go/nsboot-hello\n{}", show(&out));
+    let out = Command::new(&bin2).env_remove("_LIBCONTAINER_INITPIPE").output().expect("run nsboot-hello");
+    assert!(out.status.success() && text(&out.stdout).contains("exited with 0"), "{}", show(&out));
+    let copy = gp.dir.join("vendored");
+    std::fs::create_dir_all(&copy).expect("mkdir");
+    std::fs::copy(root().join("examples/go/nsboot-hello/main.go"), copy.join("main.go")).expect("copy main.go");
+    let gomod = std::fs::read_to_string(root().join("examples/go/nsboot-hello/go.mod")).expect("go.mod");
+    let gomod = gomod.replace("../../../cbind/go/nsboot", root().join("cbind/go/nsboot").to_str().expect("utf-8"));
+    std::fs::write(copy.join("go.mod"), gomod).expect("write go.mod");
+    let mut c = gp.go("nsboot-hello", &["mod", "vendor"]);
+    module(&mut c);
+    let out = c.current_dir(&copy).output().expect("go mod vendor");
+    assert!(out.status.success(), "go mod vendor\n{}", show(&out));
+    assert!(copy.join("vendor/nsboot.example/nsboot/nsexec.go").exists(), "not vendored");
+    let mut c = gp.go("nsboot-hello", &["build", "-mod=vendor", "-o"]);
+    module(&mut c);
+    let out = c.env("GOFLAGS", "").arg(copy.join("hello")).arg(".").current_dir(&copy).output().expect("go build -mod=vendor");
+    assert!(out.status.success(), "go build -mod=vendor\n{}", show(&out));
+}
+
+/// What `go build` of the Go example leaves (at the repository root or in
+/// the example's directory) is ignored by git.
+#[test]
+fn go_build_output_is_ignored_by_git() {
+    if !have("git") || !root().join(".git").exists() {
+        skip!("not a git checkout");
+    }
+    for p in ["nsboot-hello", "examples/go/nsboot-hello/nsboot-hello", "examples/go/nsboot-hello/vendor/x.go"] {
+        let out = Command::new("git").args(["check-ignore", "-q", "--no-index", p]).current_dir(root()).output().expect("git");
+        assert_eq!(code(&out), 0, "{p} is not ignored: {}", show(&out));
+    }
 }
 
 // ---------------------------------------------------------- LD_PRELOAD
