@@ -350,7 +350,7 @@ fn fake_helper(dir: &std::path::Path, name: &str, mode: &str) -> std::path::Path
 #[test]
 fn map_helper_fallback_argv_and_failures() {
     require_root!();
-    let dir = std::path::PathBuf::from(format!("/tmp/nsboot-helper-{}-{}", std::process::id(), rand_u32()));
+    let dir = TestDir::adopt(std::path::PathBuf::from(format!("/tmp/nsboot-helper-{}-{}", std::process::id(), rand_u32())));
     std::fs::create_dir_all(&dir).unwrap();
     let _ = std::process::Command::new("chmod").args(["0777"]).arg(&dir).status();
     let (spawn, probe) = c_programs();

@@ -69,6 +69,8 @@ fn scratch(tag: &str) -> PathBuf {
     let d = PathBuf::from(format!("/tmp/nsboot-rootfs-{tag}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("mkdir scratch");
+    // Removed at exit if the test fails before removing it.
+    common::remove_at_exit(&d);
     std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     d
 }
@@ -175,7 +177,7 @@ fn run_on_host(mut cmd: Command, dirs: &[&Path]) -> Run {
 
 impl Drop for Bundle {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        common::remove_tree(&self.dir);
     }
 }
 
@@ -244,7 +246,7 @@ impl Canary {
 
 impl Drop for Canary {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        common::remove_tree(&self.dir);
     }
 }
 

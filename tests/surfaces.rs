@@ -61,6 +61,8 @@ fn tempdir(tag: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
+    // Removed at exit if the test fails before removing it.
+    common::remove_at_exit(&d);
     d
 }
 
