@@ -38,6 +38,9 @@ fn skips_are_logged_and_reported_with_a_count() {
     let o = Command::new("make").args(["-n", "test"]).current_dir(root_dir()).output().expect("make");
     let plan = stdout(&o);
     assert!(plan.contains("rm -rf") && plan.contains("report-skips.sh"), "make test does not clear and report skips: {plan}");
+    // The skips come before the final verdict, which is the last line.
+    let (report, verdict) = (plan.find("report-skips.sh"), plan.find("all suites passed"));
+    assert!(matches!((report, verdict), (Some(r), Some(v)) if r < v), "{plan}");
 }
 
 #[test]
