@@ -5,8 +5,11 @@ PROFILE ?= debug
 CARGO ?= cargo
 CARGO_FLAGS := $(if $(filter release,$(PROFILE)),--release,)
 TARGET_DIR := target/$(PROFILE)
+# Where the tests log their SKIP lines (tests/common/mod.rs `skip`): cargo
+# captures a passing test's output, so `make test` prints them at the end.
+export NSBOOT_TEST_SKIP_DIR := $(CURDIR)/target/skips
 
-.PHONY: all build run test test-rust test-go header-check deps clean-tests
+.PHONY: all build run test test-suites test-rust test-go header-check deps clean-tests
 
 all: build
 
@@ -18,9 +21,16 @@ deps:
 
 run:
 	$(CARGO) build --release --example nsrun
-	target/release/examples/nsrun run -it sh
+	target/release/examples/nsrun run --rm -it sh
 
+# The suites, then the skipped tests and their count (also when a suite
+# failed: the exit status is the suites').
 test: deps
+	@rm -rf "$(NSBOOT_TEST_SKIP_DIR)"
+	@$(MAKE) --no-print-directory test-suites; st=$$?; ./scripts/report-skips.sh "$(NSBOOT_TEST_SKIP_DIR)"; \
+	  if [ $$st -eq 0 ]; then echo "make test: all suites passed"; fi; exit $$st
+
+test-suites:
 	$(CARGO) build $(CARGO_FLAGS) --lib --examples
 	$(CARGO) test $(CARGO_FLAGS) --no-fail-fast
 	./tests/go/runc-nsenter-test.sh $(TARGET_DIR)
@@ -31,7 +41,6 @@ test: deps
 	! $(CARGO) tree -p nsboot -e normal --prefix none | grep -q '^oci-spec '
 	$(CARGO) tree -p nsboot-oci -e normal --prefix none | grep -q '^oci-spec '
 	./scripts/sanitize.sh
-	@echo "make test: all suites passed"
 
 header-check:
 	./cbind/gen-header.sh --check

@@ -27,7 +27,7 @@
  * fatal; else _LIBCONTAINER_SYNCPIPE non-empty means runc >= 1.2 (runc's
  * libcontainer sets it for every `runc init` from v1.2.0 to v1.5.x, and no
  * runc 1.1.x does); else runc 1.1. A caller that is not runc's libcontainer
- * should set NSBOOT_DIALECT (nsboot_spawn does). See docs/README-dialects.md.
+ * should set NSBOOT_DIALECT (nsboot_spawn does). See docs/dialects.md.
  *   runc 1.1:    one NUL byte first; 27290 = MOUNT_SOURCES; offsets in 27303;
  *                joins in the order given; cgroup ns unshared in stage-2.
  *   runc >= 1.2: no leading byte; 27290 = TIMENSOFFSET; 27303 refused;

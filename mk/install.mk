@@ -1,4 +1,5 @@
 # `make install PREFIX=... [DESTDIR=...] [PROFILE=release|debug] [NSBOOT_NO_BUILD=1]`
+# (PROFILE: release unless given)
 #
 # Installs
 #   $(LIBDIR)/libnsboot.so.$(VERSION)        soname libnsboot.so.$(SOMAJOR)
@@ -26,7 +27,6 @@ LIBDIR       ?= $(EXEC_PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 DESTDIR      ?=
-PROFILE      ?= release
 CARGO        ?= cargo
 RUSTC        ?= rustc
 INSTALL      ?= install
@@ -34,9 +34,13 @@ CARGO_TARGET_DIR ?= target
 
 NSBOOT_VERSION := $(shell sed -n 's/^version = "\([^"]*\)"/\1/p' Cargo.toml | head -n1)
 NSBOOT_SOMAJOR := $(firstword $(subst ., ,$(NSBOOT_VERSION)))
-NSBOOT_PROFILE_DIR := $(if $(filter dev debug,$(PROFILE)),debug,$(PROFILE))
+# Install the release build unless PROFILE is given on the command line or
+# in the environment: the top-level Makefile's own `PROFILE ?= debug` (for
+# build and test) must not make `make install` ship a 10 MB debug library.
+NSBOOT_INSTALL_PROFILE := $(if $(filter command line environment,$(origin PROFILE)),$(PROFILE),release)
+NSBOOT_PROFILE_DIR := $(if $(filter dev debug,$(NSBOOT_INSTALL_PROFILE)),debug,$(NSBOOT_INSTALL_PROFILE))
 NSBOOT_OUT := $(CARGO_TARGET_DIR)/$(NSBOOT_PROFILE_DIR)
-NSBOOT_CARGO_PROFILE := $(if $(filter debug,$(PROFILE)),dev,$(PROFILE))
+NSBOOT_CARGO_PROFILE := $(if $(filter debug,$(NSBOOT_INSTALL_PROFILE)),dev,$(NSBOOT_INSTALL_PROFILE))
 
 .PHONY: nsboot-build install uninstall
 

@@ -65,7 +65,7 @@ fn hostname_change_is_not_visible_outside() {
 fn new_ipc_namespace_is_empty() {
     require_root!();
     if !have("ipcmk") {
-        eprintln!("SKIP new_ipc_namespace_is_empty: ipcmk (util-linux) missing");
+        common::skip("ipcmk (util-linux) missing");
         return;
     }
     let mk = std::process::Command::new("ipcmk").args(["-M", "4096"]).output().unwrap();
@@ -106,7 +106,7 @@ fn joins_a_helper_processes_namespaces_by_path() {
 fn rootless_as_nobody_with_a_single_mapping() {
     require_root!();
     if !have("runuser") {
-        eprintln!("SKIP rootless_as_nobody_with_a_single_mapping: runuser missing");
+        common::skip("runuser missing");
         return;
     }
     let (spawn, probe) = c_programs();
@@ -268,7 +268,23 @@ fn readme_rust_snippet_runs() {
     let exe = profile_dir().join("examples/hello_rust");
     let o = run_with_timeout(std::process::Command::new(&exe), Duration::from_secs(30));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "inside: pid 1 hostname hello-rust\n");
+    assert_eq!(stdout(&o), "inside: pid 1 uid 0 hostname hello-rust\n");
+    // Not root: the example picks a rootless map itself (a copy under /tmp
+    // that `nobody` can run).
+    if !have("runuser") {
+        common::skip("runuser missing: the rootless half");
+        return;
+    }
+    let dir = TestDir::adopt(std::path::PathBuf::from(format!("/tmp/nsboot-hello-rust-{}-{}", std::process::id(), rand_u32())));
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let copy = dir.join("hello_rust");
+    std::fs::copy(&exe, &copy).unwrap();
+    let _ = std::process::Command::new("chmod").args(["-R", "a+rX"]).arg(dir.path()).status();
+    let mut cmd = std::process::Command::new("runuser");
+    cmd.args(["-u", "nobody", "--"]).arg(&copy);
+    let o = run_with_timeout(cmd, Duration::from_secs(30));
+    assert!(o.status.success(), "hello_rust as nobody: {}", stderr(&o));
+    assert_eq!(stdout(&o), "inside: pid 1 uid 0 hostname hello-rust\n");
 }
 
 /// Run probe through the Rust caller with a log pipe at `level`; returns
@@ -334,7 +350,7 @@ fn fake_helper(dir: &std::path::Path, name: &str, mode: &str) -> std::path::Path
 #[test]
 fn map_helper_fallback_argv_and_failures() {
     require_root!();
-    let dir = std::path::PathBuf::from(format!("/tmp/nsboot-helper-{}-{}", std::process::id(), rand_u32()));
+    let dir = TestDir::adopt(std::path::PathBuf::from(format!("/tmp/nsboot-helper-{}-{}", std::process::id(), rand_u32())));
     std::fs::create_dir_all(&dir).unwrap();
     let _ = std::process::Command::new("chmod").args(["0777"]).arg(&dir).status();
     let (spawn, probe) = c_programs();

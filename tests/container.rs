@@ -32,7 +32,7 @@ fn rootful_container_in_one_bootstrap() {
     require_root!();
     let Some(dir) = busybox_bundle("ctr", false) else { return };
     edit_config(&dir, |v| v["hostname"] = "nsboot-ctr".into());
-    let before = host_mountinfo();
+    let mounts = OwnMounts::new(&[dir.path()]);
     let o = run_in_bundle(&dir, false, &["--ns", "mnt,pid,uts,ipc,net"], CHECKS);
     let out = stdout(&o);
     assert!(o.status.success(), "container failed: {}\n{out}", stderr(&o));
@@ -43,15 +43,14 @@ fn rootful_container_in_one_bootstrap() {
     assert!(out.contains("Read-only file system"), "readonly root: {out}");
     // No host path visible: the bundle's files are the only root entries.
     assert!(!out.contains("config.json"), "{out}");
-    assert_eq!(before, host_mountinfo(), "host mount table changed");
-    let _ = std::fs::remove_dir_all(&dir);
+    mounts.assert_unchanged("rootful container");
 }
 
 #[test]
 fn rootless_container_in_one_bootstrap() {
     require_root!();
     let Some(dir) = busybox_bundle("ctr-rl", true) else { return };
-    let before = host_mountinfo();
+    let mounts = OwnMounts::new(&[dir.path()]);
     let o = run_in_bundle(
         &dir,
         true,
@@ -61,8 +60,7 @@ fn rootless_container_in_one_bootstrap() {
     let out = stdout(&o);
     assert!(o.status.success(), "rootless container failed: {}\n{out}", stderr(&o));
     assert!(out.contains("pid=1\n0\nnull-ok\n/dev/null 1:3\n"), "{out}");
-    assert_eq!(before, host_mountinfo(), "host mount table changed");
-    let _ = std::fs::remove_dir_all(&dir);
+    mounts.assert_unchanged("rootless container");
 }
 
 #[test]
@@ -70,11 +68,10 @@ fn bad_rootfs_config_fails_before_anything_runs() {
     require_root!();
     let Some(dir) = busybox_bundle("ctr-bad", false) else { return };
     edit_config(&dir, |v| v["mounts"][1]["destination"] = "dev/relative".into());
-    let before = host_mountinfo();
+    let mounts = OwnMounts::new(&[dir.path()]);
     let o = run_in_bundle(&dir, false, &["--ns", "mnt,pid"], "echo should-not-run");
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     assert!(stderr(&o).contains("mounts[1].destination"), "{}", stderr(&o));
     assert!(!stdout(&o).contains("should-not-run"));
-    assert_eq!(before, host_mountinfo());
-    let _ = std::fs::remove_dir_all(&dir);
+    mounts.assert_unchanged("bad config");
 }

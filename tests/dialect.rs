@@ -666,7 +666,7 @@ fn as_nobody(args: &[&str]) -> Command {
 
 fn have_tools() -> bool {
     if !have("setpriv") || !have("unshare") {
-        eprintln!("SKIP: setpriv/unshare (util-linux) missing");
+        common::skip("setpriv/unshare (util-linux) missing");
         return false;
     }
     true

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn canary() -> PathBuf {
-    let d = PathBuf::from(format!("/tmp/nsboot-canary-{}-{}", std::process::id(), rand_u32()));
-    std::fs::create_dir_all(&d).unwrap();
+fn canary() -> TestDir {
+    let d = TestDir::adopt(PathBuf::from(format!("/tmp/nsboot-canary-{}-{}", std::process::id(), rand_u32())));
+    std::fs::create_dir_all(d.path()).unwrap();
     d
 }
 
@@ -61,7 +61,7 @@ fn symlink_swapped_in_a_loop_during_rootfs_preparation_never_escapes() {
         m.push(serde_json::json!({"destination": "/race/file", "type": "bind", "source": dir.join("volume-file"), "options": ["bind"]}));
         m.push(serde_json::json!({"destination": "/race-link/deep/dir", "type": "tmpfs", "source": "tmpfs", "options": ["size=64k"]}));
     });
-    let before = host_mountinfo();
+    let mounts = OwnMounts::new(&[dir.path(), c.path()]);
     let stop = Arc::new(AtomicBool::new(false));
     let swaps = Arc::new(AtomicU64::new(0));
     let racer = {
@@ -116,9 +116,7 @@ fn symlink_swapped_in_a_loop_during_rootfs_preparation_never_escapes() {
     }
     assert!(swaps.load(Ordering::Relaxed) > runs as u64, "the racer did not run");
     assert_canary_untouched(&c, "after the race");
-    assert_eq!(before, host_mountinfo(), "host mount table changed");
-    let _ = std::fs::remove_dir_all(&c);
-    let _ = std::fs::remove_dir_all(&dir);
+    mounts.assert_unchanged("symlink race");
 }
 
 /// Start a long-running busybox container (rootfs preparation through
@@ -190,7 +188,6 @@ fn container_cannot_write_the_binary_of_a_process_that_joins_it() {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     let _ = h.wait();
     assert!(wait_gone(&mark, Duration::from_secs(2)).is_empty());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -245,5 +242,4 @@ fn host_proc_and_sys_are_not_writable_from_a_default_container() {
         }
     }
     assert_eq!(host_core, std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap());
-    let _ = std::fs::remove_dir_all(&dir);
 }

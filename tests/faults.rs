@@ -11,7 +11,9 @@
 //! - when the caller survives: it returns an error (tests/c/spawn.c exits
 //!   125 after `nsboot_spawn` fails) and the log pipe holds a
 //!   `"level":"fatal"` line naming what went wrong;
-//! - the host mount table is unchanged (the rootfs points included).
+//! - no host mount of the test is left (mounts under the bundle and the
+//!   scratch directory, and the host root's propagation; the rootfs points
+//!   included).
 //!
 //! The second half plays the caller in Rust and closes its end of the init
 //! socket at each protocol step instead of killing anyone: stage-0 must exit
@@ -122,6 +124,8 @@ enum Victim {
 struct Setup {
     args: Vec<String>,
     program: Vec<String>,
+    /// The directories whose host mounts are the test's own.
+    dirs: Vec<PathBuf>,
 }
 
 fn user_setup() -> Setup {
@@ -130,6 +134,7 @@ fn user_setup() -> Setup {
             .map(String::from)
             .to_vec(),
         program: ["sh", "-c", "true"].map(String::from).to_vec(),
+        dirs: Vec::new(),
     }
 }
 
@@ -138,7 +143,7 @@ fn rootfs_setup(dir: &Path) -> Setup {
     args.push(dir.join("config.json").to_string_lossy().into_owned());
     args.push("--bundle".into());
     args.push(dir.to_string_lossy().into_owned());
-    Setup { args, program: ["/bin/sh", "-c", "true"].map(String::from).to_vec() }
+    Setup { args, program: ["/bin/sh", "-c", "true"].map(String::from).to_vec(), dirs: vec![dir.to_path_buf()] }
 }
 
 fn start_spawn(setup: &Setup, point: &str, mark: &str, log: &Path, err: &Path) -> Child {
@@ -165,7 +170,9 @@ fn kill_case(setup: &Setup, point: &str, victim: Victim, scratch: &Path) -> Dura
     let mark = marker("fault");
     let log = scratch.join("log.json");
     let errf = scratch.join("spawn.err");
-    let mounts_before = host_mountinfo();
+    let mut dirs = setup.dirs.clone();
+    dirs.push(scratch.to_path_buf());
+    let mounts = OwnMounts::new(&dirs);
     let mut caller = start_spawn(setup, point, &mark, &log, &errf);
     let cpid = caller.id() as i32;
     let stopped = wait_stopped(&mark, &what);
@@ -230,7 +237,7 @@ fn kill_case(setup: &Setup, point: &str, victim: Victim, scratch: &Path) -> Dura
             assert!(v["msg"].as_str().is_some_and(|m| m.len() > 20), "{what}: unclear fatal line {l}");
         }
     }
-    assert_eq!(mounts_before, host_mountinfo(), "{what}: host mount table changed");
+    mounts.assert_unchanged(&what);
     took
 }
 
@@ -247,9 +254,9 @@ fn matrix(setup: &Setup, points: &[&str], scratch: &Path) -> Vec<(String, Durati
     times
 }
 
-fn scratch(tag: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("faults-{tag}-{}-{}", std::process::id(), rand_u32()));
-    std::fs::create_dir_all(&d).unwrap();
+fn scratch(tag: &str) -> TestDir {
+    let d = TestDir::adopt(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("faults-{tag}-{}-{}", std::process::id(), rand_u32())));
+    std::fs::create_dir_all(d.path()).unwrap();
     d
 }
 
@@ -291,7 +298,6 @@ fn sigkill_any_party_at_every_stage_point() {
     let dir = scratch("stages");
     let times = matrix(&user_setup(), STAGE_POINTS, &dir);
     report(&times);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -302,8 +308,6 @@ fn sigkill_any_party_during_rootfs_preparation() {
     let dir = scratch("rootfs");
     let times = matrix(&rootfs_setup(&bundle), ROOTFS_POINTS, &dir);
     report(&times);
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_dir_all(&bundle);
 }
 
 // ---- the caller closes the init socket early ------------------------------
@@ -354,7 +358,8 @@ fn close_case(cfg: &nsboot::wire::BootstrapConfig, program: &[&str], when: Close
     let (_, probe) = c_programs();
     let bytes = nsboot::wire::encode(cfg, nsboot::wire::Dialect::Runc11).unwrap();
     let fds_before = open_fds();
-    let mounts_before = host_mountinfo();
+    let bundle = cfg.rootfs_bundle.as_ref().map(|b| PathBuf::from(b.to_str().expect("utf-8 bundle")));
+    let mounts = OwnMounts::new(&bundle.iter().map(PathBuf::as_path).chain([scratch]).collect::<Vec<_>>());
     let mark = marker("close");
     let (ours, theirs) = UnixStream::pair().unwrap();
     let theirs: OwnedFd = theirs.into();
@@ -431,7 +436,7 @@ fn close_case(cfg: &nsboot::wire::BootstrapConfig, program: &[&str], when: Close
             assert!(status.success(), "{what}: stage-0 {status:?}, stderr {err}");
         }
     }
-    assert_eq!(mounts_before, host_mountinfo(), "{what}: host mount table changed");
+    mounts.assert_unchanged(&what);
     assert_eq!(fds_before, open_fds(), "{what}: the caller's fd table changed");
 }
 
@@ -478,9 +483,7 @@ fn caller_closes_the_init_socket_at_every_step() {
         for p in ["stage2-before-rootfs", "rootfs-between-mounts", "rootfs-after-pivot"] {
             close_case(&rootfs, &["/bin/sh", "-c", "true"], AtPoint(p, Completes), &dir);
         }
-        let _ = std::fs::remove_dir_all(&bundle);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---- a thread of the caller exits: nothing dies ---------------------------

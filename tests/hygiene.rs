@@ -90,7 +90,6 @@ fn after_rootfs_preparation_with_and_without_a_log_pipe() {
     with_log.extend(strings(&["--log", log.to_str().unwrap()]));
     only_the_callers("rootfs + log pipe", &fds_inside(&with_log, false), Some(&log));
     assert!(std::fs::read_to_string(&log).unwrap().contains("prepare rootfs"), "the log pipe was used");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -119,7 +118,7 @@ fn after_joining_namespaces_by_path() {
 fn rootless_container_after_rootfs_preparation() {
     require_root!();
     if !have("runuser") {
-        eprintln!("SKIP rootless_container_after_rootfs_preparation: runuser missing");
+        common::skip("runuser missing");
         return;
     }
     let Some(dir) = busybox_bundle("hyg-rl", true) else { return };
@@ -127,5 +126,4 @@ fn rootless_container_after_rootfs_preparation() {
         strings(&["--ns", "user,mnt,pid,uts,ipc,net", "--rootless", "--uid-map", "0 65534 1", "--gid-map", "0 65534 1"]);
     args.extend(rootfs_args(&dir));
     only_the_callers("rootless rootfs", &fds_inside(&args, true), None);
-    let _ = std::fs::remove_dir_all(&dir);
 }

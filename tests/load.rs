@@ -13,7 +13,7 @@
 //!   default command is the C caller (tests/c/spawn.c --rootfs); plug in
 //!   another runtime, e.g. nsrun, with
 //!   `NSBOOT_LOAD_CMD='target/debug/examples/nsrun run ... true'`
-//!   (run through `sh -c`; `$NSBOOT_LOAD_MARK` is set in its environment
+//!   (run through `sh -c`; `$NSBOOT_TEST_LOAD_MARK` is set in its environment
 //!   and should end up in the container's command line or environment),
 //!   and `NSBOOT_LOAD_STATE_DIR=<dir>` to require that directory (e.g.
 //!   nsrun's state root) to hold the same entries before and after.
@@ -48,7 +48,7 @@ fn marked(mark: &str) -> Vec<i32> {
             continue;
         }
         if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
-            if env.split(|b| *b == 0).any(|kv| kv == format!("NSBOOT_LOAD_MARK={mark}").as_bytes()) {
+            if env.split(|b| *b == 0).any(|kv| kv == format!("NSBOOT_TEST_LOAD_MARK={mark}").as_bytes()) {
                 out.push(pid);
             }
         }
@@ -83,7 +83,7 @@ fn mem_available_kb() -> u64 {
         .unwrap_or(0)
 }
 
-fn bundle() -> Option<PathBuf> {
+fn bundle() -> Option<TestDir> {
     busybox_bundle("load", false)
 }
 
@@ -114,7 +114,7 @@ fn c_api_in_one_process() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(dir) = bundle() else { return };
     let mark = marker("load-c");
-    let mounts = host_mountinfo();
+    let mounts = OwnMounts::new(&[dir.path()]);
     let seq = env_usize("NSBOOT_LOAD_SEQ", 100);
     let scale = env_usize("NSBOOT_LOAD_SCALE", 48);
     let conc = env_usize("NSBOOT_LOAD_CONC", 100);
@@ -124,7 +124,7 @@ fn c_api_in_one_process() {
         assert_eq!(v["fds_before"], v["fds_after"], "{what}: the caller leaked fds: {v}");
         assert_eq!(v["unreaped_children"], 0, "{what}: {v}");
         assert!(wait_gone(&mark, Duration::from_secs(2)).is_empty(), "{what}: processes left");
-        assert_eq!(mounts, host_mountinfo(), "{what}: host mount table changed");
+        mounts.assert_unchanged(what);
         eprintln!("load.c {what}: {v}");
         rows.push(v);
     };
@@ -140,7 +140,6 @@ fn c_api_in_one_process() {
     }
     let v = run_load_c(&dir, conc, conc, &mark);
     check(v, &format!("{conc} at once"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---- any command, one process per container -------------------------------
@@ -165,7 +164,15 @@ impl Driver {
                 std::thread::spawn(move || {
                     while next.fetch_add(1, Ordering::Relaxed) < n {
                         let mut c = Command::new("sh");
-                        c.args(["-c", &cmd]).env("NSBOOT_LOAD_MARK", &mark);
+                        c.args(["-c", &cmd]).env("NSBOOT_TEST_LOAD_MARK", &mark);
+                        // This suite's settings are not the command's: a
+                        // command preloading libnsboot would refuse them as
+                        // unknown NSBOOT_* names (NSBOOT_TEST_* are allowed).
+                        for (k, _) in std::env::vars_os() {
+                            if k.to_string_lossy().starts_with("NSBOOT_LOAD_") {
+                                c.env_remove(k);
+                            }
+                        }
                         let o = run_with_timeout(c, Duration::from_secs(120));
                         if !o.status.success() {
                             failures.fetch_add(1, Ordering::Relaxed);
@@ -190,7 +197,7 @@ impl Driver {
 fn default_command(dir: &Path) -> String {
     let (spawn, probe) = c_programs();
     format!(
-        "exec {} --ns mnt,pid,uts,ipc,net --rootfs {} --bundle {} -- {} /bin/sh -c true \"$NSBOOT_LOAD_MARK\"",
+        "exec {} --ns mnt,pid,uts,ipc,net --rootfs {} --bundle {} -- {} /bin/sh -c true \"$NSBOOT_TEST_LOAD_MARK\"",
         spawn.display(),
         dir.join("config.json").display(),
         dir.display(),
@@ -210,7 +217,7 @@ fn command_per_container() {
         (None, None) => return,
     };
     let drv = Driver { cmd, mark: marker("load-cmd") };
-    let mounts = host_mountinfo();
+    let mounts = OwnMounts::new(&dir.as_deref().into_iter().collect::<Vec<_>>());
     let state = state_entries();
     let fds = inheritable_fds();
     let mem0 = mem_available_kb();
@@ -230,7 +237,7 @@ fn command_per_container() {
             }
         };
         assert!(left.is_empty(), "{what}: processes left: {left:?}");
-        assert_eq!(mounts, host_mountinfo(), "{what}: host mount table changed");
+        mounts.assert_unchanged(what);
         if let Some((d, before)) = &state {
             assert_eq!(Some((d.clone(), before.clone())), state_entries(), "{what}: state entries left in {d:?}");
         }
@@ -257,7 +264,4 @@ fn command_per_container() {
         mem_available_kb()
     ));
     eprintln!("{}", table.join("\n"));
-    if let Some(d) = dir {
-        let _ = std::fs::remove_dir_all(d);
-    }
 }

@@ -2,8 +2,8 @@
 //!
 //! The namespace work happens in `examples/rootfs_probe` (single-threaded;
 //! libtest is not), driven here as a subprocess. Every run checks that the
-//! host's mount table is unchanged afterwards. Rootful tests need root and
-//! print `SKIP` otherwise; rootless ones run the probe as `nobody`.
+//! host has no mount of the test left afterwards. Rootful tests need root and
+//! skip otherwise (`common::skip`: a SKIP line `make test` prints); rootless ones run the probe as `nobody`.
 
 mod common;
 
@@ -28,7 +28,7 @@ fn is_root() -> bool {
 macro_rules! require_root {
     () => {
         if !is_root() {
-            eprintln!("SKIP: needs root (real mounts, mknod, pivot_root)");
+            common::skip("needs root (real mounts, mknod, pivot_root)");
             return;
         }
     };
@@ -62,16 +62,6 @@ fn probe() -> &'static Path {
     })
 }
 
-fn host_mounts() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-        .expect("mountinfo")
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    v.sort();
-    v
-}
-
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 fn scratch(tag: &str) -> PathBuf {
@@ -79,6 +69,8 @@ fn scratch(tag: &str) -> PathBuf {
     let d = PathBuf::from(format!("/tmp/nsboot-rootfs-{tag}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("mkdir scratch");
+    // Removed at exit if the test fails before removing it.
+    common::remove_at_exit(&d);
     std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     d
 }
@@ -132,8 +124,8 @@ impl Bundle {
             .expect("write config");
     }
 
-    /// Run `script` with busybox sh inside; asserts the host mount table
-    /// did not change.
+    /// Run `script` with busybox sh inside; asserts it left no host
+    /// mount under the bundle.
     fn run_with(&self, script: &str, no_pivot: bool) -> Run {
         self.run_wrapped(script, no_pivot, &[])
     }
@@ -160,7 +152,7 @@ impl Bundle {
             cmd.arg("--no-pivot");
         }
         cmd.arg(&self.dir).args(["--", "/bin/sh", "-c", script]);
-        run_on_host(cmd)
+        run_on_host(cmd, &[&self.dir])
     }
 
     fn run(&self, script: &str) -> Run {
@@ -168,12 +160,12 @@ impl Bundle {
     }
 }
 
-/// Run `cmd` to completion, print its output, and assert that the host's
-/// mount table is the same afterwards.
-fn run_on_host(mut cmd: Command) -> Run {
-    let before = host_mounts();
+/// Run `cmd` to completion, print its output, and assert that it left no
+/// host mount under `dirs` (the test's own directories).
+fn run_on_host(mut cmd: Command, dirs: &[&Path]) -> Run {
+    let mounts = common::OwnMounts::new(dirs);
     let out = cmd.output().expect("run the container program");
-    assert_eq!(before, host_mounts(), "host mount table changed");
+    mounts.assert_unchanged("container program");
     let run = Run {
         code: out.status.code().unwrap_or(-1),
         out: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -185,7 +177,7 @@ fn run_on_host(mut cmd: Command) -> Run {
 
 impl Drop for Bundle {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        common::remove_tree(&self.dir);
     }
 }
 
@@ -254,7 +246,7 @@ impl Canary {
 
 impl Drop for Canary {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        common::remove_tree(&self.dir);
     }
 }
 
@@ -496,7 +488,7 @@ macro_rules! require_v1_pids {
         let unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
             .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
         if unified || !std::path::Path::new("/sys/fs/cgroup/pids/release_agent").exists() {
-            eprintln!("SKIP: needs a cgroup v1 host with a pids hierarchy at /sys/fs/cgroup/pids");
+            common::skip("needs a cgroup v1 host with a pids hierarchy at /sys/fs/cgroup/pids");
             return;
         }
     };
@@ -562,7 +554,7 @@ fn rootful_cgroup_v1_bind_of_a_deep_own_cgroup() {
 macro_rules! require_rootless {
     () => {
         if !rootless_available() {
-            eprintln!("SKIP: needs root to switch to nobody with runuser");
+            common::skip("needs root to switch to nobody with runuser");
             return;
         }
     };
@@ -720,7 +712,7 @@ fn copy_tree_keeps_metadata_and_xattrs() {
     if have_xattr {
         assert_eq!(xattr("get", &dst.join("a/b/file")).as_deref(), Some("yes"));
     } else {
-        eprintln!("SKIP (xattr part): python3 os.setxattr unavailable");
+        common::skip("xattr part: python3 os.setxattr unavailable");
     }
     let _ = std::fs::remove_dir_all(src);
     let _ = std::fs::remove_dir_all(dst);
@@ -728,11 +720,13 @@ fn copy_tree_keeps_metadata_and_xattrs() {
 
 // ---- the C API -------------------------------------------------------------
 
-/// Run tests/c/rootfs.c; asserts the host mount table did not change.
+/// Run tests/c/rootfs.c; asserts it left no host mount under the
+/// directories among its arguments.
 fn c_rootfs(args: &[&str]) -> Run {
     let mut cmd = Command::new(common::c_program("rootfs", &[]));
     cmd.args(args);
-    run_on_host(cmd)
+    let dirs: Vec<&Path> = args.iter().filter(|a| a.starts_with('/')).map(Path::new).collect();
+    run_on_host(cmd, &dirs)
 }
 
 const C_SCRIPT: &str = "echo pid=$$; touch /rootfile 2>&1; echo hostname=$(hostname); cat /proc/self/mountinfo";

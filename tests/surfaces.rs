@@ -3,7 +3,7 @@
 //! package (import for side effect, message builder, caller side) and the
 //! LD_PRELOAD mode on `/bin/sh`, `python3` and a cgo binary.
 //!
-//! Each test prints `SKIP: <reason>` and returns when it cannot run here
+//! Each test reports `SKIP <reason>` (common::skip) and returns when it cannot run here
 //! (not root, a tool missing); in CI everything is installed and runs as
 //! root. The bootstraps run in child processes started with
 //! `std::process::Command`, never in the (multi-threaded) harness.
@@ -21,7 +21,7 @@ use nsboot::wire::{encode, BootstrapConfig, Clock, Dialect, IdMap, IdRange, Time
 
 macro_rules! skip {
     ($($arg:tt)*) => {{
-        eprintln!("SKIP: {}", format!($($arg)*));
+        common::skip(&format!($($arg)*));
         return;
     }};
 }
@@ -61,6 +61,8 @@ fn tempdir(tag: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
+    // Removed at exit if the test fails before removing it.
+    common::remove_at_exit(&d);
     d
 }
 
@@ -231,6 +233,54 @@ fn c_install_and_pkg_config_example() {
     let _ = std::fs::remove_dir_all(&prefix);
 }
 
+/// `make install` installs the release build (0.6 MB libnsboot.so, not the
+/// 10 MB debug one) although the top-level Makefile defaults PROFILE to
+/// debug for build and test; PROFILE=debug, given, is honoured.
+#[test]
+fn make_install_installs_the_release_build_by_default() {
+    if !have("make") {
+        skip!("make not installed");
+    }
+    let plan = |extra: &[&str]| {
+        let out = Command::new("make")
+            .current_dir(root())
+            .args(["-n", "install", "PREFIX=/nonexistent/prefix"])
+            .args(extra)
+            .env_remove("PROFILE")
+            .env_remove("MAKEFLAGS")
+            .env_remove("MFLAGS")
+            .env_remove("MAKELEVEL")
+            .output()
+            .expect("make -n install");
+        assert!(out.status.success(), "{}", show(&out));
+        text(&out.stdout)
+    };
+    let lib = |p: &str| {
+        p.lines()
+            .find(|l| l.contains("libnsboot.so /nonexistent/prefix/lib/libnsboot.so."))
+            .unwrap_or_else(|| panic!("no install line for libnsboot.so in\n{p}"))
+            .to_owned()
+    };
+    let default = plan(&[]);
+    assert!(default.contains("cargo build --profile release --lib"), "{default}");
+    assert!(lib(&default).contains("/release/libnsboot.so "), "{default}");
+    let debug = plan(&["PROFILE=debug"]);
+    assert!(debug.contains("cargo build --profile dev --lib"), "{debug}");
+    assert!(lib(&debug).contains("/debug/libnsboot.so "), "{debug}");
+}
+
+/// examples/c/check.sh without its PREFIX argument says how to call it
+/// (not a shell error about `$1`).
+#[test]
+fn c_check_script_prints_its_usage() {
+    for args in [&[][..], &["/nonexistent/prefix"][..]] {
+        let out = Command::new(root().join("examples/c/check.sh")).args(args).output().expect("check.sh");
+        assert_eq!(code(&out), 2, "{args:?}: {}", show(&out));
+        let err = text(&out.stderr);
+        assert!(err.starts_with("usage: ") && err.contains("PREFIX") && err.lines().count() == 1, "{args:?}: {err:?}");
+    }
+}
+
 // ---------------------------------------------------------------- Go
 
 struct GoPath {
@@ -242,8 +292,8 @@ impl GoPath {
     /// mode, no module download).
     fn new() -> GoPath {
         let dir = tempdir("gopath");
-        std::fs::create_dir_all(dir.join("src")).expect("gopath/src");
-        std::os::unix::fs::symlink(root().join("cbind/go/nsboot"), dir.join("src/nsboot")).expect("symlink");
+        std::fs::create_dir_all(dir.join("src/nsboot.example")).expect("gopath/src");
+        std::os::unix::fs::symlink(root().join("cbind/go/nsboot"), dir.join("src/nsboot.example/nsboot")).expect("symlink");
         std::os::unix::fs::symlink(root().join("examples/go/nsboot-hello"), dir.join("src/nsboot-hello"))
             .expect("symlink");
         GoPath { dir }
@@ -349,7 +399,7 @@ fn go_package_side_effect_import_and_builder() {
     // socket, Go code (goroutines, GC, os/exec) inside the namespaces,
     // exit status and signals, failure cleanup, encoder refusals.
     let out = gp
-        .go("nsboot", &["test", "-count=1", "-v", "./..."])
+        .go("nsboot.example/nsboot", &["test", "-count=1", "-v", "./..."])
         .env("NSBOOTGO_DUMP", &dump)
         .output()
         .expect("go test");
@@ -380,17 +430,59 @@ fn go_package_side_effect_import_and_builder() {
     assert!(out.status.success(), "{}", show(&out));
     assert!(so.contains("inside: pid 1 uid 0 hostname nsboot-hello"), "{}", show(&out));
     assert!(so.contains("exited with 0"), "{}", show(&out));
+
+    // Module mode, as a Go user depends on it: the example's go.mod
+    // requires nsboot.example/nsboot and replaces it with the checkout's
+    // copy; vendoring works too. Nothing is downloaded (GOPROXY=off).
+    let module = |c: &mut Command| {
+        c.env("GO111MODULE", "on").env("GOPROXY", "off").env("GOFLAGS", "-mod=mod");
+    };
+    let bin2 = gp.dir.join("nsboot-hello-module");
+    let mut c = gp.go("nsboot-hello", &["build", "-o"]);
+    module(&mut c);
+    let out = c.arg(&bin2).arg(".").output().expect("go build (module mode)");
+    assert!(out.status.success(), "module-mode go build of examples/go/nsboot-hello\n{}", show(&out));
+    let out = Command::new(&bin2).env_remove("_LIBCONTAINER_INITPIPE").output().expect("run nsboot-hello");
+    assert!(out.status.success() && text(&out.stdout).contains("exited with 0"), "{}", show(&out));
+    let copy = gp.dir.join("vendored");
+    std::fs::create_dir_all(&copy).expect("mkdir");
+    std::fs::copy(root().join("examples/go/nsboot-hello/main.go"), copy.join("main.go")).expect("copy main.go");
+    let gomod = std::fs::read_to_string(root().join("examples/go/nsboot-hello/go.mod")).expect("go.mod");
+    let gomod = gomod.replace("../../../cbind/go/nsboot", root().join("cbind/go/nsboot").to_str().expect("utf-8"));
+    std::fs::write(copy.join("go.mod"), gomod).expect("write go.mod");
+    let mut c = gp.go("nsboot-hello", &["mod", "vendor"]);
+    module(&mut c);
+    let out = c.current_dir(&copy).output().expect("go mod vendor");
+    assert!(out.status.success(), "go mod vendor\n{}", show(&out));
+    assert!(copy.join("vendor/nsboot.example/nsboot/nsexec.go").exists(), "not vendored");
+    let mut c = gp.go("nsboot-hello", &["build", "-mod=vendor", "-o"]);
+    module(&mut c);
+    let out = c.env("GOFLAGS", "").arg(copy.join("hello")).arg(".").current_dir(&copy).output().expect("go build -mod=vendor");
+    assert!(out.status.success(), "go build -mod=vendor\n{}", show(&out));
+}
+
+/// What `go build` of the Go example leaves (at the repository root or in
+/// the example's directory) is ignored by git.
+#[test]
+fn go_build_output_is_ignored_by_git() {
+    if !have("git") || !root().join(".git").exists() {
+        skip!("not a git checkout");
+    }
+    for p in ["nsboot-hello", "examples/go/nsboot-hello/nsboot-hello", "examples/go/nsboot-hello/vendor/x.go"] {
+        let out = Command::new("git").args(["check-ignore", "-q", "--no-index", p]).current_dir(root()).output().expect("git");
+        assert_eq!(code(&out), 0, "{p} is not ignored: {}", show(&out));
+    }
 }
 
 // ---------------------------------------------------------- LD_PRELOAD
 
 fn require_preload() -> bool {
     if !is_root() {
-        eprintln!("SKIP: LD_PRELOAD tests that create namespaces as root need root");
+        common::skip("LD_PRELOAD tests that create namespaces as root need root");
         return false;
     }
     if !Path::new("/bin/sh").exists() {
-        eprintln!("SKIP: no /bin/sh");
+        common::skip("no /bin/sh");
         return false;
     }
     true
@@ -486,9 +578,13 @@ fn preload_exit_status_and_signal_forwarding() {
 
 #[test]
 fn preload_bad_variable_is_one_line_and_127() {
-    let cases: [(&[(&str, &str)], &str); 4] = [
+    let cases: [(&[(&str, &str)], &str); 6] = [
         (&[("NSBOOT_NS", "user,foo")], "nsboot: NSBOOT_NS: unknown namespace \"foo\""),
         (&[("NSBOOT_NS", "uts"), ("NSBOOT_HOSTNAM", "x")], "nsboot: NSBOOT_HOSTNAM: unknown variable"),
+        // A misspelt name alone: still an error while the library is
+        // preloaded (the program would otherwise run on the host).
+        (&[("NSBOOT_NSS", "net")], "nsboot: NSBOOT_NSS: unknown variable"),
+        (&[("NSBOOT_DIALECT", "1.1"), ("NSBOOT_HOSTNAM", "")], "nsboot: NSBOOT_HOSTNAM: unknown variable"),
         (&[("NSBOOT_JOIN", "net")], "nsboot: NSBOOT_JOIN: "),
         (&[("NSBOOT_NS", "net"), ("NSBOOT_HOSTNAME", "x")], "nsboot: NSBOOT_HOSTNAME: needs \"uts\""),
     ];
@@ -500,6 +596,27 @@ fn preload_bad_variable_is_one_line_and_127() {
         assert_eq!(err.lines().count(), 1, "{vars:?}: not one line: {err:?}");
         assert!(err.starts_with(want), "{vars:?}: {err:?} does not start with {want:?}");
     }
+}
+
+/// The rule for unknown `NSBOOT_*` names holds where the library is
+/// preloaded: a program that merely links libnsboot is not stopped by its
+/// environment, and `NSBOOT_TEST_*` names (the test harness's) are never
+/// unknown.
+#[test]
+fn unknown_variable_rule_is_for_preload_only() {
+    let (_, probe) = common::c_programs();
+    let out = Command::new(probe)
+        .env("NSBOOT_NSS", "net")
+        .env_remove("LD_PRELOAD")
+        .env_remove("_LIBCONTAINER_INITPIPE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("probe");
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(text(&out.stdout), "probe-main\n", "{}", show(&out));
+    let out = preload(&[("NSBOOT_TEST_ANYTHING", "1")], &["/bin/sh", "-c", "echo started; exit 4"]);
+    assert_eq!(code(&out), 4, "{}", show(&out));
+    assert_eq!(text(&out.stdout), "started\n", "{}", show(&out));
 }
 
 #[test]
@@ -538,7 +655,7 @@ fn preload_python3_and_cgo_binary() {
     }
     let python = ["/usr/bin/python3"].into_iter().find(|p| Path::new(p).exists());
     match python {
-        None => eprintln!("SKIP (python part): /usr/bin/python3 not installed"),
+        None => common::skip("python part: /usr/bin/python3 not installed"),
         Some(py) => {
             let out = preload(
                 &[("NSBOOT_NS", "pid,mnt,uts"), ("NSBOOT_HOSTNAME", "py")],
@@ -590,7 +707,7 @@ fn preload_oci_config() {
     common::edit_config(&bundle, |v| v["hostname"] = "preload-oci".into());
     // libnsboot.so (target/<profile>) loads the plugin from its own directory.
     common::plugin_lib();
-    let before = common::host_mountinfo();
+    let mounts = common::OwnMounts::new(&[bundle.path()]);
     let cfg = bundle.join("config.json");
     let out = preload(
         &[
@@ -600,8 +717,7 @@ fn preload_oci_config() {
         ],
         &["/bin/sh", "-c", "echo pid=$$; hostname; ls /; stat -c '%t:%T' /dev/null; touch /ro 2>/dev/null || echo read-only"],
     );
-    let _ = std::fs::remove_dir_all(&bundle);
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(text(&out.stdout), "pid=1\npreload-oci\nbin\ndev\netc\nproc\nsys\ntmp\n1:3\nread-only\n", "{}", show(&out));
-    assert_eq!(before, common::host_mountinfo(), "host mount table changed");
+    mounts.assert_unchanged("preload with an OCI config");
 }

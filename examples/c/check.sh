@@ -4,6 +4,10 @@
 # as C99 and as C++.
 # Usage: examples/c/check.sh PREFIX   (after `make install PREFIX=PREFIX`)
 set -eu
+if [ $# -ne 1 ] || [ ! -d "$1" ]; then
+    echo "usage: $0 PREFIX   (a directory holding an nsboot install: make install PREFIX=PREFIX)" >&2
+    exit 2
+fi
 prefix=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)

@@ -18,6 +18,8 @@ Commands:
   logs    Print the log of a detached container
   stop    Stop a running container
   rm      Remove a container
+  images  List the unpacked --image archives
+  rmi     Remove unpacked --image archives
 
 Run 'nsrun COMMAND --help' for more information on a command.
 State: /run/nsrun as root, $XDG_RUNTIME_DIR/nsrun otherwise ($NSRUN_ROOT overrides).";
@@ -90,6 +92,19 @@ Options:
   -f, --force   Kill a running container first
   -h, --help    Print this help";
 
+const IMAGES_USAGE: &str = "\
+Usage: nsrun images
+
+List the tar archives `run --image` has unpacked (under <state>/images),
+their size, and how many containers use each.";
+
+const RMI_USAGE: &str = "\
+Usage: nsrun rmi IMAGE [IMAGE...]
+
+Remove unpacked --image archives, given by IMAGE ID (as `nsrun images`
+shows it) or by the archive's path. An image a container still uses is
+kept: remove the container first.";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Image {
     /// The host's `/` as the read-only layer.
@@ -145,6 +160,8 @@ pub enum Cmd {
     Logs { name: String },
     Stop { timeout: u64, names: Vec<String> },
     Rm { force: bool, names: Vec<String> },
+    Images,
+    Rmi { names: Vec<String> },
 }
 
 fn usage_err(cmd: &str, msg: impl std::fmt::Display) -> Fail {
@@ -271,6 +288,27 @@ pub fn parse(args: &[String]) -> Result<Cmd, Fail> {
             }
             Ok(Cmd::Rm { force, names })
         }
+        "images" => {
+            let (opts, end) = split_opts("images", rest, &[])?;
+            if let Some((f, _)) = opts.first() {
+                return if f == "-h" || f == "--help" { Ok(Cmd::Help(IMAGES_USAGE)) } else { Err(usage_err("images", format!("unknown flag: {f}"))) };
+            }
+            if end < rest.len() {
+                return Err(usage_err("images", "\"nsrun images\" accepts no arguments"));
+            }
+            Ok(Cmd::Images)
+        }
+        "rmi" => {
+            let (opts, end) = split_opts("rmi", rest, &[])?;
+            if let Some((f, _)) = opts.first() {
+                return if f == "-h" || f == "--help" { Ok(Cmd::Help(RMI_USAGE)) } else { Err(usage_err("rmi", format!("unknown flag: {f}"))) };
+            }
+            let names = rest[end..].to_vec();
+            if names.is_empty() {
+                return Err(usage_err("rmi", "\"nsrun rmi\" requires at least 1 argument"));
+            }
+            Ok(Cmd::Rmi { names })
+        }
         other if other.starts_with('-') => Err(usage_err("", format!("unknown flag: {other}"))),
         other => Err(usage_err("", format!("unknown command: {other:?}"))),
     }
@@ -384,11 +422,15 @@ fn parse_run(args: &[String]) -> Result<Cmd, Fail> {
     Ok(Cmd::Run(o))
 }
 
-/// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+/// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 128
+/// characters (a directory name of the state root).
 pub fn check_name(n: &str) -> Result<(), Fail> {
-    let ok = n.len() <= 128
-        && n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+    const MAX: usize = 128;
+    let ok = n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok && n.len() > MAX {
+        return Err(Fail::new(125, format!("invalid container name: too long ({} characters, max {MAX})", n.len())));
+    }
     if ok {
         Ok(())
     } else {

@@ -40,6 +40,11 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
         ..Default::default()
     };
     let mut env = rec.env.clone();
+    // A terminal gets a TERM, as with run -t (and docker exec -t), unless
+    // the container's environment has one; -e still overrides it.
+    if o.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".to_owned());
+    }
     for e in &o.env {
         let key = e.split('=').next().unwrap_or(e);
         env.retain(|x| x.split('=').next() != Some(key));

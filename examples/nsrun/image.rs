@@ -50,6 +50,8 @@ pub struct Prepared {
     pub overlay: Option<Overlay>,
     /// For `ps` and errors.
     pub desc: String,
+    /// The unpacked `--image` it uses (`nsrun images`).
+    pub image_id: Option<String>,
 }
 
 /// Checks that need no state: the image exists.
@@ -74,12 +76,12 @@ pub fn prepare(state_root: &Path, dir: &Path, image: &Image, userns: bool) -> Re
             crate::state::mkdir_p(&dir.join(d))?;
         }
         let layer = Layer { target: merged.clone(), lower, upper: dir.join("upper"), work: dir.join("work") };
-        Ok(Prepared { root: merged.clone(), overlay: Some(Overlay { layers: vec![layer], userxattr: userns }), desc })
+        Ok(Prepared { root: merged.clone(), overlay: Some(Overlay { layers: vec![layer], userxattr: userns }), desc, image_id: None })
     };
     match image {
         Image::Bundle(b) => {
             let b = b.canonicalize().ctx(|| format!("bundle {}", b.display()))?;
-            Ok(Prepared { root: b.clone(), overlay: None, desc: format!("bundle:{}", b.display()) })
+            Ok(Prepared { root: b.clone(), overlay: None, desc: format!("bundle:{}", b.display()), image_id: None })
         }
         Image::Rootfs(p) => {
             let p = p.canonicalize().ctx(|| format!("rootfs {}", p.display()))?;
@@ -88,7 +90,10 @@ pub fn prepare(state_root: &Path, dir: &Path, image: &Image, userns: bool) -> Re
         }
         Image::Tar(t) => {
             let lower = unpack_cached(state_root, t)?;
-            single(lower, t.display().to_string())
+            let id = lower.file_name().map(|n| n.to_string_lossy().into_owned());
+            let mut p = single(lower, t.display().to_string())?;
+            p.image_id = id;
+            Ok(p)
         }
         Image::Host if !userns => single(PathBuf::from("/"), "host".into()),
         Image::Host => host_rootless(dir),
@@ -96,7 +101,9 @@ pub fn prepare(state_root: &Path, dir: &Path, image: &Image, userns: bool) -> Re
 }
 
 /// A tar archive unpacked once into `<state>/images/<key>`, keyed by the
-/// archive's path, device, inode, size and mtime. Unpacked into a temporary
+/// archive's path, device, inode, size and mtime, with the archive's path
+/// in `<state>/images/<key>.source` (for `nsrun images`; `nsrun rmi`
+/// removes an entry no container uses). Unpacked into a temporary
 /// directory and renamed into place, so a cache entry is always complete.
 fn unpack_cached(state_root: &Path, tar: &Path) -> Result<PathBuf> {
     let abs = tar.canonicalize().ctx(|| format!("image {}", tar.display()))?;
@@ -122,6 +129,7 @@ fn unpack_cached(state_root: &Path, tar: &Path) -> Result<PathBuf> {
         return Err(Fail::new(125, format!("unpack image {}: {why}", tar.display())));
     }
     let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755));
+    let _ = std::fs::write(source_file(&dest), abs.as_os_str().as_encoded_bytes());
     if std::fs::rename(&tmp, &dest).is_err() {
         // Another nsrun unpacked it meanwhile: use theirs.
         let _ = crate::state::remove_dir(&tmp);
@@ -130,6 +138,32 @@ fn unpack_cached(state_root: &Path, tar: &Path) -> Result<PathBuf> {
         }
     }
     Ok(dest)
+}
+
+/// `<state>/images`: the unpacked `--image` archives.
+pub fn images_dir(state_root: &Path) -> PathBuf {
+    state_root.join("images")
+}
+
+/// The file naming the archive an unpacked image came from.
+pub fn source_file(entry: &Path) -> PathBuf {
+    entry.with_extension("source")
+}
+
+/// The unpacked images: (id, directory), by id.
+pub fn cached(state_root: &Path) -> Vec<(String, PathBuf)> {
+    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(images_dir(state_root))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let n = e.file_name().to_str()?.to_owned();
+            (!n.starts_with('.')).then(|| (n, e.path()))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// Top-level directories of `/` under which something is mounted.
@@ -180,5 +214,5 @@ fn host_rootless(dir: &Path) -> Result<Prepared> {
             layers.push(Layer { target: merged.join(n), lower: e.path(), upper: sub.join("upper"), work: sub.join("work") });
         }
     }
-    Ok(Prepared { root: merged, overlay: Some(Overlay { layers, userxattr: true }), desc: "host".into() })
+    Ok(Prepared { root: merged, overlay: Some(Overlay { layers, userxattr: true }), desc: "host".into(), image_id: None })
 }

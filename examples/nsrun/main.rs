@@ -4,7 +4,13 @@
 //! nsrun run [-i] [-t] [-d] [--rm] [--name NAME] [-v HOST:CTR[:ro]]... [-e KEY=VAL]...
 //!           [--rootfs DIR | --image TAR | --bundle DIR] [--hostname H] [--net none|host] [--] CMD [ARG...]
 //! nsrun ps [-a] | logs NAME | exec [-i] [-t] NAME CMD... | stop [-t SECONDS] NAME | rm [-f] NAME
+//! nsrun images | rmi IMAGE
 //! ```
+//!
+//! Exit status, as docker's: 125 for an error of nsrun itself (a bad flag,
+//! an unknown container, a container that cannot start), 126 when the
+//! command cannot be executed, 127 when it is not found, and otherwise the
+//! command's own status (128+N for a signal).
 //!
 //! How a container starts (see `run.rs`): the host side seals its own
 //! binary once ([`nsboot::SealedExe`]) and starts it through
@@ -71,6 +77,8 @@ fn main() {
         cli::Cmd::Logs { name } => ops::logs(&name),
         cli::Cmd::Stop { timeout, names } => ops::stop(timeout, &names),
         cli::Cmd::Rm { force, names } => ops::rm(force, &names),
+        cli::Cmd::Images => ops::images(),
+        cli::Cmd::Rmi { names } => ops::rmi(&names),
     });
     let code = match result {
         Ok(code) => code,

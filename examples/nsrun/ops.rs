@@ -10,15 +10,23 @@ use crate::state::{self, Record, Status};
 use crate::{Fail, Result};
 
 fn ago(secs: u64) -> String {
-    let d = state::now().saturating_sub(secs);
+    since(state::now().saturating_sub(secs))
+}
+
+/// `d` seconds as docker says it: "Less than a second", "1 minute",
+/// "5 minutes", "About an hour", ...
+fn since(d: u64) -> String {
+    let unit = |n: u64, one: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") };
     match d {
-        0..=1 => "Less than a second".to_owned(),
-        2..=59 => format!("{d} seconds"),
-        60..=3599 => format!("{} minutes", d / 60),
-        3600..=172_799 => format!("{} hours", d / 3600),
-        _ => format!("{} days", d / 86400),
+        0 => "Less than a second".to_owned(),
+        1..=59 => unit(d, "second"),
+        60..=3599 => unit(d / 60, "minute"),
+        3600..=7199 => "About an hour".to_owned(),
+        7200..=172_799 => unit(d / 3600, "hour"),
+        _ => unit(d / 86400, "day"),
     }
 }
+
 
 fn status_text(rec: &Record) -> String {
     if state::is_running(rec) {
@@ -69,10 +77,10 @@ pub fn logs(name: &str) -> Result<i32> {
     let root = state::root()?;
     let (dir, rec) = state::load(&root, name)?;
     if !rec.detached {
-        return Err(Fail::new(1, format!("container {name} has no log: its output went to the terminal (not started with -d)")));
+        return Err(Fail::new(125, format!("container {name} has no log: its output went to the terminal (not started with -d)")));
     }
-    let mut f = std::fs::File::open(dir.join("ctr.log")).map_err(|e| Fail::new(1, format!("open the log of {name}: {e}")))?;
-    std::io::copy(&mut f, &mut std::io::stdout().lock()).map_err(|e| Fail::new(1, format!("print the log: {e}")))?;
+    let mut f = std::fs::File::open(dir.join("ctr.log")).map_err(|e| Fail::new(125, format!("open the log of {name}: {e}")))?;
+    std::io::copy(&mut f, &mut std::io::stdout().lock()).map_err(|e| Fail::new(125, format!("print the log: {e}")))?;
     Ok(0)
 }
 
@@ -163,10 +171,90 @@ fn rm_one(root: &Path, force: bool, name: &str) -> Result<()> {
     let (dir, rec) = state::load(root, name)?;
     if state::is_running(&rec) {
         if !force {
-            return Err(Fail::new(1, format!("cannot remove running container {name}: stop it first or use rm -f")));
+            return Err(Fail::new(125, format!("cannot remove running container {name}: stop it first or use rm -f")));
         }
         let _ = kill(Pid::from_raw(rec.pid), Signal::SIGKILL);
         wait_dead(&rec, Duration::from_secs(10));
     }
-    state::remove_dir(&dir).map_err(|e| Fail::new(1, format!("remove {}: {e}", dir.display())))
+    state::remove_dir(&dir).map_err(|e| Fail::new(125, format!("remove {}: {e}", dir.display())))
+}
+
+/// Bytes under `p` (files and symlinks, not following them).
+fn disk_size(p: &Path) -> u64 {
+    let Ok(md) = std::fs::symlink_metadata(p) else { return 0 };
+    if !md.is_dir() {
+        return md.len();
+    }
+    std::fs::read_dir(p).into_iter().flatten().flatten().map(|e| disk_size(&e.path())).sum()
+}
+
+fn human(bytes: u64) -> String {
+    match bytes {
+        0..=999 => format!("{bytes}B"),
+        1000..=999_999 => format!("{:.1}kB", bytes as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1}MB", bytes as f64 / 1e6),
+        _ => format!("{:.2}GB", bytes as f64 / 1e9),
+    }
+}
+
+/// Containers (by name) whose write layer sits on image `id`.
+fn image_users(root: &Path, id: &str) -> Vec<String> {
+    state::list(root).into_iter().filter(|(_, r)| r.image_id.as_deref() == Some(id)).map(|(_, r)| r.name).collect()
+}
+
+pub fn images() -> Result<i32> {
+    let root = state::root()?;
+    let rows: Vec<[String; 4]> = crate::image::cached(&root)
+        .into_iter()
+        .map(|(id, dir)| {
+            let source = std::fs::read_to_string(crate::image::source_file(&dir)).unwrap_or_else(|_| "?".to_owned());
+            [id.clone(), human(disk_size(&dir)), image_users(&root, &id).len().to_string(), source]
+        })
+        .collect();
+    let head = ["IMAGE ID", "SIZE", "CONTAINERS", "SOURCE"].map(str::to_owned);
+    let mut w = [0usize; 3];
+    for row in std::iter::once(&head).chain(&rows) {
+        for (i, c) in row.iter().take(3).enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    for row in std::iter::once(&head).chain(&rows) {
+        println!("{:<w0$}   {:<w1$}   {:<w2$}   {}", row[0], row[1], row[2], row[3], w0 = w[0], w1 = w[1], w2 = w[2]);
+    }
+    Ok(0)
+}
+
+pub fn rmi(names: &[String]) -> Result<i32> {
+    let root = state::root()?;
+    let mut status = 0;
+    for name in names {
+        match rmi_one(&root, name) {
+            Ok(id) => println!("{id}"),
+            Err(e) => {
+                eprintln!("nsrun: {}", e.msg);
+                status = e.code;
+            }
+        }
+    }
+    Ok(status)
+}
+
+fn rmi_one(root: &Path, name: &str) -> Result<String> {
+    let by_path = std::fs::canonicalize(name).ok().map(|p| p.into_os_string());
+    let (id, dir) = crate::image::cached(root)
+        .into_iter()
+        .find(|(id, dir)| {
+            id == name
+                || by_path.as_ref().is_some_and(|p| {
+                    std::fs::read(crate::image::source_file(dir)).is_ok_and(|s| s == p.as_encoded_bytes())
+                })
+        })
+        .ok_or_else(|| Fail::new(125, format!("no such image: {name}")))?;
+    let users = image_users(root, &id);
+    if !users.is_empty() {
+        return Err(Fail::new(125, format!("image {id} is used by container {}: remove it first (nsrun rm)", users.join(", "))));
+    }
+    state::remove_dir(&dir).map_err(|e| Fail::new(125, format!("remove {}: {e}", dir.display())))?;
+    let _ = std::fs::remove_file(crate::image::source_file(&dir));
+    Ok(id)
 }

@@ -127,6 +127,7 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
         detached: o.detach,
         auto_remove: o.rm,
         image: prepared.desc,
+        image_id: prepared.image_id,
     };
     state::save(dir, &record).ctx(|| format!("write the state of {name}"))?;
     Ok(Plan { dir: dir.to_owned(), record, cfg, msg })
@@ -212,7 +213,11 @@ fn foreground(mut plan: Plan, o: &RunOpts) -> Result<i32> {
 
 /// `-d`: a monitor process (setsid, stdio on /dev/null) starts the
 /// container with its output in `<dir>/ctr.log`, tells us over a pipe
-/// whether that worked, then waits for it and records its exit.
+/// whether that worked, then waits for it, records its exit and ends at
+/// once. It reaps the container's processes itself; the monitor, orphaned
+/// when `nsrun run -d` returned, is reaped by the host's init (PID 1 or a
+/// subreaper): a `[nsrun] <defunct>` entry lasts as long as that init
+/// takes to reap it, which nsrun cannot shorten (only a parent reaps).
 fn detached(mut plan: Plan) -> Result<i32> {
     let log_path = plan.dir.join("ctr.log");
     let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).ctx(|| format!("create {}", log_path.display()));

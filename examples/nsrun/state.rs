@@ -49,6 +49,9 @@ pub struct Record {
     pub detached: bool,
     pub auto_remove: bool,
     pub image: String,
+    /// The unpacked `--image` its write layer sits on (`nsrun images`).
+    #[serde(default)]
+    pub image_id: Option<String>,
 }
 
 pub fn now() -> u64 {
@@ -110,16 +113,17 @@ pub fn read(dir: &Path) -> Option<Record> {
     serde_json::from_slice(&std::fs::read(dir.join("state.json")).ok()?).ok()
 }
 
-/// The record of container `name` (exit status 1 when there is none, as
-/// docker's "No such container").
+/// The record of container `name` ("no such container", 125 like every
+/// error of nsrun itself: 126/127 and the command's own status are the
+/// command's).
 pub fn load(root: &Path, name: &str) -> Result<(PathBuf, Record)> {
     let dir = containers(root).join(name);
     if name.contains('/') || name.starts_with('.') {
-        return Err(Fail::new(1, format!("no such container: {name}")));
+        return Err(Fail::new(125, format!("no such container: {name}")));
     }
     match read(&dir) {
         Some(r) => Ok((dir, r)),
-        None => Err(Fail::new(1, format!("no such container: {name}"))),
+        None => Err(Fail::new(125, format!("no such container: {name}"))),
     }
 }
 

@@ -18,6 +18,7 @@ pub fn remove_at_exit(dir: &Path) {
     extern "C" fn cleanup() {
         let dirs = DIRS.lock().map(|d| d.clone()).unwrap_or_default();
         for d in dirs {
+            detach_mounts_under(&d);
             let _ = std::fs::remove_dir_all(d);
         }
     }
@@ -46,12 +47,45 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// Where skips are logged: `$NSBOOT_TEST_SKIP_DIR`, by default `target/skips`.
+pub fn skip_dir() -> PathBuf {
+    match std::env::var_os("NSBOOT_TEST_SKIP_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => profile_dir().parent().map(|t| t.join("skips")).unwrap_or_else(|| PathBuf::from("target/skips")),
+    }
+}
+
+/// Say that the running test (or a part of it, as `reason` says) is
+/// skipped, and why. cargo test captures a passing test's stderr, so the
+/// line `<suite>::<test>: <reason>` is also appended to
+/// `skip_dir()/<suite>.txt`; `make test` clears that directory first and
+/// prints the lines and their count at its end (scripts/report-skips.sh).
+pub fn skip(reason: &str) {
+    let exe = std::env::current_exe().ok();
+    let suite = exe
+        .as_ref()
+        .and_then(|e| e.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| n.rsplit_once('-').map(|(a, _)| a.to_owned()).unwrap_or(n))
+        .unwrap_or_else(|| "tests".into());
+    // libtest runs each test on a thread named after it.
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    let line = format!("{suite}::{test}: {reason}");
+    eprintln!("SKIP {line}");
+    let dir = skip_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    // One write(2) per line with O_APPEND: concurrent tests do not interleave.
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{suite}.txt"))) {
+        let _ = std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes());
+    }
+}
+
 /// Skip (return from) the test with a visible reason.
 #[macro_export]
 macro_rules! require_root {
     () => {
         if !$crate::common::is_root() {
-            eprintln!("SKIP {}: requires root", module_path!());
+            $crate::common::skip("requires root");
             return;
         }
     };
@@ -302,28 +336,27 @@ pub fn inheritable_fds() -> Vec<u32> {
 /// config.json, `root.path` = "rootfs", in a fresh 0755 directory under
 /// /tmp (readable by `nobody`). `None` (with a printed reason) when
 /// busybox or runc is missing.
-pub fn busybox_bundle(tag: &str, rootless: bool) -> Option<PathBuf> {
+pub fn busybox_bundle(tag: &str, rootless: bool) -> Option<TestDir> {
     if !Path::new("/bin/busybox").exists() || !have("runc") {
-        eprintln!("SKIP: busybox-static or runc not installed");
+        skip("busybox-static or runc not installed");
         return None;
     }
-    let dir = PathBuf::from(format!("/tmp/nsboot-bundle-{tag}-{}-{}", std::process::id(), rand_u32()));
+    let dir = TestDir::adopt(PathBuf::from(format!("/tmp/nsboot-bundle-{tag}-{}-{}", std::process::id(), rand_u32())));
     let rootfs = dir.join("rootfs");
     for d in ["bin", "proc", "sys", "dev", "etc", "tmp"] {
         std::fs::create_dir_all(rootfs.join(d)).expect("mkdir rootfs");
     }
-    remove_at_exit(&dir);
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy busybox");
     for a in ["sh", "cat", "ls", "ps", "stat", "readlink", "echo", "touch", "hostname", "id", "mount", "grep", "wc", "head"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).expect("applet");
     }
     let mut spec = Command::new("runc");
-    spec.arg("spec").current_dir(&dir);
+    spec.arg("spec").current_dir(dir.path());
     if rootless {
         spec.arg("--rootless");
     }
     assert!(spec.status().expect("runc spec").success());
-    let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(&dir).status();
+    let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(dir.path()).status();
     Some(dir)
 }
 
@@ -335,14 +368,177 @@ pub fn edit_config(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
     std::fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
 }
 
-pub fn host_mountinfo() -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().map(|l| {
-            // Drop the mount ids, which the kernel may reuse: compare what is mounted where.
-            l.split_whitespace().skip(3).collect::<Vec<_>>().join(" ")
-        }).collect();
-    v.sort();
-    v
+/// A mountinfo field as written by the kernel (`\040` for a space, ...).
+fn unescape_mountinfo(field: &str) -> String {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 4 <= b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            let v = u16::from(b[i + 1] - b'0') * 64 + u16::from(b[i + 2] - b'0') * 8 + u16::from(b[i + 3] - b'0');
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Mount points of this process's mount table (unescaped), in table order.
+pub fn mount_points() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4).map(unescape_mountinfo))
+        .collect()
+}
+
+/// Whether `text` names `dir` or something under it: `dir` followed by
+/// the end, `/`, or a separator of mountinfo's option lists.
+fn names_dir(text: &str, dir: &str) -> bool {
+    let mut from = 0;
+    while let Some(i) = text[from..].find(dir) {
+        let end = from + i + dir.len();
+        match text[end..].chars().next() {
+            None | Some('/' | ',' | ':' | ' ') => return true,
+            _ => from = end,
+        }
+    }
+    false
+}
+
+/// The host mounts that belong to one test: every line of the mount table
+/// whose mount point, source or options name one of the test's own
+/// directories (or that carries its marker), and the host's root mount,
+/// whose propagation a setup escaping its mount namespace would change.
+/// Other jobs on the machine mount and unmount as they please: only these
+/// lines are compared, so a test fails for its own leaks and nobody else's.
+pub struct OwnMounts {
+    keys: Vec<String>,
+    before: Vec<String>,
+}
+
+impl OwnMounts {
+    /// Record the mounts of `dirs` (directories or marker strings) now.
+    pub fn new<P: AsRef<Path>>(dirs: &[P]) -> OwnMounts {
+        let keys: Vec<String> = dirs
+            .iter()
+            .map(|d| d.as_ref().to_string_lossy().trim_end_matches('/').to_owned())
+            .filter(|k| !k.is_empty())
+            .collect();
+        let mut m = OwnMounts { keys, before: Vec::new() };
+        m.before = m.current();
+        m
+    }
+
+    /// The lines that belong to the test, ids dropped (the kernel reuses
+    /// them: compare what is mounted where), sorted.
+    pub fn current(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .expect("read /proc/self/mountinfo")
+            .lines()
+            .filter_map(|l| {
+                let fields: Vec<&str> = l.split_whitespace().collect();
+                let point = unescape_mountinfo(fields.get(4)?);
+                let text = unescape_mountinfo(&fields[3..].join(" "));
+                let own = point == "/" || self.keys.iter().any(|k| names_dir(&text, k));
+                own.then(|| fields[3..].join(" "))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Panic (naming `what`) if the test's mounts differ from when
+    /// [`OwnMounts::new`] ran.
+    #[track_caller]
+    pub fn assert_unchanged(&self, what: &str) {
+        let now = self.current();
+        assert_eq!(self.before, now, "{what}: the test's own host mounts changed (under {:?})", self.keys);
+    }
+}
+
+/// Detach every mount of this mount namespace at or under `dir`, deepest
+/// first, so that removing `dir` cannot reach into a mounted tree (a bind
+/// mount of a host directory left by a failed test, say).
+pub fn detach_mounts_under(dir: &Path) {
+    let key = dir.to_string_lossy().trim_end_matches('/').to_owned();
+    if key.is_empty() {
+        return;
+    }
+    for _ in 0..16 {
+        let mut under: Vec<String> = mount_points()
+            .into_iter()
+            .filter(|p| p == &key || p.starts_with(&format!("{key}/")))
+            .collect();
+        if under.is_empty() {
+            return;
+        }
+        under.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for p in under {
+            if let Ok(c) = std::ffi::CString::new(p) {
+                // SAFETY: a valid NUL-terminated path; umount2 has no other
+                // memory effects.
+                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
+    }
+}
+
+/// A directory a test made, removed when dropped — when the test passes
+/// and when it panics — after [`detach_mounts_under`] (and registered with
+/// [`remove_at_exit`] as well, for a test binary that is killed midway
+/// through its own test but still exits).
+pub struct TestDir(PathBuf);
+
+impl TestDir {
+    /// Take charge of `path` (which the caller creates).
+    pub fn adopt(path: PathBuf) -> TestDir {
+        remove_at_exit(&path);
+        TestDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for TestDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TestDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TestDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        remove_tree(&self.0);
+    }
+}
+
+/// [`detach_mounts_under`], make writable (a rootless container's files
+/// may be read-only), remove.
+pub fn remove_tree(dir: &Path) {
+    if !dir.exists() {
+        return;
+    }
+    detach_mounts_under(dir);
+    let _ = Command::new("chmod").args(["-R", "u+rwx"]).arg(dir).stderr(Stdio::null()).status();
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The `nsrun` example, built (or confirmed up to date) once per test
@@ -372,13 +568,14 @@ pub fn nsrun_bin() -> &'static Path {
 }
 
 /// A busybox-static rootfs (no config.json) with the given applets, in a
-/// fresh 0755 directory under /tmp; `None` (with a reason) without busybox.
-pub fn busybox_rootfs(tag: &str, applets: &[&str]) -> Option<PathBuf> {
+/// fresh 0755 directory under /tmp, removed when dropped; `None` (with a
+/// reason) without busybox.
+pub fn busybox_rootfs(tag: &str, applets: &[&str]) -> Option<TestDir> {
     if !Path::new("/bin/busybox").exists() {
-        eprintln!("SKIP: busybox-static not installed");
+        skip("busybox-static not installed");
         return None;
     }
-    let dir = PathBuf::from(format!("/tmp/nsrun-img-{tag}-{}-{}", std::process::id(), rand_u32()));
+    let dir = TestDir::adopt(PathBuf::from(format!("/tmp/nsrun-img-{tag}-{}-{}", std::process::id(), rand_u32())));
     for d in ["bin", "proc", "sys", "dev", "etc", "tmp", "root"] {
         std::fs::create_dir_all(dir.join(d)).expect("mkdir rootfs");
     }
@@ -386,7 +583,7 @@ pub fn busybox_rootfs(tag: &str, applets: &[&str]) -> Option<PathBuf> {
     for a in applets {
         std::os::unix::fs::symlink("busybox", dir.join("bin").join(a)).expect("applet");
     }
-    let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(&dir).status();
+    let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(dir.path()).status();
     Some(dir)
 }
 

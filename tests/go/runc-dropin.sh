@@ -6,15 +6,21 @@
 # to a temporary GOPATH at test time; nothing of it is kept.
 # Usage: runc-dropin.sh LIBDIR (holding libnsboot.a). Prints PASS/SKIP lines.
 set -eu
+# A SKIP line here, and in $NSBOOT_TEST_SKIP_DIR for `make test`'s summary.
+skip() {
+    echo "SKIP: $*"
+    if [ -n "${NSBOOT_TEST_SKIP_DIR:-}" ]; then
+        mkdir -p "$NSBOOT_TEST_SKIP_DIR" && echo "$(basename "$0"): $*" >> "$NSBOOT_TEST_SKIP_DIR/scripts.txt"
+    fi
+    exit 0
+}
 libdir=$(cd "$1" && pwd)
 src=/usr/share/gocode/src/github.com/opencontainers/runc
 if [ ! -f "$src/main.go" ] || ! command -v go >/dev/null || [ ! -x /bin/busybox ]; then
-    echo "SKIP: runc source (golang-github-opencontainers-runc-dev), go or busybox-static missing"
-    exit 0
+    skip "runc source (golang-github-opencontainers-runc-dev), go or busybox-static missing"
 fi
 if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: needs root"
-    exit 0
+    skip "needs root"
 fi
 work=$(mktemp -d /tmp/nsboot-runc-dropin.XXXXXX)
 chmod 755 "$work"

@@ -1,3 +1,3 @@
-module nsboot
+module nsboot.example/nsboot
 
 go 1.19

@@ -22,6 +22,15 @@
 //! A bad variable prints one line (`nsboot: NSBOOT_NS: unknown namespace
 //! "foo"`) on stderr and exits 127 before the program starts; so does a
 //! bootstrap failure (after its `FATAL:` line).
+//!
+//! A misspelt variable is an error whenever the library is preloaded
+//! (`LD_PRELOAD` names `libnsboot.so*`): any `NSBOOT_*` name the library
+//! does not know stops the program the same way, alone or beside known
+//! ones — `NSBOOT_NSS=net` must not run the program on the host as if
+//! nothing had been asked. Names beginning `NSBOOT_TEST_` are left to test
+//! harnesses. A program that links libnsboot (not preloaded) is not judged
+//! by its environment: there an unknown name is reported only when a
+//! variable of this mode turns it on.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -80,6 +89,38 @@ pub fn mode_vars() -> impl Iterator<Item = &'static str> {
 }
 
 const PREFIX: &[u8] = b"NSBOOT_";
+
+/// Reserved for test harnesses (the library's own fault-injection hook,
+/// `NSBOOT_TEST_STOP_AT`, and the test suite's settings): never unknown.
+const TEST_PREFIX: &[u8] = b"NSBOOT_TEST_";
+
+/// Whether the library knows the `NSBOOT_*` name `name`.
+fn is_known(name: &[u8]) -> bool {
+    name.starts_with(TEST_PREFIX) || mode_vars().chain(OTHER_LIST.split(' ')).any(|k| k.as_bytes() == name)
+}
+
+/// The refusal of an unknown `NSBOOT_*` name.
+fn unknown_var(name: &[u8]) -> ConfigError {
+    bad(&String::from_utf8_lossy(name), format!("unknown variable (known: {VAR_LIST})"))
+}
+
+/// Whether an `LD_PRELOAD` value names libnsboot (`libnsboot.so`, `.so.0`,
+/// with or without a directory; entries separated by `:` or spaces).
+pub fn preload_names_libnsboot(value: &[u8]) -> bool {
+    value.split(|b| *b == b':' || *b == b' ').any(|e| {
+        let base = e.rsplit(|b| *b == b'/').next().unwrap_or(e);
+        base.starts_with(b"libnsboot.so")
+    })
+}
+
+/// The first `NSBOOT_*` name of `vars` the library does not know, as the
+/// error that stops a preloaded program.
+pub fn check_names(vars: &[(&[u8], &[u8])]) -> Result<(), ConfigError> {
+    match vars.iter().find(|(n, _)| !is_known(n)) {
+        Some((n, _)) => Err(unknown_var(n)),
+        None => Ok(()),
+    }
+}
 
 /// Signals the supervisor passes on to the program.
 pub const FORWARDED: [Signal; 9] = [
@@ -147,13 +188,10 @@ fn cstring(var: &str, v: &[u8]) -> Result<CString, ConfigError> {
 pub fn parse(vars: &[(&[u8], &[u8])], ids: Ids) -> Result<Option<PreloadConfig>, ConfigError> {
     let mut get = std::collections::BTreeMap::<&str, &[u8]>::new();
     let mut on = false;
+    check_names(vars)?;
     for (name, value) in vars {
-        let shown = String::from_utf8_lossy(name);
         let Some(known) = mode_vars().chain(OTHER_LIST.split(' ')).find(|k| k.as_bytes() == *name) else {
-            return Err(bad(
-                &shown,
-                format!("unknown variable (known: {VAR_LIST})"),
-            ));
+            continue; // NSBOOT_TEST_*
         };
         if mode_vars().any(|v| v == known) && !value.is_empty() {
             on = true;
@@ -267,20 +305,40 @@ fn is_ours(name: &[u8]) -> bool {
     mode_vars().any(|v| v.as_bytes() == name)
 }
 
-/// The hot path: is any variable of this mode set to a non-empty value?
-/// One pass over `environ`, no allocation.
-fn requested() -> bool {
-    let mut found = false;
+/// What the environment asks of this mode.
+#[derive(PartialEq)]
+enum Request {
+    Off,
+    /// A variable of this mode is set to a non-empty value.
+    On,
+    /// None is, but the library is preloaded and an `NSBOOT_*` name it
+    /// does not know is set (a misspelling).
+    Unknown,
+}
+
+/// The hot path: one pass over `environ`, no allocation.
+fn requested() -> Request {
+    let (mut on, mut unknown, mut preloaded) = (false, false, false);
     for_each_env(|entry| {
-        if found || !entry.starts_with(PREFIX) {
-            return;
-        }
-        if let Some(eq) = entry.iter().position(|b| *b == b'=') {
+        if entry.starts_with(PREFIX) {
+            let eq = entry.iter().position(|b| *b == b'=').unwrap_or(entry.len());
             let (name, value) = entry.split_at(eq);
-            found = is_ours(name) && value.len() > 1;
+            if is_ours(name) {
+                on |= value.len() > 1;
+            } else if !is_known(name) {
+                unknown = true;
+            }
+        } else if let Some(v) = entry.strip_prefix(b"LD_PRELOAD=") {
+            preloaded = preload_names_libnsboot(v);
         }
     });
-    found
+    if on {
+        Request::On
+    } else if unknown && preloaded {
+        Request::Unknown
+    } else {
+        Request::Off
+    }
 }
 
 /// Every `NSBOOT_*` entry of the environment, copied.
@@ -307,11 +365,18 @@ fn refuse(msg: &str) -> ! {
 /// the namespaces), the original process never returns (it supervises and
 /// exits with the program's status).
 pub fn run_from_ctor() {
-    if !requested() {
+    let request = requested();
+    if request == Request::Off {
         return;
     }
     let vars = collect();
     let pairs: Vec<(&[u8], &[u8])> = vars.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).collect();
+    if request == Request::Unknown {
+        if let Err(e) = check_names(&pairs) {
+            refuse(&e.to_string())
+        }
+        return;
+    }
     let ids = Ids { euid: nix::unistd::geteuid().as_raw(), egid: nix::unistd::getegid().as_raw() };
     let mut pc = match parse(&pairs, ids) {
         Ok(Some(pc)) => pc,
@@ -502,6 +567,16 @@ mod tests {
     }
 
     #[test]
+    fn preloaded_is_told_from_ld_preload() {
+        for v in ["libnsboot.so", "/usr/local/lib/libnsboot.so.0", "/a/libx.so:/b/libnsboot.so.0.1.0", "libx.so libnsboot.so"] {
+            assert!(preload_names_libnsboot(v.as_bytes()), "{v}");
+        }
+        for v in ["", "libx.so", "/usr/lib/libnsboot_rootfs.so.0", "/libnsboot.so.d/libx.so"] {
+            assert!(!preload_names_libnsboot(v.as_bytes()), "{v}");
+        }
+    }
+
+    #[test]
     fn var_list_matches_the_constants() {
         let consts = [NS, JOIN, UID_MAP, GID_MAP, ROOTLESS, SETGROUPS, HOSTNAME, OOM_SCORE_ADJ, OCI_CONFIG, BUNDLE, NO_PIVOT];
         assert_eq!(mode_vars().collect::<Vec<_>>(), consts);
@@ -547,6 +622,10 @@ mod tests {
         assert!(err(&[("NSBOOT_NS", "net"), ("NSBOOT_OOM_SCORE_ADJ", "2000")]).starts_with("nsboot: NSBOOT_OOM_SCORE_ADJ"));
         assert!(err(&[("NSBOOT_HOSTNAME", "x"), ("NSBOOT_NS", "")]).contains("NSBOOT_HOSTNAME"));
         assert!(err(&[("NSBOOT_SETGROUPS", "1")]).starts_with("nsboot: NSBOOT_NS: nothing to do"));
+        // An unknown name is refused even when no variable of the mode is
+        // set (the constructor asks only when the library is preloaded).
+        assert!(err(&[("NSBOOT_NSS", "net")]).starts_with("nsboot: NSBOOT_NSS: unknown variable"));
+        assert_eq!(p(&[("NSBOOT_NS", "net"), ("NSBOOT_TEST_STOP_AT", "x"), ("NSBOOT_TEST_SKIP_DIR", "/d")]).unwrap().map(|c| c.cfg.clone_flags.contains(NsKind::Net)), Some(true));
         for e in [err(&[("NSBOOT_NS", "bad")]), err(&[("NSBOOT_JOIN", "x:/y")])] {
             assert!(!e.contains('\n'), "{e}");
         }

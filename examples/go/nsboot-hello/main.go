@@ -10,7 +10,7 @@ import (
 	"runtime"
 	"syscall"
 
-	"nsboot"
+	"nsboot.example/nsboot"
 )
 
 func main() {

@@ -3,7 +3,7 @@
 // TIMENSOFFSET): import it for its side effect instead of, or next to,
 // the nsboot package,
 //
-//	import _ "nsboot/runc12"
+//	import _ "nsboot.example/nsboot/runc12"
 //
 // and the bootstrap needs no NSBOOT_DIALECT and no _LIBCONTAINER_SYNCPIPE;
 // the build wins over both (see NSBOOT_BOOTSTRAP_DIALECT in nsboot.h).
@@ -16,4 +16,4 @@ const int nsboot_bootstrap_dialect = 1; // NSBOOT_DIALECT_RUNC_1_2
 */
 import "C"
 
-import _ "nsboot" // the bootstrap itself (libnsboot and its constructor)
+import _ "nsboot.example/nsboot" // the bootstrap itself (libnsboot and its constructor)

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"testing"
 
-	"nsboot"
+	nsboot "nsboot.example/nsboot"
 )
 
 // The test binary imports this package, so its bootstrap speaks runc >=
