@@ -1,0 +1,23 @@
+//! The OCI runtime steps between "the namespaces and the rootfs are ready"
+//! and "the user's program runs", for nsboot: the `process` object
+//! ([`process`]), lifecycle hooks ([`hooks`]), the console ([`console`]) and
+//! the `features` document ([`features`]).
+//!
+//! Everything is checked up front by a plan (`ProcessPlan::from_spec`,
+//! `Hooks::from_spec`) that names the config key of any problem; the
+//! applying side runs in the container's last stage (single-threaded, no
+//! thread started, no lock another thread could hold) or, for the hooks
+//! that run in the runtime's namespaces, in the caller (any number of
+//! threads: programs are started with posix_spawn).
+#![deny(unsafe_code)]
+
+pub mod console;
+pub mod error;
+pub mod features;
+pub mod hooks;
+pub mod process;
+pub mod sys;
+
+pub use error::{ConfigError, ExecError, HookError, OciError, StepError};
+pub use oci_spec;
+pub use process::{ExecSteps, ProcessPlan};
