@@ -143,11 +143,22 @@ fn main() {
         exit(wait_exit(child));
     }
     let pid = i32::from_ne_bytes(pid_buf);
+    // A failed create: the container is destroyed, then the poststop
+    // hooks run (runtime-spec lifecycle: on a failing prestart/
+    // createRuntime/createContainer/startContainer hook, "continue the
+    // lifecycle at step 12").
+    let poststop = || {
+        for w in hooks.run(HookKind::Poststop, &state(Status::Stopped, pid)).unwrap_or_default() {
+            eprintln!("oci_process_probe: warning: {w}");
+        }
+    };
     let abort = |e: &dyn std::fmt::Display| -> ! {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         let _ = kill(child, Signal::SIGKILL);
         wait_exit(child);
-        die(1, e)
+        eprintln!("oci_process_probe: {e}");
+        poststop();
+        exit(1)
     };
     for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
         if let Err(e) = hooks.run(kind, &state(Status::Creating, pid)) {
@@ -163,7 +174,11 @@ fn main() {
     match handle.wait_created() {
         Ok(true) => {}
         // The container failed before it was created; its status says why.
-        _ => exit(wait_exit(child)),
+        _ => {
+            let code = wait_exit(child);
+            poststop();
+            exit(code)
+        }
     }
     if opts.wait_start {
         eprintln!("created {pid}");
@@ -180,9 +195,7 @@ fn main() {
         eprintln!("oci_process_probe: warning: {w}");
     }
     let code = wait_exit(child);
-    for w in hooks.run(HookKind::Poststop, &state(Status::Stopped, pid)).unwrap_or_default() {
-        eprintln!("oci_process_probe: warning: {w}");
-    }
+    poststop();
     exit(code);
 }
 
