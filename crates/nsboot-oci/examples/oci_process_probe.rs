@@ -15,8 +15,10 @@
 //! `createContainer`, prepares the rootfs (`nsboot::rootfs`), sets up the
 //! console, applies the `ProcessPlan` and waits at the start gate. With
 //! `--wait-start` the runtime prints `created <pid>` on stderr and waits
-//! for a line on stdin before it starts the container. `poststart` runs
-//! once the program was executed, `poststop` after it exited.
+//! for a line on stdin before it starts the container (end of stdin
+//! instead: the container is deleted without ever running the program).
+//! `poststart` runs once the program was executed, `poststop` after it
+//! exited.
 //!
 //! Exit status: the program's; 2 for a rejected config (nothing was
 //! created); 1 when a fatal hook failed (the container is killed); 125
@@ -34,6 +36,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use nsboot::rootfs::{prepare, RootfsOptions, RootfsPlan};
+use nsboot_oci::console::{connect_socket, send_master, Pty};
 use nsboot_oci::hooks::{HookKind, Hooks, State, Status};
 use nsboot_oci::oci_spec::runtime::{LinuxNamespaceType, Spec};
 use nsboot_oci::process::{start_gate, ExecSteps, ProcessPlan};
@@ -124,6 +127,13 @@ fn main() {
     let ns: Vec<LinuxNamespaceType> =
         spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default().iter().map(|n| n.typ()).collect();
 
+    // The console socket is connected before anything is created (runc
+    // opens --console-socket in `create`, before its init exists).
+    let console = match (plan.terminal, &opts.console_socket) {
+        (true, Some(path)) => Some(connect_socket(path).unwrap_or_else(|e| die(1, &e))),
+        (true, None) => die(2, &"process.terminal needs --console-socket"),
+        (false, _) => None,
+    };
     let (go_r, go_w) = pipe();
     let (pid_r, pid_w) = pipe();
     let (exec_r, exec_w) = pipe();
@@ -133,9 +143,9 @@ fn main() {
         drop((go_w, pid_r, exec_r, handle));
         namespace_process(&ns, pid_w);
         // Here only in the container process.
-        container(go_r, exec_w, gate, &plan, &hooks, &rootfs, &spec, &opts, &bundle_s);
+        container(go_r, exec_w, gate, &plan, &hooks, &rootfs, &spec, &opts, &bundle_s, console);
     };
-    drop((go_r, pid_w, exec_w, gate));
+    drop((go_r, pid_w, exec_w, gate, console));
 
     // The runtime.
     let mut pid_buf = [0u8; 4];
@@ -183,7 +193,14 @@ fn main() {
     if opts.wait_start {
         eprintln!("created {pid}");
         let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
+        if !matches!(std::io::stdin().lock().read_line(&mut line), Ok(n) if n > 0) {
+            // End of stdin: "delete" instead of "start". The container
+            // sees its gate closed and exits without exec.
+            drop(handle);
+            let code = wait_exit(child);
+            poststop();
+            exit(code);
+        }
     }
     if let Err(e) = handle.start() {
         abort(&e);
@@ -263,6 +280,7 @@ fn container(
     spec: &Spec,
     opts: &Opts,
     bundle: &str,
+    console: Option<OwnedFd>,
 ) -> ! {
     let mut go = [0u8; 5];
     if read_all(&go_r, &mut go) != 5 {
@@ -278,12 +296,11 @@ fn container(
     if let Err(e) = prepare(rootfs, &mut warn) {
         die(125, &e);
     }
-    if plan.terminal {
-        let console = nsboot_oci::console::setup(plan.console_size).unwrap_or_else(|e| die(1, &e));
-        match &opts.console_socket {
-            Some(path) => nsboot_oci::console::send_master(path, console.master.as_fd()).unwrap_or_else(|e| die(1, &e)),
-            None => die(1, &"process.terminal needs --console-socket"),
-        }
+    if let Some(sock) = console {
+        let pty = Pty::open(plan.console_size).unwrap_or_else(|e| die(1, &e));
+        send_master(sock.as_fd(), pty.master.as_fd()).unwrap_or_else(|e| die(1, &e));
+        drop(sock);
+        pty.into_stdio().unwrap_or_else(|e| die(1, &e));
     }
     let start_state = State::new(spec, &opts.id, bundle, Status::Created, Some(pid));
     let mut start_hooks = || hooks.run(HookKind::StartContainer, &start_state).map(drop).map_err(OciError::from);

@@ -25,52 +25,70 @@ use crate::sys;
 /// master as `/dev/ptmx`; `utils.SendFile` sends the file's name).
 pub const MASTER_NAME: &str = "/dev/ptmx";
 
-/// A pty made by [`setup`].
+/// A pty made in the container by [`Pty::open`].
 #[derive(Debug)]
-pub struct Console {
+pub struct Pty {
     /// The master side, for the caller (send it with [`send_master`]).
     pub master: OwnedFd,
+    slave: OwnedFd,
     /// `/dev/pts/N` in the container.
     pub slave_path: String,
 }
 
-/// Make the pty, size it (`consoleSize` as rows, columns), bind its slave
-/// onto `/dev/console` when that file exists (as runc's `mountConsole`),
-/// make this process a session leader with the slave as its controlling
-/// terminal, and put the slave on fds 0, 1 and 2.
-pub fn setup(size: Option<(u16, u16)>) -> Result<Console> {
-    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
-    let master = open("/dev/pts/ptmx", flags, Mode::empty()).map_err(step("open", "/dev/pts/ptmx"))?;
-    sys::unlock_pty(master.as_fd()).map_err(step("ioctl TIOCSPTLCK", "/dev/pts/ptmx"))?;
-    let n = sys::pty_number(master.as_fd()).map_err(step("ioctl TIOCGPTN", "/dev/pts/ptmx"))?;
-    let slave_path = format!("/dev/pts/{n}");
-    let slave = sys::open_pty_peer(master.as_fd()).map_err(step("ioctl TIOCGPTPEER", slave_path.as_str()))?;
-    if let Some((rows, cols)) = size {
-        sys::set_winsize(slave.as_fd(), rows, cols).map_err(step("ioctl TIOCSWINSZ", slave_path.as_str()))?;
+impl Pty {
+    /// Open `/dev/pts/ptmx` (the container's devpts), unlock it, open its
+    /// slave through the master (TIOCGPTPEER: no path lookup) and size it
+    /// (`consoleSize` as rows, columns).
+    pub fn open(size: Option<(u16, u16)>) -> Result<Pty> {
+        let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+        let master = open("/dev/pts/ptmx", flags, Mode::empty()).map_err(step("open", "/dev/pts/ptmx"))?;
+        sys::unlock_pty(master.as_fd()).map_err(step("ioctl TIOCSPTLCK", "/dev/pts/ptmx"))?;
+        let n = sys::pty_number(master.as_fd()).map_err(step("ioctl TIOCGPTN", "/dev/pts/ptmx"))?;
+        let slave_path = format!("/dev/pts/{n}");
+        let slave = sys::open_pty_peer(master.as_fd()).map_err(step("ioctl TIOCGPTPEER", slave_path.as_str()))?;
+        if let Some((rows, cols)) = size {
+            sys::set_winsize(slave.as_fd(), rows, cols).map_err(step("ioctl TIOCSWINSZ", slave_path.as_str()))?;
+        }
+        Ok(Pty { master, slave, slave_path })
     }
-    if Path::new("/dev/console").exists() {
-        mount(Some(slave_path.as_str()), "/dev/console", None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(step("mount --bind", format!("{slave_path} /dev/console")))?;
+
+    /// Bind the slave onto `/dev/console` when that file exists (runc's
+    /// `mountConsole`), make this process a session leader with the slave
+    /// as its controlling terminal, and put the slave on fds 0, 1 and 2.
+    /// Send the master first: after this, errors written to stderr go to
+    /// the terminal.
+    pub fn into_stdio(self) -> Result<()> {
+        if Path::new("/dev/console").exists() {
+            mount(Some(self.slave_path.as_str()), "/dev/console", None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                .map_err(step("mount --bind", format!("{} /dev/console", self.slave_path)))?;
+        }
+        nix::unistd::setsid().map_err(step("setsid", "process.terminal"))?;
+        sys::set_controlling_tty(self.slave.as_fd()).map_err(step("ioctl TIOCSCTTY", self.slave_path.as_str()))?;
+        for fd in 0..=2 {
+            sys::dup_onto(self.slave.as_fd(), fd).map_err(step("dup2", self.slave_path.as_str()))?;
+        }
+        Ok(())
     }
-    nix::unistd::setsid().map_err(step("setsid", "process.terminal"))?;
-    sys::set_controlling_tty(slave.as_fd()).map_err(step("ioctl TIOCSCTTY", slave_path.as_str()))?;
-    for fd in 0..=2 {
-        sys::dup_onto(slave.as_fd(), fd).map_err(step("dup2", slave_path.as_str()))?;
-    }
-    Ok(Console { master, slave_path })
 }
 
-/// Connect to the console socket at `path` and send `master` with
-/// SCM_RIGHTS, the message body being [`MASTER_NAME`] (what runc's
-/// `--console-socket` peers receive).
-pub fn send_master(path: &Path, master: BorrowedFd<'_>) -> Result<()> {
+/// Connect to the console socket at `path` (in the runtime, before the
+/// container process is made, as runc opens `--console-socket`: a bad
+/// path fails create before anything exists). The fd is close-on-exec.
+pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
     let shown = path.to_string_lossy();
     let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).map_err(step("socket", "console socket"))?;
     let addr = UnixAddr::new(path).map_err(step("console socket path", shown.as_ref()))?;
     connect(sock.as_raw_fd(), &addr).map_err(step("connect", shown.as_ref()))?;
+    Ok(sock)
+}
+
+/// Send `master` over the connected console socket with SCM_RIGHTS, the
+/// message body being [`MASTER_NAME`] (what runc's `--console-socket`
+/// peers receive).
+pub fn send_master(sock: BorrowedFd<'_>, master: BorrowedFd<'_>) -> Result<()> {
     let fds = [master.as_raw_fd()];
     let iov = [IoSlice::new(MASTER_NAME.as_bytes())];
     sendmsg::<()>(sock.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .map_err(step("sendmsg SCM_RIGHTS", shown.as_ref()))?;
+        .map_err(step("sendmsg SCM_RIGHTS", "console socket"))?;
     Ok(())
 }
