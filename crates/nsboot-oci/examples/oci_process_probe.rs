@@ -4,8 +4,13 @@
 //! start gate), start, wait, poststop.
 //!
 //! ```text
-//! oci_process_probe [--id ID] [--console-socket PATH] [--wait-start] BUNDLE
+//! oci_process_probe [--id ID] [--console-socket PATH] [--wait-start] [--trace-steps] BUNDLE
 //! ```
+//!
+//! `--trace-steps`: the caller steps of `ProcessPlan::apply` (privileged,
+//! before_start, after_start) append `<step> <uid> <NoNewPrivs> <CapEff>`
+//! to `/hooklog/steps` in the container, to show where a seccomp filter
+//! would load.
 //!
 //! Processes: the runtime (this process) forks the namespace process,
 //! which unshares what `linux.namespaces` lists (a `user` namespace maps
@@ -89,22 +94,24 @@ struct Opts {
     id: String,
     console_socket: Option<PathBuf>,
     wait_start: bool,
+    trace_steps: bool,
     bundle: PathBuf,
 }
 
 fn parse_args() -> Opts {
     let mut args = std::env::args().skip(1);
-    let mut o = Opts { id: "probe".into(), console_socket: None, wait_start: false, bundle: PathBuf::new() };
+    let mut o = Opts { id: "probe".into(), console_socket: None, wait_start: false, trace_steps: false, bundle: PathBuf::new() };
     while let Some(a) = args.next() {
         match a.as_str() {
             "--id" => o.id = args.next().unwrap_or_default(),
             "--console-socket" => o.console_socket = args.next().map(PathBuf::from),
             "--wait-start" => o.wait_start = true,
+            "--trace-steps" => o.trace_steps = true,
             _ => o.bundle = PathBuf::from(a),
         }
     }
     if o.bundle.as_os_str().is_empty() {
-        die(2, &"usage: oci_process_probe [--id ID] [--console-socket PATH] [--wait-start] BUNDLE");
+        die(2, &"usage: oci_process_probe [--id ID] [--console-socket PATH] [--wait-start] [--trace-steps] BUNDLE");
     }
     o
 }
@@ -303,9 +310,39 @@ fn container(
         pty.into_stdio().unwrap_or_else(|e| die(1, &e));
     }
     let start_state = State::new(spec, &opts.id, bundle, Status::Created, Some(pid));
-    let mut start_hooks = || hooks.run(HookKind::StartContainer, &start_state).map(drop).map_err(OciError::from);
-    let steps = ExecSteps { gate: Some(gate), after_start: Some(&mut start_hooks), ..ExecSteps::default() };
+    let trace = opts.trace_steps;
+    let mut privileged = || trace_step(trace, "privileged");
+    let mut before_start = || trace_step(trace, "before_start");
+    let mut start_hooks = || {
+        trace_step(trace, "after_start")?;
+        hooks.run(HookKind::StartContainer, &start_state).map(drop).map_err(OciError::from)
+    };
+    let steps = ExecSteps {
+        privileged: Some(&mut privileged),
+        before_start: Some(&mut before_start),
+        gate: Some(gate),
+        after_start: Some(&mut start_hooks),
+    };
     let e = plan.apply(steps);
     drop(exec_w);
     die(e.exit_code(), &e)
+}
+
+/// With --trace-steps: append "<step> <uid> <NoNewPrivs> <CapEff>" to
+/// /hooklog/steps (after pivot_root: the container's /hooklog; before
+/// it is never called).
+fn trace_step(on: bool, step: &str) -> Result<(), OciError> {
+    if !on {
+        return Ok(());
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).unwrap_or("?").trim().to_owned();
+    let line = format!("{step} {} {} {}\n", nix::unistd::getuid(), field("NoNewPrivs:"), field("CapEff:"));
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open("/hooklog/steps")
+        .and_then(|mut f| f.write_all(line.as_bytes()))
+        .map_err(|e| OciError::Caller { step: "trace-steps", message: format!("/hooklog/steps: {e}") })
 }

@@ -212,3 +212,52 @@ fn hostile_configs_are_refused_with_the_key_before_anything_runs() {
         assert!(common::processes_with(&b.path().to_string_lossy()).is_empty(), "{what}: a process was left");
     }
 }
+
+#[test]
+fn scheduling_oom_and_personality_seen_from_inside() {
+    require_root!();
+    // stat fields: 19 nice, 41 policy (after the ")" of comm: 17 and 39).
+    let script = "read -r s < /proc/self/stat; s=${s##*) }; set -- $s; \
+                  echo nice=${17} policy=${39}; ionice; uname -m; cat /proc/self/oom_score_adj";
+    let mut c = config(script, &["mount", "pid"]);
+    c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7});
+    c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+    c["process"]["oomScoreAdj"] = json!(345);
+    c["linux"]["personality"] = json!({"domain": "LINUX32"});
+    let b = Bundle::new("sched", &c);
+    let out = b.run(false, &[]);
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{o}\n{}", text(&out.stderr));
+    let lines: Vec<&str> = o.lines().collect();
+    assert_eq!(lines[0], "nice=7 policy=3", "SCHED_BATCH is 3");
+    assert_eq!(lines[1], "best-effort: prio 6");
+    assert!(matches!(lines[2], "i686" | "i386"), "LINUX32 personality: {}", lines[2]);
+    assert_eq!(lines[3], "345");
+}
+
+#[test]
+fn caller_steps_run_where_seccomp_must_load() {
+    require_root!();
+    let mut c = config("true", &["mount", "pid"]);
+    c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    c["process"]["noNewPrivileges"] = json!(true);
+    c["process"]["capabilities"] = json!({"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]});
+    let b = Bundle::new("steps", &c);
+    // Written as root first, then as uid 1000.
+    std::fs::write(b.rootfs().join("hooklog/steps"), "").unwrap();
+    common::chmod(&b.rootfs().join("hooklog/steps"), 0o666);
+    let out = b.run(false, &["--trace-steps"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let steps = std::fs::read_to_string(b.rootfs().join("hooklog/steps")).unwrap();
+    let lines: Vec<Vec<&str>> = steps.lines().map(|l| l.split(' ').collect()).collect();
+    let host = std::fs::read_to_string("/proc/self/status").unwrap();
+    // privileged: still root with the runtime's capabilities, no NNP (a
+    // filter without noNewPrivileges needs CAP_SYS_ADMIN here).
+    assert_eq!(lines[0], ["privileged", "0", "0", status_line(&host, "CapEff:").unwrap()]);
+    // before_start (seccomp with noNewPrivileges): after the uid switch,
+    // the capability sets and no_new_privs; after_start the same.
+    let kill = mask(&[5]);
+    assert_eq!(lines[1], ["before_start", "1000", "1", kill.as_str()]);
+    assert_eq!(lines[2], ["after_start", "1000", "1", kill.as_str()]);
+    assert_eq!(lines.len(), 3);
+}

@@ -119,7 +119,7 @@ pub struct Bundle {
     pub dir: TempDir,
 }
 
-pub const APPLETS: [&str; 14] = ["sh", "cat", "id", "pwd", "hostname", "tty", "ls", "echo", "sleep", "grep", "stty", "env", "touch", "true"];
+pub const APPLETS: [&str; 16] = ["sh", "cat", "id", "pwd", "hostname", "tty", "ls", "echo", "sleep", "grep", "stty", "env", "touch", "true", "ionice", "uname"];
 
 impl Bundle {
     pub fn new(tag: &str, config: &Value) -> Self {
