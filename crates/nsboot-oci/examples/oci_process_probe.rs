@@ -212,11 +212,12 @@ fn main() {
     if let Err(e) = handle.start() {
         abort(&e);
     }
-    // End-of-file: the program was executed (or the container died).
+    // End-of-file: the program was executed; a byte: it was not.
     let mut b = [0u8; 1];
-    read_all(&exec_r, &mut b);
-    for w in hooks.run(HookKind::Poststart, &state(Status::Running, pid)).unwrap_or_default() {
-        eprintln!("oci_process_probe: warning: {w}");
+    if read_all(&exec_r, &mut b) == 0 {
+        for w in hooks.run(HookKind::Poststart, &state(Status::Running, pid)).unwrap_or_default() {
+            eprintln!("oci_process_probe: warning: {w}");
+        }
     }
     let code = wait_exit(child);
     poststop();
@@ -324,7 +325,9 @@ fn container(
         after_start: Some(&mut start_hooks),
     };
     let e = plan.apply(steps);
-    drop(exec_w);
+    // A byte instead of end-of-file: the program was not executed (a
+    // startContainer hook or execve failed), poststart must not run.
+    let _ = nix::unistd::write(&exec_w, b"F");
     die(e.exit_code(), &e)
 }
 

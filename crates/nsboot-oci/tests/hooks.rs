@@ -245,3 +245,24 @@ fn hook_plan_errors() {
     // checked here.
     assert!(Hooks::from_spec(&spec_with_hooks(json!({"startContainer": [{"path": "/only/in/container"}]}))).is_ok());
 }
+
+#[test]
+fn failing_start_container_hook_stops_before_exec() {
+    require_root!();
+    let logdir = TempDir::new("startfail");
+    let log = logdir.path().join("hooks.log").display().to_string();
+    let mut c = config("echo program - - >> /hooklog/hooks.log", &["mount", "pid"]);
+    c["hooks"] = json!({
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo not today; exit 2"]}],
+        "poststart": [logging_hook("poststart", &log)],
+        "poststop": [logging_hook("poststop", &log)],
+    });
+    let b = Bundle::new("startfail", &c);
+    let out = b.run(false, &[]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("hooks.startContainer[0] \"/bin/sh\": exit status 2: not today"), "{err}");
+    assert!(!b.rootfs().join("hooklog/hooks.log").exists(), "the program ran");
+    let kinds: Vec<String> = read_log(logdir.path()).into_iter().map(|(k, _, _)| k).collect();
+    assert_eq!(kinds, ["poststop"], "poststart must not run when the program was not executed");
+}

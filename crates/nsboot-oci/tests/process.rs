@@ -163,7 +163,8 @@ fn path_search_uses_the_container_env_path() {
 #[test]
 fn hostile_configs_are_refused_with_the_key_before_anything_runs() {
     require_root!();
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "unknown capability",
             Box::new(|c| c["process"]["capabilities"] = json!({"bounding": ["CAP_KILL", "CAP_FLY"]})),
