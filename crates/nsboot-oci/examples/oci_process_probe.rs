@@ -300,6 +300,10 @@ fn container(
     if let Err(e) = hooks.run(HookKind::CreateContainer, &State::new(spec, &opts.id, bundle, Status::Creating, Some(pid))) {
         die(1, &e);
     }
+    // Before prepare, which makes readonlyPaths (/proc/sys) read-only.
+    if let Err(e) = plan.apply_sysctls() {
+        die(1, &e);
+    }
     let mut warn = |w: &str| eprintln!("oci_process_probe: warning: {w}");
     if let Err(e) = prepare(rootfs, &mut warn) {
         die(125, &e);

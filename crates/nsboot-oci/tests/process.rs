@@ -44,6 +44,8 @@ fn rootful_process_setup_seen_from_inside() {
         {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
     ]);
     c["linux"]["sysctl"] = json!({"kernel.shmmni": "1234"});
+    // As in runc's default config: the sysctls are written before this.
+    c["linux"]["readonlyPaths"] = json!(["/proc/sys"]);
     let b = Bundle::new("rootful", &c);
     let out = b.run(false, &[]);
     let o = text(&out.stdout);
@@ -75,7 +77,10 @@ fn rootful_process_setup_seen_from_inside() {
 #[test]
 fn rootless_process_setup_seen_from_inside() {
     require_rootless!();
-    let mut c = config(INSPECT, &["user", "mount", "pid", "uts", "ipc", "network"]);
+    let script = format!(
+        "echo ip_forward=$(cat /proc/sys/net/ipv4/ip_forward); (echo 0 > /proc/sys/kernel/shmmni) 2>/dev/null && echo ro=no || echo ro=yes; {INSPECT}"
+    );
+    let mut c = config(&script, &["user", "mount", "pid", "uts", "ipc", "network"]);
     c["hostname"] = json!("rootless");
     c["process"]["user"] = json!({"uid": 0, "gid": 0, "umask": 0o077});
     c["process"]["noNewPrivileges"] = json!(true);
@@ -87,12 +92,13 @@ fn rootless_process_setup_seen_from_inside() {
         "ambient": [],
     });
     c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 64, "hard": 64}]);
-    c["linux"]["sysctl"] = json!({"kernel.shmmni": "777"});
+    c["linux"]["sysctl"] = json!({"kernel.shmmni": "777", "net.ipv4.ip_forward": "1"});
+    c["linux"]["readonlyPaths"] = json!(["/proc/sys"]);
     let b = Bundle::new("rootless", &c);
     let out = b.run(true, &[]);
     let o = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "stdout:\n{o}\nstderr:\n{}", text(&out.stderr));
-    let mut lines = o.lines();
+    let mut lines = o.lines().skip(2);
     assert_eq!(lines.next(), Some("uid=0 gid=0 groups=0"));
     assert_eq!(lines.next(), Some("0077"));
     assert_eq!(lines.next(), Some("/"));
@@ -106,6 +112,8 @@ fn rootless_process_setup_seen_from_inside() {
     let files = o.lines().find(|l| l.starts_with("Max open files")).expect("limits line");
     assert_eq!(soft_hard(files), ["64", "64"]);
     assert_eq!(o.lines().last(), Some("777"));
+    assert_eq!(status_line(&o, "ip_forward="), Some("1"), "net sysctl in the container's network namespace");
+    assert_eq!(status_line(&o, "ro="), Some("yes"), "/proc/sys read-only after the sysctls were written");
 }
 
 #[test]

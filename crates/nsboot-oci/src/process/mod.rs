@@ -8,7 +8,9 @@
 //! runs inside the container, after the rootfs is prepared and pivoted, in
 //! runc's order (`standard_init_linux.go` + `finalizeNamespace`):
 //!
-//! 1. sysctls (`/proc/sys`, the container's), hostname, domainname;
+//! 0. (separately, [`ProcessPlan::apply_sysctls`], before the rootfs is
+//!    made read-only where the config says so);
+//! 1. hostname, domainname;
 //! 2. rlimits, `oomScoreAdj`, ioPriority, scheduler, personality;
 //! 3. [`ExecSteps::privileged`] (seccomp *without* noNewPrivileges needs
 //!    CAP_SYS_ADMIN: it loads here);
@@ -238,10 +240,22 @@ impl ProcessPlan {
         }
     }
 
-    fn apply_inner(&self, mut steps: ExecSteps<'_>) -> Result<std::convert::Infallible> {
+    /// Write `linux.sysctl`. Call it in the container process once its
+    /// namespaces exist and before the rootfs code makes `/proc/sys`
+    /// read-only (runc's default `readonlyPaths` lists it; runc writes the
+    /// sysctls after pivot_root, before `readonlyPaths`). With
+    /// `nsboot::rootfs`, whose `prepare` does the read-only paths itself,
+    /// that is before `prepare`: the runtime's `/proc/sys` then shows the
+    /// namespaces of the caller, which are the container's (ipc and uts
+    /// sysctls follow the writer's namespaces, net sysctls the opener's).
+    pub fn apply_sysctls(&self) -> Result<()> {
         for s in &self.sysctls {
             sysctl::write(s)?;
         }
+        Ok(())
+    }
+
+    fn apply_inner(&self, mut steps: ExecSteps<'_>) -> Result<std::convert::Infallible> {
         if let Some(h) = &self.hostname {
             nix::unistd::sethostname(h).map_err(step("sethostname", "hostname"))?;
         }
