@@ -270,3 +270,20 @@ fn caller_steps_run_where_seccomp_must_load() {
     assert_eq!(lines[2], ["after_start", "1000", "1", kill.as_str()]);
     assert_eq!(lines.len(), 3);
 }
+
+#[test]
+fn home_comes_from_the_container_passwd_unless_set() {
+    require_root!();
+    let mut c = config("echo $HOME", &["mount", "pid"]);
+    c["process"]["user"] = json!({"uid": 1234, "gid": 1234});
+    let b = Bundle::new("home", &c);
+    std::fs::write(b.rootfs().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nu:x:1234:1234::/home/u:/bin/sh\n").unwrap();
+    let out = b.run(false, &[]);
+    assert_eq!(text(&out.stdout).trim(), "/home/u", "{}", text(&out.stderr));
+    c["process"]["user"] = json!({"uid": 4321, "gid": 4321});
+    let b = Bundle::new("home2", &c);
+    assert_eq!(text(&b.run(false, &[]).stdout).trim(), "/", "no passwd entry");
+    c["process"]["env"] = json!(["PATH=/bin", "HOME=/set"]);
+    let b = Bundle::new("home3", &c);
+    assert_eq!(text(&b.run(false, &[]).stdout).trim(), "/set");
+}

@@ -23,8 +23,9 @@
 //! 7. the start gate ([`StartGate`]: "created", wait for "start");
 //! 8. [`ExecSteps::after_start`] (the `startContainer` hooks, which runc
 //!    runs here);
-//! 9. execve; a program not found is exit status 127, one that cannot be
-//!    executed 126 ([`OciError::exit_code`]).
+//! 9. execve (with `HOME` from the container's `/etc/passwd`, or `/`,
+//!    when `process.env` has none, as runc); a program not found is exit
+//!    status 127, one that cannot be executed 126 ([`OciError::exit_code`]).
 //!
 //! # Where it may run
 //! In a process with a single thread (the bootstrap's stage processes, or
@@ -256,6 +257,8 @@ impl ProcessPlan {
     }
 
     fn apply_inner(&self, mut steps: ExecSteps<'_>) -> Result<std::convert::Infallible> {
+        // Read while still root (the user may not be able to read it).
+        let home = self.home_env();
         if let Some(h) = &self.hostname {
             nix::unistd::sethostname(h).map_err(step("sethostname", "hostname"))?;
         }
@@ -298,7 +301,35 @@ impl ProcessPlan {
         if let Some(s) = steps.after_start.as_mut() {
             s()?;
         }
-        Err(exec::execve(path, &self.args, &self.env).into())
+        match home {
+            None => Err(exec::execve(path, &self.args, &self.env).into()),
+            Some(home) => {
+                let mut env = self.env.clone();
+                env.push(home);
+                Err(exec::execve(path, &self.args, &env).into())
+            }
+        }
+    }
+
+    /// `HOME=<dir>` when `process.env` has no HOME, as runc sets it: the
+    /// home field of the container's `/etc/passwd` entry for the uid, `/`
+    /// when there is none.
+    fn home_env(&self) -> Option<CString> {
+        if self.env.iter().any(|e| e.as_bytes().starts_with(b"HOME=")) {
+            return None;
+        }
+        let uid = self.user.uid.as_raw().to_string();
+        let passwd = std::fs::read("/etc/passwd").unwrap_or_default();
+        let home = passwd
+            .split(|b| *b == b'\n')
+            .map(|l| l.split(|b| *b == b':').collect::<Vec<_>>())
+            .find(|f| f.len() >= 7 && f[2] == uid.as_bytes())
+            .map(|f| f[5].to_vec())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| b"/".to_vec());
+        let mut v = b"HOME=".to_vec();
+        v.extend_from_slice(&home);
+        CString::new(v).ok()
     }
 
     /// Capabilities and credentials, as runc's finalizeNamespace: cut the
