@@ -10,6 +10,9 @@
 //!   refused (it conflicts with the `hostname` field, as in runc);
 //! - anything else is refused.
 //!
+//! A name may also be written with '/' (`net/ipv4/conf/eth0.100/forwarding`),
+//! as runc accepts.
+//!
 //! Values are written to `/proc/sys/<name with . as />` in the
 //! container, after the rootfs is ready (its /proc is the container's).
 
@@ -43,12 +46,30 @@ fn refuse(name: &str, problem: &'static str) -> OciError {
     ConfigError::Sysctl { name: name.to_owned(), problem }.into()
 }
 
-/// Is the namespace at `path` the caller's own (the host's)?
-fn is_host_net(path: &std::path::Path) -> bool {
+/// Is the namespace at `path` the caller's own (the host's)? A path that
+/// cannot be read is an error, as in runc.
+fn is_host_net(name: &str, path: &std::path::Path) -> Result<bool> {
     match (std::fs::metadata(path), std::fs::metadata("/proc/self/ns/net")) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        // A path that cannot be read: the rootfs/namespace code reports it.
-        _ => false,
+        (Ok(a), Ok(b)) => Ok(a.dev() == b.dev() && a.ino() == b.ino()),
+        _ => Err(refuse(name, "the \"network\" namespace path cannot be read")),
+    }
+}
+
+/// The dotted name and the path below /proc/sys of a sysctl given either
+/// as `net.ipv4.ip_forward` or as `net/ipv4/conf/eth0.100/forwarding`
+/// (runc accepts both: a name whose first separator is '/' has its '.'
+/// and '/' swapped for the checks; its path keeps the '.' of eth0.100).
+fn split_name(name: &str) -> (String, String) {
+    let slash_first = name.find(['.', '/']).is_some_and(|i| name.as_bytes()[i] == b'/');
+    if slash_first {
+        let dotted = name.chars().map(|c| match c {
+            '/' => '.',
+            '.' => '/',
+            c => c,
+        });
+        (dotted.collect(), name.to_owned())
+    } else {
+        (name.to_owned(), name.replace('.', "/"))
     }
 }
 
@@ -59,10 +80,12 @@ pub fn plan(sysctls: Option<&std::collections::HashMap<String, String>>, namespa
     let mut names: Vec<&String> = sysctls.keys().collect();
     names.sort();
     let mut out = Vec::with_capacity(names.len());
-    for name in names {
+    for key in names {
+        let (dotted, rel) = split_name(key);
+        let name = &dotted;
         // The name becomes a path under /proc/sys: no way out of it.
-        if name.is_empty() || name.contains('/') || name.split('.').any(|c| c.is_empty()) {
-            return Err(refuse(name, "not a sysctl name (dot-separated, no '/', no empty component)"));
+        if rel.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+            return Err(refuse(key, "not a sysctl name (an empty, '.' or '..' component)"));
         }
         if IPC_NAMES.contains(&name.as_str()) || name.starts_with("fs.mqueue.") {
             if has(LinuxNamespaceType::Ipc).is_none() {
@@ -73,7 +96,7 @@ pub fn plan(sysctls: Option<&std::collections::HashMap<String, String>>, namespa
                 None => return Err(refuse(name, "not allowed in the host's network namespace (add a \"network\" namespace)")),
                 Some(ns) => {
                     if let Some(p) = ns.path() {
-                        if is_host_net(p) {
+                        if is_host_net(name, p)? {
                             return Err(refuse(name, "not allowed in the host's network namespace (the \"network\" path is the host's)"));
                         }
                     }
@@ -88,13 +111,12 @@ pub fn plan(sysctls: Option<&std::collections::HashMap<String, String>>, namespa
         } else {
             return Err(refuse(name, "not in a separate kernel namespace"));
         }
-        let value = &sysctls[name];
-        let path = CString::new(format!("/proc/sys/{}", name.replace('.', "/")))
-            .map_err(|_| refuse(name, "contains a NUL byte"))?;
+        let value = &sysctls[key];
+        let path = CString::new(format!("/proc/sys/{rel}")).map_err(|_| refuse(key, "contains a NUL byte"))?;
         if value.contains('\0') {
-            return Err(refuse(name, "value contains a NUL byte"));
+            return Err(refuse(key, "value contains a NUL byte"));
         }
-        out.push(Sysctl { name: name.clone(), path, value: value.clone() });
+        out.push(Sysctl { name: key.clone(), path, value: value.clone() });
     }
     Ok(out)
 }
@@ -138,6 +160,10 @@ mod tests {
         assert!(plan(Some(&one("vm.swappiness")), &ns(&["ipc", "network", "uts", "mount", "pid", "user"])).is_err());
         assert!(plan(Some(&one("net..x")), &ns(&["network"])).is_err());
         assert!(plan(Some(&one("net/../../x")), &ns(&["network"])).is_err());
+        assert!(plan(Some(&one("net.ipv4.")), &ns(&["network"])).is_err());
+        // Slash-separated names: checked in their dotted form.
+        assert!(plan(Some(&one("kernel/shmmax")), &ns(&["network"])).is_err());
+        assert!(plan(Some(&one("kernel/shmmax")), &ns(&["ipc"])).is_ok());
     }
 
     #[test]
@@ -151,5 +177,13 @@ mod tests {
     fn path_is_built() {
         let p = plan(Some(&one("net.ipv4.ip_forward")), &ns(&["network"])).unwrap();
         assert_eq!(p[0].path.to_str().unwrap(), "/proc/sys/net/ipv4/ip_forward");
+        let p = plan(Some(&one("net/ipv4/conf/eth0.100/forwarding")), &ns(&["network"])).unwrap();
+        assert_eq!(p[0].path.to_str().unwrap(), "/proc/sys/net/ipv4/conf/eth0.100/forwarding");
+    }
+
+    #[test]
+    fn unreadable_netns_path_is_an_error() {
+        let n: Vec<LinuxNamespace> = serde_json::from_value(serde_json::json!([{"type": "network", "path": "/nonexistent/ns"}])).unwrap();
+        assert!(plan(Some(&one("net.ipv4.ip_forward")), &n).is_err());
     }
 }
