@@ -266,3 +266,14 @@ fn failing_start_container_hook_stops_before_exec() {
     let kinds: Vec<String> = read_log(logdir.path()).into_iter().map(|(k, _, _)| k).collect();
     assert_eq!(kinds, ["poststop"], "poststart must not run when the program was not executed");
 }
+
+#[test]
+fn a_start_container_hook_missing_in_the_container_is_a_spawn_error() {
+    // startContainer paths are only resolved when the hook runs (in the
+    // container); run here, the path does not exist either.
+    let spec = spec_with_hooks(json!({"startContainer": [{"path": "/nonexistent/start-hook"}]}));
+    let hooks = Hooks::from_spec(&spec).unwrap();
+    let st = State::new(&spec, "x", "/b", Status::Created, Some(1));
+    let e = hooks.run(HookKind::StartContainer, &st).unwrap_err();
+    assert_eq!(e.to_string(), "hooks.startContainer[0] \"/nonexistent/start-hook\": spawn: ENOENT: No such file or directory");
+}

@@ -199,6 +199,11 @@ fn hostile_configs_are_refused_with_the_key_before_anything_runs() {
             "hooks.createRuntime[0].path \"/nonexistent/hook\"",
         ),
         (
+            "an AppArmor profile (no LSM support)",
+            Box::new(|c| c["process"]["apparmorProfile"] = json!("docker-default")),
+            "process.apparmorProfile: \"docker-default\": AppArmor is not supported by this build",
+        ),
+        (
             "unknown rlimit",
             Box::new(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}])),
             "process.rlimits[0].type: \"RLIMIT_BOGUS\": unknown rlimit",
@@ -227,12 +232,14 @@ fn scheduling_oom_and_personality_seen_from_inside() {
     require_root!();
     // stat fields: 19 nice, 41 policy (after the ")" of comm: 17 and 39).
     let script = "read -r s < /proc/self/stat; s=${s##*) }; set -- $s; \
-                  echo nice=${17} policy=${39}; ionice; uname -m; cat /proc/self/oom_score_adj";
+                  echo nice=${17} policy=${39}; ionice; uname -m; cat /proc/self/oom_score_adj; \
+                  grep Cpus_allowed_list /proc/self/status";
     let mut c = config(script, &["mount", "pid"]);
     c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7});
     c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
     c["process"]["oomScoreAdj"] = json!(345);
     c["linux"]["personality"] = json!({"domain": "LINUX32"});
+    c["process"]["execCPUAffinity"] = json!({"final": "0"});
     let b = Bundle::new("sched", &c);
     let out = b.run(false, &[]);
     let o = text(&out.stdout);
@@ -242,6 +249,7 @@ fn scheduling_oom_and_personality_seen_from_inside() {
     assert_eq!(lines[1], "best-effort: prio 6");
     assert!(matches!(lines[2], "i686" | "i386"), "LINUX32 personality: {}", lines[2]);
     assert_eq!(lines[3], "345");
+    assert_eq!(status_line(&o, "Cpus_allowed_list:"), Some("0"));
 }
 
 #[test]

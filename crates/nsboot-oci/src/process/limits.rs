@@ -228,6 +228,15 @@ mod tests {
     }
 
     #[test]
+    fn cpu_lists() {
+        let s = cpu_list("k", "0-2,5").unwrap();
+        assert!(s.is_set(0).unwrap() && s.is_set(2).unwrap() && !s.is_set(3).unwrap() && s.is_set(5).unwrap());
+        assert!(cpu_list("k", "3-1").is_err());
+        assert!(cpu_list("k", "x").is_err());
+        assert!(cpu_list("k", "99999").is_err());
+    }
+
+    #[test]
     fn rlimit_checks() {
         let p: Process = serde_json::from_value(serde_json::json!({"cwd": "/", "user": {"uid": 0, "gid": 0},
             "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}]}))
@@ -238,4 +247,29 @@ mod tests {
         .unwrap();
         assert!(rlimits(&p).unwrap_err().to_string().contains("twice"));
     }
+}
+
+/// A CPU list (`0-3,7`) as a CpuSet; `key` names it in errors.
+pub fn cpu_list(key: &str, list: &str) -> Result<nix::sched::CpuSet> {
+    let bad = |problem| invalid(key.to_owned(), list, problem);
+    let mut set = nix::sched::CpuSet::new();
+    for part in list.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (usize, usize) = match (a.parse(), b.parse()) {
+            (Ok(a), Ok(b)) if a <= b => (a, b),
+            _ => return Err(bad("not a CPU list like 0-3,7")),
+        };
+        for cpu in a..=b {
+            set.set(cpu).map_err(|_| bad("CPU number above what the kernel's cpu_set_t holds"))?;
+        }
+    }
+    Ok(set)
+}
+
+/// `process.execCPUAffinity` as (initial, final) CpuSets.
+pub fn exec_cpu_affinity(p: &Process) -> Result<(Option<nix::sched::CpuSet>, Option<nix::sched::CpuSet>)> {
+    let Some(a) = p.exec_cpu_affinity() else { return Ok((None, None)) };
+    let initial = a.initial().as_deref().map(|l| cpu_list("process.execCPUAffinity.initial", l)).transpose()?;
+    let fin = a.cpu_affinity_final().as_deref().map(|l| cpu_list("process.execCPUAffinity.final", l)).transpose()?;
+    Ok((initial, fin))
 }

@@ -11,7 +11,8 @@
 //! 0. (separately, [`ProcessPlan::apply_sysctls`], before the rootfs is
 //!    made read-only where the config says so);
 //! 1. hostname, domainname;
-//! 2. rlimits, `oomScoreAdj`, ioPriority, scheduler, personality;
+//! 2. rlimits, `oomScoreAdj`, ioPriority, scheduler, personality,
+//!    `execCPUAffinity.final`;
 //! 3. [`ExecSteps::privileged`] (seccomp *without* noNewPrivileges needs
 //!    CAP_SYS_ADMIN: it loads here);
 //! 4. umask; the bounding set is cut; `PR_SET_KEEPCAPS`, setgroups
@@ -107,6 +108,13 @@ pub struct ProcessPlan {
     pub terminal: bool,
     /// `process.consoleSize` as (rows, columns).
     pub console_size: Option<(u16, u16)>,
+    /// `process.execCPUAffinity.initial`: for the runtime to set on the
+    /// container process before it joins its cgroup (not applied by
+    /// `apply`).
+    pub cpu_affinity_initial: Option<nix::sched::CpuSet>,
+    /// `process.execCPUAffinity.final`: set by `apply` (sched_setaffinity)
+    /// before the credentials change.
+    pub cpu_affinity_final: Option<nix::sched::CpuSet>,
     /// What was accepted with a caveat (a capability the kernel lacks).
     pub warnings: Vec<String>,
 }
@@ -209,6 +217,15 @@ impl ProcessPlan {
             _ => None,
         };
 
+        // Refused rather than ignored: this build has no LSM support.
+        if let Some(p) = p.apparmor_profile().as_ref().filter(|s| !s.is_empty()) {
+            return Err(invalid("process.apparmorProfile", p.clone(), "AppArmor is not supported by this build"));
+        }
+        if let Some(l) = p.selinux_label().as_ref().filter(|s| !s.is_empty()) {
+            return Err(invalid("process.selinuxLabel", l.clone(), "SELinux is not supported by this build"));
+        }
+        let (cpu_affinity_initial, cpu_affinity_final) = limits::exec_cpu_affinity(p)?;
+
         Ok(ProcessPlan {
             args,
             program,
@@ -227,6 +244,8 @@ impl ProcessPlan {
             domainname,
             terminal: p.terminal().unwrap_or(false),
             console_size,
+            cpu_affinity_initial,
+            cpu_affinity_final,
             warnings,
         })
     }
@@ -279,6 +298,9 @@ impl ProcessPlan {
         }
         if let Some(p) = self.personality {
             sys::personality(p).map_err(step("personality", "linux.personality"))?;
+        }
+        if let Some(set) = &self.cpu_affinity_final {
+            nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), set).map_err(step("sched_setaffinity", "process.execCPUAffinity.final"))?;
         }
         if let Some(s) = steps.privileged.as_mut() {
             s()?;
