@@ -100,7 +100,13 @@ struct Opts {
 
 fn parse_args() -> Opts {
     let mut args = std::env::args().skip(1);
-    let mut o = Opts { id: "probe".into(), console_socket: None, wait_start: false, trace_steps: false, bundle: PathBuf::new() };
+    let mut o = Opts {
+        id: "probe".into(),
+        console_socket: None,
+        wait_start: false,
+        trace_steps: false,
+        bundle: PathBuf::new(),
+    };
     while let Some(a) = args.next() {
         match a.as_str() {
             "--id" => o.id = args.next().unwrap_or_default(),
@@ -118,7 +124,8 @@ fn parse_args() -> Opts {
 
 fn main() {
     let opts = parse_args();
-    let json = std::fs::read(opts.bundle.join("config.json")).unwrap_or_else(|e| die(2, &format!("read config.json: {e}")));
+    let json =
+        std::fs::read(opts.bundle.join("config.json")).unwrap_or_else(|e| die(2, &format!("read config.json: {e}")));
     // Everything is checked before anything is created.
     let plan = ProcessPlan::from_json(&json).unwrap_or_else(|e| die(2, &e));
     let spec: Spec = serde_json::from_slice(&json).unwrap_or_else(|e| die(2, &e));
@@ -131,8 +138,14 @@ fn main() {
     let bundle_s = opts.bundle.to_string_lossy().into_owned();
     let state = |status: Status, pid: i32| State::new(&spec, &opts.id, &bundle_s, status, Some(pid));
 
-    let ns: Vec<LinuxNamespaceType> =
-        spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default().iter().map(|n| n.typ()).collect();
+    let ns: Vec<LinuxNamespaceType> = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|n| n.typ())
+        .collect();
 
     // The console socket is connected before anything is created (runc
     // opens --console-socket in `create`, before its init exists).
@@ -231,7 +244,11 @@ fn namespace_process(ns: &[LinuxNamespaceType], pid_w: OwnedFd) {
     let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
     if ns.contains(&LinuxNamespaceType::User) {
         unshare(CloneFlags::CLONE_NEWUSER).unwrap_or_else(|e| die(125, &format!("unshare user: {e}")));
-        for (f, v) in [("/proc/self/setgroups", "deny".to_owned()), ("/proc/self/uid_map", format!("0 {uid} 1")), ("/proc/self/gid_map", format!("0 {gid} 1"))] {
+        for (f, v) in [
+            ("/proc/self/setgroups", "deny".to_owned()),
+            ("/proc/self/uid_map", format!("0 {uid} 1")),
+            ("/proc/self/gid_map", format!("0 {gid} 1")),
+        ] {
             std::fs::write(f, v).unwrap_or_else(|e| die(125, &format!("write {f}: {e}")));
         }
     }
@@ -297,7 +314,9 @@ fn container(
     }
     drop(go_r);
     let pid = i32::from_ne_bytes([go[1], go[2], go[3], go[4]]);
-    if let Err(e) = hooks.run(HookKind::CreateContainer, &State::new(spec, &opts.id, bundle, Status::Creating, Some(pid))) {
+    if let Err(e) =
+        hooks.run(HookKind::CreateContainer, &State::new(spec, &opts.id, bundle, Status::Creating, Some(pid)))
+    {
         die(1, &e);
     }
     // Before prepare, which makes readonlyPaths (/proc/sys) read-only.

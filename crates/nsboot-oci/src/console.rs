@@ -15,7 +15,9 @@ use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
-use nix::sys::socket::{connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr};
+use nix::sys::socket::{
+    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
+};
 use nix::sys::stat::Mode;
 
 use crate::error::{step, Result};
@@ -76,7 +78,8 @@ impl Pty {
 /// path fails create before anything exists). The fd is close-on-exec.
 pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
     let shown = path.to_string_lossy();
-    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).map_err(step("socket", "console socket"))?;
+    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(step("socket", "console socket"))?;
     let addr = UnixAddr::new(path).map_err(step("console socket path", shown.as_ref()))?;
     connect(sock.as_raw_fd(), &addr).map_err(step("connect", shown.as_ref()))?;
     Ok(sock)

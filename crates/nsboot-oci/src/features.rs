@@ -24,12 +24,63 @@ pub const OCI_VERSION_MAX: &str = "1.2.0";
 /// (`nsboot::rootfs` plan: its flag table, its propagation table and
 /// `tmpcopyup`).
 pub const MOUNT_OPTIONS: [&str; 57] = [
-    "defaults", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "async", "dirsync",
-    "remount", "mand", "nomand", "atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime",
-    "strictatime", "nostrictatime", "lazytime", "nolazytime", "iversion", "noiversion", "silent", "loud",
-    "acl", "noacl", "bind", "rbind", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
-    "rnodiratime", "rdiratime", "rrelatime", "rnoatime", "rstrictatime", "rnosymfollow", "rsymfollow",
-    "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable", "tmpcopyup",
+    "defaults",
+    "ro",
+    "rw",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "sync",
+    "async",
+    "dirsync",
+    "remount",
+    "mand",
+    "nomand",
+    "atime",
+    "noatime",
+    "diratime",
+    "nodiratime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "lazytime",
+    "nolazytime",
+    "iversion",
+    "noiversion",
+    "silent",
+    "loud",
+    "acl",
+    "noacl",
+    "bind",
+    "rbind",
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnodiratime",
+    "rdiratime",
+    "rrelatime",
+    "rnoatime",
+    "rstrictatime",
+    "rnosymfollow",
+    "rsymfollow",
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "unbindable",
+    "runbindable",
+    "tmpcopyup",
 ];
 
 /// Sections other modules add (seccomp, cgroup), as JSON objects of the
@@ -44,11 +95,20 @@ pub struct Contributions {
 
 /// The OCI namespace types the kernel has (`/proc/self/ns/<name>`).
 pub fn namespaces() -> Vec<&'static str> {
-    [("cgroup", "cgroup"), ("ipc", "ipc"), ("mnt", "mount"), ("net", "network"), ("pid", "pid"), ("time", "time"), ("user", "user"), ("uts", "uts")]
-        .into_iter()
-        .filter(|(f, _)| std::path::Path::new("/proc/self/ns").join(f).exists())
-        .map(|(_, oci)| oci)
-        .collect()
+    [
+        ("cgroup", "cgroup"),
+        ("ipc", "ipc"),
+        ("mnt", "mount"),
+        ("net", "network"),
+        ("pid", "pid"),
+        ("time", "time"),
+        ("user", "user"),
+        ("uts", "uts"),
+    ]
+    .into_iter()
+    .filter(|(f, _)| std::path::Path::new("/proc/self/ns").join(f).exists())
+    .map(|(_, oci)| oci)
+    .collect()
 }
 
 /// The document as a JSON value.
@@ -113,7 +173,11 @@ mod tests {
 
     #[test]
     fn contributions_are_included() {
-        let extra = Contributions { seccomp: Some(json!({"enabled": true})), cgroup: Some(json!({"v1": true, "v2": true})), annotations: vec![] };
+        let extra = Contributions {
+            seccomp: Some(json!({"enabled": true})),
+            cgroup: Some(json!({"v1": true, "v2": true})),
+            annotations: vec![],
+        };
         let v = features(&extra);
         assert_eq!(v["linux"]["seccomp"]["enabled"], true);
         assert_eq!(v["linux"]["cgroup"]["v2"], true);

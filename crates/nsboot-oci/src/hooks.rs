@@ -159,7 +159,8 @@ impl Hooks {
     pub fn from_spec(spec: &Spec) -> Result<Self> {
         let mut out = Hooks::default();
         let Some(h) = spec.hooks() else { return Ok(out) };
-        let lists = [h.prestart(), h.create_runtime(), h.create_container(), h.start_container(), h.poststart(), h.poststop()];
+        let lists =
+            [h.prestart(), h.create_runtime(), h.create_container(), h.start_container(), h.poststart(), h.poststop()];
         for (kind, list) in HookKind::ALL.into_iter().zip(lists) {
             for (i, hook) in list.iter().flatten().enumerate() {
                 let p = hook.path();
@@ -179,15 +180,23 @@ impl Hooks {
                     }
                 }
                 let args = match hook.args() {
-                    Some(a) if !a.is_empty() => a.iter().map(|s| to_c(kind, i, &ps, "args", s)).collect::<Result<Vec<_>>>()?,
+                    Some(a) if !a.is_empty() => {
+                        a.iter().map(|s| to_c(kind, i, &ps, "args", s)).collect::<Result<Vec<_>>>()?
+                    }
                     _ => vec![path.clone()],
                 };
-                let env = hook.env().iter().flatten().map(|s| to_c(kind, i, &ps, "env", s)).collect::<Result<Vec<_>>>()?;
+                let env =
+                    hook.env().iter().flatten().map(|s| to_c(kind, i, &ps, "env", s)).collect::<Result<Vec<_>>>()?;
                 let timeout = match hook.timeout() {
                     None => None,
                     Some(t) if t > 0 => Some(Duration::from_secs(t as u64)),
                     Some(t) => {
-                        return Err(ConfigError::Invalid { key: format!("hooks.{}[{i}].timeout", kind.key()), value: t.to_string(), problem: "must be greater than zero" }.into())
+                        return Err(ConfigError::Invalid {
+                            key: format!("hooks.{}[{i}].timeout", kind.key()),
+                            value: t.to_string(),
+                            problem: "must be greater than zero",
+                        }
+                        .into())
                     }
                 };
                 out.lists[kind as usize].push(Hook { path, args, env, timeout });
@@ -226,10 +235,12 @@ const OUTPUT_KEPT: usize = 4096;
 /// timeout) and judge its exit status.
 fn run_one(kind: HookKind, index: usize, hook: &Hook, input: &[u8]) -> Result<(), HookError> {
     let path = || hook.path.to_string_lossy().into_owned();
-    let io_err = |step: &'static str| move |errno: Errno| HookError::Io { kind: kind.key(), index, path: path(), step, errno };
+    let io_err =
+        |step: &'static str| move |errno: Errno| HookError::Io { kind: kind.key(), index, path: path(), step, errno };
 
-    let (feed, hook_stdin) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK)
-        .map_err(io_err("socketpair"))?;
+    let (feed, hook_stdin) =
+        socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK)
+            .map_err(io_err("socketpair"))?;
     // The hook's end must block (it is its stdin).
     fcntl(&hook_stdin, FcntlArg::F_SETFL(OFlag::empty())).map_err(io_err("fcntl"))?;
     let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(io_err("pipe2"))?;
@@ -259,7 +270,12 @@ fn run_one(kind: HookKind, index: usize, hook: &Hook, input: &[u8]) -> Result<()
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     child.kill_and_reap();
-                    return Err(HookError::Timeout { kind: kind.key(), index, path: path(), seconds: hook.timeout.map_or(0, |t| t.as_secs() as i64) });
+                    return Err(HookError::Timeout {
+                        kind: kind.key(),
+                        index,
+                        path: path(),
+                        seconds: hook.timeout.map_or(0, |t| t.as_secs() as i64),
+                    });
                 }
                 PollTimeout::try_from(left.as_millis().max(1)).unwrap_or(PollTimeout::MAX)
             }
@@ -315,8 +331,12 @@ fn run_one(kind: HookKind, index: usize, hook: &Hook, input: &[u8]) -> Result<()
     let out = String::from_utf8_lossy(&output).trim_end().to_owned();
     match status {
         WaitStatus::Exited(_, 0) => Ok(()),
-        WaitStatus::Exited(_, code) => Err(HookError::Exit { kind: kind.key(), index, path: path(), code, output: out }),
-        WaitStatus::Signaled(_, sig, _) => Err(HookError::Signaled { kind: kind.key(), index, path: path(), signal: sig as i32, output: out }),
+        WaitStatus::Exited(_, code) => {
+            Err(HookError::Exit { kind: kind.key(), index, path: path(), code, output: out })
+        }
+        WaitStatus::Signaled(_, sig, _) => {
+            Err(HookError::Signaled { kind: kind.key(), index, path: path(), signal: sig as i32, output: out })
+        }
         _ => Err(io_err("waitpid")(Errno::ECHILD)),
     }
 }

@@ -241,7 +241,12 @@ pub struct SpawnIo<'a> {
 /// posix_spawn is the multi-thread-safe way to start a program (glibc
 /// clones with CLONE_VM|CLONE_VFORK and runs only async-signal-safe code
 /// in the child), and it allocates nothing after the clone.
-pub fn spawn(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char], io: &SpawnIo<'_>) -> nix::Result<Pid> {
+pub fn spawn(
+    path: &CStr,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    io: &SpawnIo<'_>,
+) -> nix::Result<Pid> {
     // Callers build argv and envp NULL-terminated; check, since the C
     // call depends on it.
     if argv.last() != Some(&std::ptr::null()) || envp.last() != Some(&std::ptr::null()) {
@@ -290,7 +295,14 @@ pub fn spawn(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_c
         // arrays of C strings that outlive the call (checked above); fa
         // and attr are initialised.
         let r = unsafe {
-            libc::posix_spawn(&mut pid, path.as_ptr(), fa.as_ptr(), attr.as_ptr(), argv.as_ptr().cast(), envp.as_ptr().cast())
+            libc::posix_spawn(
+                &mut pid,
+                path.as_ptr(),
+                fa.as_ptr(),
+                attr.as_ptr(),
+                argv.as_ptr().cast(),
+                envp.as_ptr().cast(),
+            )
         };
         if r != 0 {
             return Err(Errno::from_raw(r));

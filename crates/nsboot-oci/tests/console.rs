@@ -33,7 +33,8 @@ fn receive_master(listener: &UnixListener) -> (OwnedFd, String) {
     let mut buf = [0u8; 256];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).expect("recvmsg");
+    let msg =
+        recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).expect("recvmsg");
     let mut fd = None;
     for c in msg.cmsgs().expect("cmsgs") {
         if let ControlMessageOwned::ScmRights(fds) = c {
@@ -87,7 +88,14 @@ fn check_console(rootless: bool) {
     } else {
         Command::new(probe())
     };
-    let child = cmd.arg("--console-socket").arg(&sock).arg(b.path()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = cmd
+        .arg("--console-socket")
+        .arg(&sock)
+        .arg(b.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let (master, name) = receive_master(&listener);
     assert_eq!(name, "/dev/ptmx", "the name runc sends with the master");
     let seen = read_master(master);

@@ -68,7 +68,11 @@ fn check_lifecycle(rootless: bool) {
     // poststart runs once the program was executed: before or after the
     // program's own line; everything else is ordered.
     let mut hooks_only: Vec<&str> = kinds.iter().copied().filter(|k| *k != "program").collect();
-    assert_eq!(hooks_only, ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"], "{kinds:?}");
+    assert_eq!(
+        hooks_only,
+        ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "{kinds:?}"
+    );
     let pos = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
     assert!(pos("startContainer") < pos("program") && pos("program") < pos("poststop"), "{kinds:?}");
     hooks_only.clear();
@@ -233,10 +237,19 @@ fn hook_errors_name_the_hook_and_a_signal() {
 #[test]
 fn hook_plan_errors() {
     for (hooks, want) in [
-        (json!({"poststop": [{"path": "relative/hook"}]}), "hooks.poststop[0].path \"relative/hook\": must be an absolute path"),
-        (json!({"createRuntime": [{"path": "/etc/passwd"}]}), "hooks.createRuntime[0].path \"/etc/passwd\": not executable"),
+        (
+            json!({"poststop": [{"path": "relative/hook"}]}),
+            "hooks.poststop[0].path \"relative/hook\": must be an absolute path",
+        ),
+        (
+            json!({"createRuntime": [{"path": "/etc/passwd"}]}),
+            "hooks.createRuntime[0].path \"/etc/passwd\": not executable",
+        ),
         (json!({"prestart": [{"path": "/bin"}]}), "hooks.prestart[0].path \"/bin\": not a regular file"),
-        (json!({"poststart": [{"path": "/bin/true", "timeout": 0}]}), "hooks.poststart[0].timeout: \"0\": must be greater than zero"),
+        (
+            json!({"poststart": [{"path": "/bin/true", "timeout": 0}]}),
+            "hooks.poststart[0].timeout: \"0\": must be greater than zero",
+        ),
     ] {
         let e = Hooks::from_spec(&spec_with_hooks(hooks)).unwrap_err().to_string();
         assert_eq!(e, want);
@@ -275,5 +288,8 @@ fn a_start_container_hook_missing_in_the_container_is_a_spawn_error() {
     let hooks = Hooks::from_spec(&spec).unwrap();
     let st = State::new(&spec, "x", "/b", Status::Created, Some(1));
     let e = hooks.run(HookKind::StartContainer, &st).unwrap_err();
-    assert_eq!(e.to_string(), "hooks.startContainer[0] \"/nonexistent/start-hook\": spawn: ENOENT: No such file or directory");
+    assert_eq!(
+        e.to_string(),
+        "hooks.startContainer[0] \"/nonexistent/start-hook\": spawn: ENOENT: No such file or directory"
+    );
 }

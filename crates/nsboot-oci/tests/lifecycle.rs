@@ -25,12 +25,15 @@ fn create(b: &Bundle) -> (Child, i32, BufReader<std::process::ChildStderr>) {
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
-    let pid: i32 = line.trim().strip_prefix("created ").unwrap_or_else(|| panic!("not created: {line:?}")).parse().unwrap();
+    let pid: i32 =
+        line.trim().strip_prefix("created ").unwrap_or_else(|| panic!("not created: {line:?}")).parse().unwrap();
     (child, pid, err)
 }
 
 fn exe_name(pid: i32) -> String {
-    std::fs::read_link(format!("/proc/{pid}/exe")).map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).unwrap_or_default()
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 #[test]

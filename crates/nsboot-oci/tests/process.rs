@@ -137,7 +137,11 @@ fn missing_program_exits_127_not_executable_126() {
     let b = Bundle::new("e127", &c);
     let out = b.run(false, &[]);
     assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("exec \"no-such-program\": executable file not found in $PATH"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("exec \"no-such-program\": executable file not found in $PATH"),
+        "{}",
+        text(&out.stderr)
+    );
 
     c["process"]["args"] = json!(["/etc/plain"]);
     let b = Bundle::new("e126", &c);
@@ -214,7 +218,8 @@ fn hostile_configs_are_refused_with_the_key_before_anything_runs() {
         let marker = marker_dir.path().join("ran");
         let mut c = config("touch /hooklog/program-ran", &["mount", "pid"]);
         // A valid prestart hook before the bad key: it must not run either.
-        c["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}", marker.display())]}]});
+        c["hooks"] =
+            json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}", marker.display())]}]});
         edit(&mut c);
         let b = Bundle::new("hostile", &c);
         let out = b.run(false, &[]);
@@ -258,7 +263,8 @@ fn caller_steps_run_where_seccomp_must_load() {
     let mut c = config("true", &["mount", "pid"]);
     c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
     c["process"]["noNewPrivileges"] = json!(true);
-    c["process"]["capabilities"] = json!({"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]});
+    c["process"]["capabilities"] =
+        json!({"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]});
     let b = Bundle::new("steps", &c);
     // Written as root first, then as uid 1000.
     std::fs::write(b.rootfs().join("hooklog/steps"), "").unwrap();
@@ -285,7 +291,8 @@ fn home_comes_from_the_container_passwd_unless_set() {
     let mut c = config("echo $HOME", &["mount", "pid"]);
     c["process"]["user"] = json!({"uid": 1234, "gid": 1234});
     let b = Bundle::new("home", &c);
-    std::fs::write(b.rootfs().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nu:x:1234:1234::/home/u:/bin/sh\n").unwrap();
+    std::fs::write(b.rootfs().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nu:x:1234:1234::/home/u:/bin/sh\n")
+        .unwrap();
     let out = b.run(false, &[]);
     assert_eq!(text(&out.stdout).trim(), "/home/u", "{}", text(&out.stderr));
     c["process"]["user"] = json!({"uid": 4321, "gid": 4321});

@@ -101,10 +101,13 @@ impl CapSets {
                 let bare = cap.to_string();
                 let name = if bare.starts_with("CAP_") { bare } else { format!("CAP_{bare}") };
                 let Some(n) = number(&name) else {
-                    return Err(ConfigError::UnknownCapability { key: format!("process.capabilities.{set}"), name }.into());
+                    return Err(
+                        ConfigError::UnknownCapability { key: format!("process.capabilities.{set}"), name }.into()
+                    );
                 };
                 if n > last {
-                    warnings.push(format!("process.capabilities.{set}: {name} is not supported by this kernel, ignored"));
+                    warnings
+                        .push(format!("process.capabilities.{set}: {name} is not supported by this kernel, ignored"));
                     continue;
                 }
                 *mask |= 1u64 << n;
@@ -118,7 +121,9 @@ impl CapSets {
     /// uid change, while the process is still privileged.
     pub fn apply_bounding(&self) -> Result<()> {
         for n in 0..=self.last {
-            if self.bounding & (1u64 << n) == 0 && sys::bounding_read(n).map_err(step("prctl PR_CAPBSET_READ", NAMES[n as usize]))? {
+            if self.bounding & (1u64 << n) == 0
+                && sys::bounding_read(n).map_err(step("prctl PR_CAPBSET_READ", NAMES[n as usize]))?
+            {
                 sys::bounding_drop(n).map_err(step("prctl PR_CAPBSET_DROP", NAMES[n as usize]))?;
             }
         }
@@ -129,7 +134,8 @@ impl CapSets {
     /// ambient set (cleared, then raised; a capability can only be ambient
     /// when it is permitted and inheritable).
     pub fn apply_sets(&self) -> Result<()> {
-        sys::capset(self.effective, self.permitted, self.inheritable).map_err(step("capset", "process.capabilities"))?;
+        sys::capset(self.effective, self.permitted, self.inheritable)
+            .map_err(step("capset", "process.capabilities"))?;
         sys::ambient_clear().map_err(step("prctl PR_CAP_AMBIENT_CLEAR_ALL", "process.capabilities.ambient"))?;
         for n in 0..=self.last {
             if self.ambient & (1u64 << n) != 0 {
@@ -150,7 +156,11 @@ pub(crate) fn check_names(json: &serde_json::Value) -> Result<()> {
         for (i, v) in list.iter().enumerate() {
             let name = v.as_str().unwrap_or_default();
             if number(name).is_none() {
-                return Err(ConfigError::UnknownCapability { key: format!("process.capabilities.{set}[{i}]"), name: v.to_string().trim_matches('"').to_owned() }.into());
+                return Err(ConfigError::UnknownCapability {
+                    key: format!("process.capabilities.{set}[{i}]"),
+                    name: v.to_string().trim_matches('"').to_owned(),
+                }
+                .into());
             }
         }
     }

@@ -21,7 +21,13 @@ pub enum Program {
 
 impl Program {
     pub(crate) fn plan(arg0: &str, env: &[String]) -> Result<Self> {
-        let nul = |_| OciError::from(ConfigError::Invalid { key: "process.args[0]".into(), value: arg0.into(), problem: "contains a NUL byte" });
+        let nul = |_| {
+            OciError::from(ConfigError::Invalid {
+                key: "process.args[0]".into(),
+                value: arg0.into(),
+                problem: "contains a NUL byte",
+            })
+        };
         if arg0.contains('/') {
             return Ok(Program::Path(CString::new(arg0).map_err(nul)?));
         }

@@ -69,7 +69,9 @@ impl StartGate {
         drop(self.created);
         match read_byte(&self.start).map_err(step("read", "start gate (start)"))? {
             true => Ok(()),
-            false => Err(OciError::Caller { step: "start gate", message: "closed without start (container deleted)".into() }),
+            false => {
+                Err(OciError::Caller { step: "start gate", message: "closed without start (container deleted)".into() })
+            }
         }
     }
 }

@@ -2,7 +2,9 @@
 //! `linux.personality`: checked into plain numbers at plan time, applied
 //! with one syscall each.
 
-use oci_spec::runtime::{IOPriorityClass, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, PosixRlimitType, Process};
+use oci_spec::runtime::{
+    IOPriorityClass, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, PosixRlimitType, Process,
+};
 
 use crate::error::{step, ConfigError, OciError, Result};
 use nix::sys::resource::Resource;
@@ -30,7 +32,8 @@ pub const RLIMITS: [(&str, Resource); 16] = [
 ];
 
 const IOPRIO_CLASSES: [&str; 3] = ["IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE"];
-const SCHED_POLICIES: [&str; 7] = ["SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE"];
+const SCHED_POLICIES: [&str; 7] =
+    ["SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE"];
 const SCHED_FLAGS: [&str; 7] = [
     "SCHED_FLAG_RESET_ON_FORK",
     "SCHED_FLAG_RECLAIM",
@@ -84,12 +87,20 @@ pub fn rlimits(p: &Process) -> Result<Vec<Rlimit>> {
     for (i, r) in p.rlimits().iter().flatten().enumerate() {
         let name = rlimit_name(r.typ());
         let key = || format!("process.rlimits[{i}]");
-        let resource = RLIMITS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r).ok_or_else(|| invalid(key(), name, "unknown rlimit"))?;
+        let resource = RLIMITS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, r)| *r)
+            .ok_or_else(|| invalid(key(), name, "unknown rlimit"))?;
         if out.iter().any(|o| o.resource == resource) {
             return Err(invalid(key(), name, "rlimit type given twice"));
         }
         if r.soft() > r.hard() {
-            return Err(invalid(key(), format!("soft {} hard {}", r.soft(), r.hard()), "soft limit above the hard limit"));
+            return Err(invalid(
+                key(),
+                format!("soft {} hard {}", r.soft(), r.hard()),
+                "soft limit above the hard limit",
+            ));
         }
         out.push(Rlimit { name, resource, soft: r.soft(), hard: r.hard() });
     }
@@ -157,7 +168,18 @@ pub fn scheduler(p: &Process) -> Result<Option<SchedAttr>> {
     if policy == 6 && (runtime == 0 || deadline == 0) {
         return Err(invalid("process.scheduler", "SCHED_DEADLINE", "needs runtime and deadline"));
     }
-    Ok(Some(SchedAttr { size: 0, policy, flags, nice, priority: priority as u32, runtime, deadline, period, util_min: 0, util_max: 0 }))
+    Ok(Some(SchedAttr {
+        size: 0,
+        policy,
+        flags,
+        nice,
+        priority: priority as u32,
+        runtime,
+        deadline,
+        period,
+        util_min: 0,
+        util_max: 0,
+    }))
 }
 
 /// `linux.personality` as the persona number (flags are refused: the
@@ -190,14 +212,24 @@ pub(crate) fn check_names(json: &serde_json::Value) -> Result<()> {
     if let Some(list) = json.pointer("/process/rlimits").and_then(|v| v.as_array()) {
         let names: Vec<&str> = RLIMITS.iter().map(|(n, _)| *n).collect();
         for i in 0..list.len() {
-            check(&format!("/process/rlimits/{i}/type"), &format!("process.rlimits[{i}].type"), &names, "unknown rlimit")?;
+            check(
+                &format!("/process/rlimits/{i}/type"),
+                &format!("process.rlimits[{i}].type"),
+                &names,
+                "unknown rlimit",
+            )?;
         }
     }
     check("/process/ioPriority/class", "process.ioPriority.class", &IOPRIO_CLASSES, "unknown I/O priority class")?;
     check("/process/scheduler/policy", "process.scheduler.policy", &SCHED_POLICIES, "unknown scheduler policy")?;
     if let Some(list) = json.pointer("/process/scheduler/flags").and_then(|v| v.as_array()) {
         for i in 0..list.len() {
-            check(&format!("/process/scheduler/flags/{i}"), &format!("process.scheduler.flags[{i}]"), &SCHED_FLAGS, "unknown scheduler flag")?;
+            check(
+                &format!("/process/scheduler/flags/{i}"),
+                &format!("process.scheduler.flags[{i}]"),
+                &SCHED_FLAGS,
+                "unknown scheduler flag",
+            )?;
         }
     }
     check("/linux/personality/domain", "linux.personality.domain", &PERSONALITY_DOMAINS, "unknown personality domain")?;

@@ -156,7 +156,11 @@ impl ProcessPlan {
         if arg0.is_empty() {
             return Err(invalid("process.args[0]", "", "must not be empty"));
         }
-        let args = args_s.iter().enumerate().map(|(i, a)| cstring(&format!("process.args[{i}]"), a)).collect::<Result<Vec<_>>>()?;
+        let args = args_s
+            .iter()
+            .enumerate()
+            .map(|(i, a)| cstring(&format!("process.args[{i}]"), a))
+            .collect::<Result<Vec<_>>>()?;
         let env_s = p.env().clone().unwrap_or_default();
         let mut env = Vec::with_capacity(env_s.len());
         for (i, e) in env_s.iter().enumerate() {
@@ -180,7 +184,9 @@ impl ProcessPlan {
             gid: Gid::from_raw(u.gid()),
             additional_gids: u.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect(),
             umask: match u.umask() {
-                Some(m) if m > 0o777 => return Err(invalid("process.user.umask", format!("{m:#o}"), "must be at most 0777")),
+                Some(m) if m > 0o777 => {
+                    return Err(invalid("process.user.umask", format!("{m:#o}"), "must be at most 0777"))
+                }
                 Some(m) => Some(Mode::from_bits_truncate(m)),
                 None => None,
             },
@@ -202,7 +208,9 @@ impl ProcessPlan {
         let name_key = |key: &'static str, v: &Option<String>| -> Result<Option<String>> {
             match v {
                 Some(h) if !has_uts => Err(invalid(key, h.clone(), "needs a \"uts\" namespace")),
-                Some(h) if h.len() > 64 || h.contains('\0') => Err(invalid(key, h.clone(), "longer than 64 bytes or contains NUL")),
+                Some(h) if h.len() > 64 || h.contains('\0') => {
+                    Err(invalid(key, h.clone(), "longer than 64 bytes or contains NUL"))
+                }
                 other => Ok(other.clone()),
             }
         };
@@ -211,7 +219,9 @@ impl ProcessPlan {
 
         let console_size = match (p.terminal().unwrap_or(false), p.console_size()) {
             (true, Some(b)) => {
-                let fit = |k: &'static str, v: u64| u16::try_from(v).map_err(|_| invalid(k, v.to_string(), "must fit in 16 bits"));
+                let fit = |k: &'static str, v: u64| {
+                    u16::try_from(v).map_err(|_| invalid(k, v.to_string(), "must fit in 16 bits"))
+                };
                 Some((fit("process.consoleSize.height", b.height())?, fit("process.consoleSize.width", b.width())?))
             }
             _ => None,
@@ -300,7 +310,8 @@ impl ProcessPlan {
             sys::personality(p).map_err(step("personality", "linux.personality"))?;
         }
         if let Some(set) = &self.cpu_affinity_final {
-            nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), set).map_err(step("sched_setaffinity", "process.execCPUAffinity.final"))?;
+            nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), set)
+                .map_err(step("sched_setaffinity", "process.execCPUAffinity.final"))?;
         }
         if let Some(s) = steps.privileged.as_mut() {
             s()?;
@@ -364,7 +375,8 @@ impl ProcessPlan {
             sys::set_keepcaps(true).map_err(step("prctl PR_SET_KEEPCAPS", "1"))?;
         }
         if !self.user.additional_gids.is_empty() || !setgroups_denied() {
-            nix::unistd::setgroups(&self.user.additional_gids).map_err(step("setgroups", "process.user.additionalGids"))?;
+            nix::unistd::setgroups(&self.user.additional_gids)
+                .map_err(step("setgroups", "process.user.additionalGids"))?;
         }
         let (u, g) = (self.user.uid, self.user.gid);
         nix::unistd::setresgid(g, g, g).map_err(step("setresgid", "process.user.gid"))?;

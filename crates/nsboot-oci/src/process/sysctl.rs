@@ -74,7 +74,10 @@ fn split_name(name: &str) -> (String, String) {
 }
 
 /// Check every sysctl against the namespaces the config creates or joins.
-pub fn plan(sysctls: Option<&std::collections::HashMap<String, String>>, namespaces: &[LinuxNamespace]) -> Result<Vec<Sysctl>> {
+pub fn plan(
+    sysctls: Option<&std::collections::HashMap<String, String>>,
+    namespaces: &[LinuxNamespace],
+) -> Result<Vec<Sysctl>> {
     let Some(sysctls) = sysctls else { return Ok(Vec::new()) };
     let has = |t: LinuxNamespaceType| namespaces.iter().find(|n| n.typ() == t);
     let mut names: Vec<&String> = sysctls.keys().collect();
@@ -93,11 +96,19 @@ pub fn plan(sysctls: Option<&std::collections::HashMap<String, String>>, namespa
             }
         } else if name.starts_with("net.") {
             match has(LinuxNamespaceType::Network) {
-                None => return Err(refuse(name, "not allowed in the host's network namespace (add a \"network\" namespace)")),
+                None => {
+                    return Err(refuse(
+                        name,
+                        "not allowed in the host's network namespace (add a \"network\" namespace)",
+                    ))
+                }
                 Some(ns) => {
                     if let Some(p) = ns.path() {
                         if is_host_net(name, p)? {
-                            return Err(refuse(name, "not allowed in the host's network namespace (the \"network\" path is the host's)"));
+                            return Err(refuse(
+                                name,
+                                "not allowed in the host's network namespace (the \"network\" path is the host's)",
+                            ));
                         }
                     }
                 }
@@ -140,7 +151,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn ns(types: &[&str]) -> Vec<LinuxNamespace> {
-        serde_json::from_value(serde_json::Value::Array(types.iter().map(|t| serde_json::json!({"type": t})).collect())).unwrap()
+        serde_json::from_value(serde_json::Value::Array(types.iter().map(|t| serde_json::json!({"type": t})).collect()))
+            .unwrap()
     }
 
     fn one(name: &str) -> HashMap<String, String> {
@@ -168,7 +180,8 @@ mod tests {
 
     #[test]
     fn host_netns_by_path_is_refused() {
-        let n: Vec<LinuxNamespace> = serde_json::from_value(serde_json::json!([{"type": "network", "path": "/proc/self/ns/net"}])).unwrap();
+        let n: Vec<LinuxNamespace> =
+            serde_json::from_value(serde_json::json!([{"type": "network", "path": "/proc/self/ns/net"}])).unwrap();
         let e = plan(Some(&one("net.ipv4.ip_forward")), &n).unwrap_err().to_string();
         assert!(e.starts_with("linux.sysctl \"net.ipv4.ip_forward\": not allowed in the host's network"), "{e}");
     }
@@ -183,7 +196,8 @@ mod tests {
 
     #[test]
     fn unreadable_netns_path_is_an_error() {
-        let n: Vec<LinuxNamespace> = serde_json::from_value(serde_json::json!([{"type": "network", "path": "/nonexistent/ns"}])).unwrap();
+        let n: Vec<LinuxNamespace> =
+            serde_json::from_value(serde_json::json!([{"type": "network", "path": "/nonexistent/ns"}])).unwrap();
         assert!(plan(Some(&one("net.ipv4.ip_forward")), &n).is_err());
     }
 }

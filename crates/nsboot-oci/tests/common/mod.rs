@@ -38,7 +38,10 @@ macro_rules! require_rootless {
 pub fn rootless_ok() -> bool {
     is_root()
         && Path::new("/usr/sbin/runuser").exists()
-        && Command::new("runuser").args(["-u", "nobody", "--", "unshare", "-r", "true"]).status().is_ok_and(|s| s.success())
+        && Command::new("runuser")
+            .args(["-u", "nobody", "--", "unshare", "-r", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
 }
 
 /// A directory under /tmp every user can read, removed by `Drop`.
@@ -119,7 +122,10 @@ pub struct Bundle {
     pub dir: TempDir,
 }
 
-pub const APPLETS: [&str; 16] = ["sh", "cat", "id", "pwd", "hostname", "tty", "ls", "echo", "sleep", "grep", "stty", "env", "touch", "true", "ionice", "uname"];
+pub const APPLETS: [&str; 16] = [
+    "sh", "cat", "id", "pwd", "hostname", "tty", "ls", "echo", "sleep", "grep", "stty", "env", "touch", "true",
+    "ionice", "uname",
+];
 
 impl Bundle {
     pub fn new(tag: &str, config: &Value) -> Self {
@@ -135,7 +141,8 @@ impl Bundle {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).expect("symlink applet");
         }
         std::fs::write(root.join("etc/plain"), "not a program\n").expect("write");
-        std::fs::write(dir.path().join("config.json"), serde_json::to_vec_pretty(config).expect("json")).expect("write config");
+        std::fs::write(dir.path().join("config.json"), serde_json::to_vec_pretty(config).expect("json"))
+            .expect("write config");
         Bundle { dir }
     }
 
