@@ -241,6 +241,31 @@ pub fn apply_io_priority(class: u32, level: u32) -> Result<()> {
     sys::ioprio_set(class, level).map_err(step("ioprio_set", "process.ioPriority"))
 }
 
+/// A CPU list (`0-3,7`) as a CpuSet; `key` names it in errors.
+pub fn cpu_list(key: &str, list: &str) -> Result<nix::sched::CpuSet> {
+    let bad = |problem| invalid(key.to_owned(), list, problem);
+    let mut set = nix::sched::CpuSet::new();
+    for part in list.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (usize, usize) = match (a.parse(), b.parse()) {
+            (Ok(a), Ok(b)) if a <= b => (a, b),
+            _ => return Err(bad("not a CPU list like 0-3,7")),
+        };
+        for cpu in a..=b {
+            set.set(cpu).map_err(|_| bad("CPU number above what the kernel's cpu_set_t holds"))?;
+        }
+    }
+    Ok(set)
+}
+
+/// `process.execCPUAffinity` as (initial, final) CpuSets.
+pub fn exec_cpu_affinity(p: &Process) -> Result<(Option<nix::sched::CpuSet>, Option<nix::sched::CpuSet>)> {
+    let Some(a) = p.exec_cpu_affinity() else { return Ok((None, None)) };
+    let initial = a.initial().as_deref().map(|l| cpu_list("process.execCPUAffinity.initial", l)).transpose()?;
+    let fin = a.cpu_affinity_final().as_deref().map(|l| cpu_list("process.execCPUAffinity.final", l)).transpose()?;
+    Ok((initial, fin))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,29 +304,4 @@ mod tests {
         .unwrap();
         assert!(rlimits(&p).unwrap_err().to_string().contains("twice"));
     }
-}
-
-/// A CPU list (`0-3,7`) as a CpuSet; `key` names it in errors.
-pub fn cpu_list(key: &str, list: &str) -> Result<nix::sched::CpuSet> {
-    let bad = |problem| invalid(key.to_owned(), list, problem);
-    let mut set = nix::sched::CpuSet::new();
-    for part in list.split(',') {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let (a, b): (usize, usize) = match (a.parse(), b.parse()) {
-            (Ok(a), Ok(b)) if a <= b => (a, b),
-            _ => return Err(bad("not a CPU list like 0-3,7")),
-        };
-        for cpu in a..=b {
-            set.set(cpu).map_err(|_| bad("CPU number above what the kernel's cpu_set_t holds"))?;
-        }
-    }
-    Ok(set)
-}
-
-/// `process.execCPUAffinity` as (initial, final) CpuSets.
-pub fn exec_cpu_affinity(p: &Process) -> Result<(Option<nix::sched::CpuSet>, Option<nix::sched::CpuSet>)> {
-    let Some(a) = p.exec_cpu_affinity() else { return Ok((None, None)) };
-    let initial = a.initial().as_deref().map(|l| cpu_list("process.execCPUAffinity.initial", l)).transpose()?;
-    let fin = a.cpu_affinity_final().as_deref().map(|l| cpu_list("process.execCPUAffinity.final", l)).transpose()?;
-    Ok((initial, fin))
 }
