@@ -25,6 +25,9 @@
 //! `poststart` runs once the program was executed, `poststop` after it
 //! exited.
 //!
+//! Errors of the container process reach the runtime as an
+//! `ErrorRecord` on the exec pipe and are printed by the runtime.
+//!
 //! Exit status: the program's; 2 for a rejected config (nothing was
 //! created); 1 when a fatal hook failed (the container is killed); 125
 //! when the rootfs could not be prepared; 127/126 when the program is
@@ -45,7 +48,7 @@ use nsboot_oci::console::{connect_socket, send_master, Pty};
 use nsboot_oci::hooks::{HookKind, Hooks, State, Status};
 use nsboot_oci::oci_spec::runtime::{LinuxNamespaceType, Spec};
 use nsboot_oci::process::{start_gate, ExecSteps, ProcessPlan};
-use nsboot_oci::OciError;
+use nsboot_oci::{ErrorRecord, OciError};
 
 fn die(code: i32, what: &dyn std::fmt::Display) -> ! {
     eprintln!("oci_process_probe: {what}");
@@ -203,8 +206,11 @@ fn main() {
     drop(go_w);
     match handle.wait_created() {
         Ok(true) => {}
-        // The container failed before it was created; its status says why.
+        // The container failed before it was created.
         _ => {
+            if let Some(e) = container_error(&exec_r) {
+                eprintln!("oci_process_probe: {e}");
+            }
             let code = wait_exit(child);
             poststop();
             exit(code)
@@ -217,6 +223,9 @@ fn main() {
             // End of stdin: "delete" instead of "start". The container
             // sees its gate closed and exits without exec.
             drop(handle);
+            if let Some(e) = container_error(&exec_r) {
+                eprintln!("oci_process_probe: {e}");
+            }
             let code = wait_exit(child);
             poststop();
             exit(code);
@@ -225,12 +234,14 @@ fn main() {
     if let Err(e) = handle.start() {
         abort(&e);
     }
-    // End-of-file: the program was executed; a byte: it was not.
-    let mut b = [0u8; 1];
-    if read_all(&exec_r, &mut b) == 0 {
-        for w in hooks.run(HookKind::Poststart, &state(Status::Running, pid)).unwrap_or_default() {
-            eprintln!("oci_process_probe: warning: {w}");
+    // End-of-file: the program was executed; an error record: it was not.
+    match container_error(&exec_r) {
+        None => {
+            for w in hooks.run(HookKind::Poststart, &state(Status::Running, pid)).unwrap_or_default() {
+                eprintln!("oci_process_probe: warning: {w}");
+            }
         }
+        Some(e) => eprintln!("oci_process_probe: {e}"),
     }
     let code = wait_exit(child);
     poststop();
@@ -314,24 +325,25 @@ fn container(
     }
     drop(go_r);
     let pid = i32::from_ne_bytes([go[1], go[2], go[3], go[4]]);
+    let fail = |e: OciError| -> ! { fail(&exec_w, e.record()) };
     if let Err(e) =
         hooks.run(HookKind::CreateContainer, &State::new(spec, &opts.id, bundle, Status::Creating, Some(pid)))
     {
-        die(1, &e);
+        fail(e.into());
     }
     // Before prepare, which makes readonlyPaths (/proc/sys) read-only.
     if let Err(e) = plan.apply_sysctls() {
-        die(1, &e);
+        fail(e);
     }
     let mut warn = |w: &str| eprintln!("oci_process_probe: warning: {w}");
     if let Err(e) = prepare(rootfs, &mut warn) {
-        die(125, &e);
+        self::fail(&exec_w, ErrorRecord::other(&e, e.errno(), 125));
     }
     if let Some(sock) = console {
-        let pty = Pty::open(plan.console_size).unwrap_or_else(|e| die(1, &e));
-        send_master(sock.as_fd(), pty.master.as_fd()).unwrap_or_else(|e| die(1, &e));
+        let pty = Pty::open(plan.console_size).unwrap_or_else(|e| fail(e));
+        send_master(sock.as_fd(), pty.master.as_fd()).unwrap_or_else(|e| fail(e));
         drop(sock);
-        pty.into_stdio().unwrap_or_else(|e| die(1, &e));
+        pty.into_stdio().unwrap_or_else(|e| fail(e));
     }
     let start_state = State::new(spec, &opts.id, bundle, Status::Created, Some(pid));
     let trace = opts.trace_steps;
@@ -347,11 +359,31 @@ fn container(
         gate: Some(gate),
         after_start: Some(&mut start_hooks),
     };
-    let e = plan.apply(steps);
-    // A byte instead of end-of-file: the program was not executed (a
-    // startContainer hook or execve failed), poststart must not run.
-    let _ = nix::unistd::write(&exec_w, b"F");
-    die(e.exit_code(), &e)
+    fail(plan.apply(steps))
+}
+
+/// The container failed: send the error to the runtime on the exec pipe
+/// (bytes instead of the end-of-file an exec gives: the program was not
+/// executed) and exit with its status. The runtime reports it (the
+/// container's stderr may be a terminal by now).
+fn fail(exec_w: &OwnedFd, r: ErrorRecord) -> ! {
+    if nix::unistd::write(exec_w, &r.encode()).is_err() {
+        eprintln!("oci_process_probe: {}", r.message);
+    }
+    exit(r.exit_code)
+}
+
+/// What the container sent on the exec pipe: None at end-of-file (the
+/// program was executed), else its error.
+fn container_error(exec_r: &OwnedFd) -> Option<String> {
+    let mut buf = vec![0u8; 16 + ErrorRecord::MAX_MESSAGE];
+    match read_all(exec_r, &mut buf) {
+        0 => None,
+        n => Some(match ErrorRecord::decode(&buf[..n]) {
+            Ok(r) => r.message,
+            Err(e) => e.to_string(),
+        }),
+    }
 }
 
 /// With --trace-steps: append "<step> <uid> <NoNewPrivs> <CapEff>" to

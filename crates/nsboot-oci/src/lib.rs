@@ -18,6 +18,6 @@ pub mod hooks;
 pub mod process;
 pub mod sys;
 
-pub use error::{ConfigError, ExecError, HookError, OciError, StepError};
+pub use error::{ConfigError, ErrorKind, ErrorRecord, ExecError, HookError, OciError, StepError};
 pub use oci_spec;
 pub use process::{ExecSteps, ProcessPlan};

@@ -135,3 +135,26 @@ fn terminal_without_a_reachable_socket_fails_create() {
     assert!(err.contains("connect /nonexistent/console.sock: ENOENT"), "{err}");
     assert!(!b.rootfs().join("hooklog/ran").exists());
 }
+
+#[test]
+fn an_error_after_the_terminal_took_stderr_reaches_the_runtime() {
+    require_root!();
+    let mut c = config("", &["mount", "pid"]);
+    c["process"]["terminal"] = json!(true);
+    c["process"]["args"] = json!(["no-such-program"]);
+    let b = Bundle::new("ttyerr", &c);
+    let sockdir = TempDir::new("ttyerrsock");
+    let sock = sockdir.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let child =
+        Command::new(probe()).arg("--console-socket").arg(&sock).arg(b.path()).stderr(Stdio::piped()).spawn().unwrap();
+    let (master, _) = receive_master(&listener);
+    let on_tty = read_master(master);
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(127), "{err}");
+    // The container's stderr was the pty; the runtime got the error as a
+    // record and printed it.
+    assert!(err.contains("exec \"no-such-program\": executable file not found in $PATH"), "{err}");
+    assert!(!on_tty.contains("no-such-program"), "{on_tty:?}");
+}
