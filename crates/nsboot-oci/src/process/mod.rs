@@ -30,9 +30,11 @@
 //!
 //! # Where it may run
 //! In a process with a single thread (the bootstrap's stage processes, or
-//! a process forked from a single-threaded one): it changes process-wide
-//! credentials and may allocate, which is only safe when no other thread
-//! can hold the allocator's lock. It never starts a thread. Everything
+//! a process forked from a single-threaded one): capabilities and
+//! no_new_privs are per-thread, and it may allocate, which is only safe
+//! when no other thread can hold the allocator's lock. `apply` checks the
+//! thread count first and refuses to run with more than one. It never
+//! starts a thread. Everything
 //! that can be computed ahead (paths, C strings, masks) is computed by the
 //! plan.
 
@@ -286,6 +288,7 @@ impl ProcessPlan {
     }
 
     fn apply_inner(&self, mut steps: ExecSteps<'_>) -> Result<std::convert::Infallible> {
+        single_threaded()?;
         // Read while still root (the user may not be able to read it).
         let home = self.home_env();
         if let Some(h) = &self.hostname {
@@ -389,6 +392,21 @@ impl ProcessPlan {
     }
 }
 
+/// Refuse to run with more than one thread: capset, the bounding set,
+/// keepcaps and no_new_privs are per-thread, so another thread would keep
+/// the runtime's privileges (and could exec with them). procfs gives
+/// `/proc/self/task` a link count of 2 + the number of threads. Without a
+/// procfs at /proc the check cannot be made and is skipped.
+fn single_threaded() -> Result<()> {
+    match nix::sys::stat::stat("/proc/self/task") {
+        Ok(st) if st.st_nlink > 3 => Err(OciError::Caller {
+            step: "apply",
+            message: format!("the process has {} threads; it must have one", st.st_nlink - 2),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// `/proc/self/setgroups` says "deny" (an unprivileged user namespace):
 /// setgroups would fail with EPERM, so runc skips it.
 fn setgroups_denied() -> bool {
@@ -411,4 +429,30 @@ fn write_oom_score_adj(adj: i32) -> Result<()> {
     let fd = open("/proc/self/oom_score_adj", OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(step("open", "/proc/self/oom_score_adj"))?;
     nix::unistd::write(&fd, &buf[..n]).map_err(step("write", "/proc/self/oom_score_adj")).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apply_refuses_a_multi_threaded_process_before_doing_anything() {
+        // The test harness has several threads (this test's and the
+        // main one at least): apply must stop at its first check.
+        let _other = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_secs(2)));
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.2.0",
+            "process": {"cwd": "/", "user": {"uid": 65534, "gid": 65534}, "args": ["/bin/true"],
+                        "noNewPrivileges": true, "capabilities": {"bounding": []}},
+        }))
+        .unwrap();
+        let plan = ProcessPlan::from_spec(&spec).unwrap();
+        let uid = nix::unistd::getuid();
+        let e = plan.apply(ExecSteps::default());
+        assert!(e.to_string().starts_with("apply: the process has "), "{e}");
+        // Nothing was applied to this process.
+        assert_eq!(nix::unistd::getuid(), uid);
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        assert!(status.contains("NoNewPrivs:\t0"), "no_new_privs was set");
+    }
 }
