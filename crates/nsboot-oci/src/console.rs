@@ -64,7 +64,12 @@ impl Pty {
             mount(Some(self.slave_path.as_str()), "/dev/console", None::<&str>, MsFlags::MS_BIND, None::<&str>)
                 .map_err(step("mount --bind", format!("{} /dev/console", self.slave_path)))?;
         }
-        nix::unistd::setsid().map_err(step("setsid", "process.terminal"))?;
+        // A session leader already (a caller that did setsid) keeps its
+        // session; setsid would fail with EPERM.
+        let me = nix::unistd::getpid();
+        if nix::unistd::getsid(None).ok() != Some(me) {
+            nix::unistd::setsid().map_err(step("setsid", "process.terminal"))?;
+        }
         sys::set_controlling_tty(self.slave.as_fd()).map_err(step("ioctl TIOCSCTTY", self.slave_path.as_str()))?;
         for fd in 0..=2 {
             sys::dup_onto(self.slave.as_fd(), fd).map_err(step("dup2", self.slave_path.as_str()))?;
