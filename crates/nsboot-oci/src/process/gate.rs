@@ -61,6 +61,13 @@ fn write_byte(fd: &OwnedFd) -> nix::Result<()> {
 }
 
 impl StartGate {
+    /// The container's side from fds it inherited: `created` is written
+    /// once, `start` is read (e.g. the read end of a FIFO, as runc's
+    /// exec.fifo, opened by the runtime).
+    pub fn from_fds(created: OwnedFd, start: OwnedFd) -> Self {
+        StartGate { created, start }
+    }
+
     /// Say "created", then block until the runtime says "start". An
     /// end-of-file (the runtime closed its side without starting: delete)
     /// is an error; the container must then exit without exec.
@@ -77,6 +84,13 @@ impl StartGate {
 }
 
 impl StartHandle {
+    /// The runtime's side from fds (the read end of `created`, the write
+    /// end of `start`), e.g. kept by another process than the one that
+    /// made the pair.
+    pub fn from_fds(created: OwnedFd, start: OwnedFd) -> Self {
+        StartHandle { created, start }
+    }
+
     /// Block until the container is created (true) or has failed before
     /// that (false: its side was closed, the process exited).
     pub fn wait_created(&self) -> Result<bool> {
