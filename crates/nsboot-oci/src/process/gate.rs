@@ -107,3 +107,46 @@ impl StartHandle {
         self.start.as_fd()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_then_start() {
+        let (gate, handle) = start_gate().unwrap();
+        let container = std::thread::spawn(move || gate.created_then_wait());
+        assert!(handle.wait_created().unwrap());
+        handle.start().unwrap();
+        assert!(container.join().unwrap().is_ok());
+    }
+
+    #[test]
+    fn delete_releases_the_container_with_an_error() {
+        let (gate, handle) = start_gate().unwrap();
+        let container = std::thread::spawn(move || gate.created_then_wait());
+        assert!(handle.wait_created().unwrap());
+        drop(handle);
+        let e = container.join().unwrap().unwrap_err();
+        assert_eq!(e.to_string(), "start gate: closed without start (container deleted)");
+    }
+
+    #[test]
+    fn a_container_gone_before_created_reads_as_false() {
+        let (gate, handle) = start_gate().unwrap();
+        drop(gate);
+        assert!(!handle.wait_created().unwrap());
+    }
+
+    #[test]
+    fn from_fds_is_the_same_protocol() {
+        let (created_r, created_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (start_r, start_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let gate = StartGate::from_fds(created_w, start_r);
+        let handle = StartHandle::from_fds(created_r, start_w);
+        let container = std::thread::spawn(move || gate.created_then_wait());
+        assert!(handle.wait_created().unwrap());
+        handle.start().unwrap();
+        assert!(container.join().unwrap().is_ok());
+    }
+}
