@@ -8,14 +8,16 @@
 //!                                              first), send the listener to
 //!                                              listenerPath if any, run probes
 //!   time-seccomp <oci-seccomp.json>           print build and load times (µs)
-//!   cgroup-enter <cgroup.json> <procs|clone3> -- <argv>...
+//!   cgroup-enter <cgroup.json> <procs|clone3> [--verify] -- <argv>...
 //!                                              put the workload into the
 //!                                              cgroup before it execs
 //!   spawn-until-fail <max>                    spawn `sleep 60` children until
 //!                                              spawning fails; print the count
 //!   hog <MiB>                                 touch memory 1 MiB at a time
+//!   create-as <uid> <config.json>             create a cgroup as `uid`
 
 use std::io::Write;
+use std::path::Path;
 use std::time::Instant;
 
 use nix::errno::Errno;
@@ -29,6 +31,7 @@ fn main() {
         Some("cgroup-enter") => cgroup_enter(&args[2..]),
         Some("spawn-until-fail") => spawn_until_fail(args[2].parse().unwrap_or(0)),
         Some("hog") => hog(args[2].parse().unwrap_or(0)),
+        Some("create-as") => create_as(args[2].parse().expect("uid"), &args[3]),
         _ => {
             eprintln!("nsboot-oci-helper: unknown mode {:?}", args.get(1));
             2
@@ -123,9 +126,147 @@ fn time_seccomp(profile: &str) -> i32 {
     0
 }
 
-fn cgroup_enter(_args: &[String]) -> i32 {
-    eprintln!("cgroup-enter: not built yet");
-    2
+/// `cgroup-enter <cgroup.json> <procs|clone3> -- <argv>...`
+fn cgroup_enter(args: &[String]) -> i32 {
+    use std::ffi::CString;
+    use std::os::fd::AsFd;
+
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nsboot_oci::cgroups::sys::{fork_into_cgroup_single_threaded, Forked};
+    use nsboot_oci::cgroups::Cgroup;
+
+    let cg: Cgroup = serde_json::from_slice(&read_arg(&args[0])).expect("cgroup JSON");
+    let sep = args.iter().position(|a| a == "--").expect("-- before the command");
+    // --verify: before exec, check in /proc/self/cgroup (kernel state, not
+    // the library's word) that this process is in every hierarchy's
+    // directory, and refuse to run the workload otherwise — so that a fork
+    // bomb or memory hog never runs on the host if placement regresses.
+    let verify = args[2..sep].iter().any(|a| a == "--verify");
+    let argv: Vec<CString> = args[sep + 1..].iter().map(|a| CString::new(a.as_str()).expect("no NUL")).collect();
+    match args[1].as_str() {
+        "procs" => {
+            if let Err(e) = cg.add_pid(nix::unistd::getpid()) {
+                println!("error {e}");
+                return 1;
+            }
+            if verify {
+                if let Err(e) = verify_in(&cg) {
+                    println!("error {e}");
+                    return 99;
+                }
+            }
+            let e = nix::unistd::execvp(&argv[0], &argv).unwrap_err();
+            println!("error execvp {:?}: {e}", argv[0]);
+            127
+        }
+        "clone3" => {
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2");
+            let fd = match cg.unified_fd() {
+                Ok(fd) => fd,
+                Err(e) => {
+                    println!("error {e}");
+                    return 1;
+                }
+            };
+            match fork_into_cgroup_single_threaded(fd.as_ref().map(|f| f.as_fd())) {
+                Ok(Forked::Child) => {
+                    drop(w);
+                    // Wait until the parent put us into the v1 hierarchies.
+                    let mut b = [0u8; 1];
+                    let _ = nix::unistd::read(&r, &mut b);
+                    if verify {
+                        if let Err(e) = verify_in(&cg) {
+                            println!("error {e}");
+                            std::process::exit(99);
+                        }
+                    }
+                    let _ = nix::unistd::execvp(&argv[0], &argv);
+                    std::process::exit(127);
+                }
+                Ok(Forked::Parent { child, in_cgroup }) => {
+                    drop(r);
+                    let added = if in_cgroup { cg.add_pid_v1(child) } else { cg.add_pid(child) };
+                    if let Err(e) = added {
+                        println!("error {e}");
+                        let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                        let _ = waitpid(child, None);
+                        return 1;
+                    }
+                    println!("in_cgroup {in_cgroup}");
+                    let _ = std::io::stdout().flush();
+                    let _ = nix::unistd::write(&w, b"x");
+                    drop(w);
+                    match waitpid(child, None) {
+                        Ok(WaitStatus::Exited(_, c)) => c,
+                        Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
+                        other => {
+                            println!("error waitpid: {other:?}");
+                            1
+                        }
+                    }
+                }
+                Err(e) => {
+                    println!("error {e}");
+                    1
+                }
+            }
+        }
+        m => {
+            println!("error unknown cgroup-enter mode {m}");
+            2
+        }
+    }
+}
+
+/// This process is in each of `cg`'s directories, per /proc/self/cgroup.
+fn verify_in(cg: &nsboot_oci::cgroups::Cgroup) -> Result<(), String> {
+    use std::collections::BTreeSet;
+
+    use nsboot_oci::cgroups::Version;
+    let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("read /proc/self/cgroup: {e}"))?;
+    for d in &cg.dirs {
+        let rel = Path::new("/").join(d.path.strip_prefix(&d.mountpoint).map_err(|_| "dir outside its mount")?);
+        let want: BTreeSet<&str> = d.controllers.iter().map(String::as_str).collect();
+        let ok = own.lines().any(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next(), f.next().unwrap_or("-"), f.next().unwrap_or(""));
+            let hier = match d.version {
+                Version::V2 => ctrls.is_empty(),
+                Version::V1 => ctrls.split(',').collect::<BTreeSet<_>>() == want,
+            };
+            hier && Path::new(path) == rel
+        });
+        if !ok {
+            return Err(format!("not in {} per /proc/self/cgroup:\n{own}", d.path.display()));
+        }
+    }
+    Ok(())
+}
+
+/// `create-as <uid> <config.json>`: drop to `uid` (and gid = uid), then
+/// create the cgroup from `{"cgroupsPath":…, "resources":…}`; print the
+/// resulting Cgroup as JSON (`created {...}`) or `error …`.
+fn create_as(uid: u32, config: &str) -> i32 {
+    use nsboot_oci::cgroups::{CgroupPlan, Hierarchies};
+    use nsboot_oci::oci_spec::runtime::LinuxResources;
+
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Config {
+        cgroups_path: Option<std::path::PathBuf>,
+        resources: Option<LinuxResources>,
+    }
+    let c: Config = serde_json::from_slice(&read_arg(config)).expect("config JSON");
+    let hier = Hierarchies::detect().expect("detect");
+    nix::unistd::setgroups(&[]).expect("setgroups");
+    nix::unistd::setgid(nix::unistd::Gid::from_raw(uid)).expect("setgid");
+    nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)).expect("setuid");
+    let r = CgroupPlan::new(c.cgroups_path.as_deref(), c.resources.as_ref(), "rootless-test").and_then(|p| p.create(&hier));
+    match r {
+        Ok(cg) => println!("created {}", serde_json::to_string(&cg).expect("json")),
+        Err(e) => println!("error {e}"),
+    }
+    0
 }
 
 fn spawn_until_fail(max: usize) -> i32 {

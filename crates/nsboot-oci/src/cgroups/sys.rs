@@ -86,3 +86,32 @@ pub unsafe fn fork_into_cgroup(cgroup: Option<BorrowedFd<'_>>) -> Result<Forked,
         _ => Err(Errno::last()),
     }
 }
+
+/// Errors of [`fork_into_cgroup_single_threaded`].
+#[derive(Debug, thiserror::Error)]
+pub enum ForkError {
+    #[error("fork into cgroup: the process has {0} threads; only a single-threaded process may use the safe wrapper")]
+    MultiThreaded(usize),
+    #[error("fork into cgroup: reading /proc/self/status: {0}")]
+    Status(#[source] std::io::Error),
+    #[error("clone3(CLONE_INTO_CGROUP) / fork: {0}")]
+    Fork(#[source] Errno),
+}
+
+/// [`fork_into_cgroup`] for a process that checks it is single-threaded
+/// (`Threads: 1` in /proc/self/status) — then the child may do anything.
+pub fn fork_into_cgroup_single_threaded(cgroup: Option<BorrowedFd<'_>>) -> Result<Forked, ForkError> {
+    let status = std::fs::read_to_string("/proc/self/status").map_err(ForkError::Status)?;
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    if threads != 1 {
+        return Err(ForkError::MultiThreaded(threads));
+    }
+    // SAFETY: the process has exactly one thread (checked above, and no
+    // thread can be started concurrently by a single-threaded process), so
+    // the child inherits no lock held by another thread.
+    unsafe { fork_into_cgroup(cgroup) }.map_err(ForkError::Fork)
+}
