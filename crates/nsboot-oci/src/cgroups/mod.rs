@@ -41,12 +41,14 @@
 //! run after fork except `cgroup.procs` writes in the parent.
 //!
 //! # Device rules
-//! v1: the devices controller (`devices.deny`/`devices.allow`, in order,
-//! followed by runc's default allow list). v2 (eBPF
-//! `BPF_PROG_TYPE_CGROUP_DEVICE`): NOT IMPLEMENTED — device rules on a host
-//! whose devices controller is only on cgroup v2 are refused with
-//! [`CgroupError::Unsupported`] naming `linux.resources.devices`.
+//! Where a v1 devices hierarchy exists (legacy and hybrid hosts, as runc):
+//! the devices controller (`devices.deny`/`devices.allow`, in order,
+//! followed by runc's default allow list). On a unified host: a generated
+//! eBPF `BPF_PROG_TYPE_CGROUP_DEVICE` program attached to the cgroup2
+//! directory ([`ebpf`]); rootless without CAP_BPF/CAP_SYS_ADMIN that is
+//! skipped with a warning line.
 
+pub mod ebpf;
 pub mod sys;
 mod v1;
 mod v2;
@@ -84,6 +86,8 @@ pub enum CgroupError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{key}: {op}: {errno}{}", if log.is_empty() { String::new() } else { format!("; verifier log: {log}") })]
+    Bpf { key: String, op: &'static str, errno: nix::errno::Errno, log: String },
     #[error("remove {path}: processes still in the cgroup after SIGKILL and {waited_ms} ms")]
     Busy { path: PathBuf, waited_ms: u128 },
 }
@@ -368,7 +372,9 @@ impl CgroupPlan {
                 }
             }
             v1::prepare_cpuset(&cg)?;
-            apply(&self.resources, hier, &cg)
+            let w = apply(&self.resources, hier, &cg)?;
+            cg.warnings.extend(w);
+            Ok(())
         })();
         match r {
             Ok(()) => Ok(cg),
@@ -665,7 +671,8 @@ fn target<'a>(hier: &Hierarchies, cg: &'a Cgroup, controller: &str, key: &str) -
 }
 
 /// Apply every resource to the hierarchy holding its controller.
-fn apply(r: &LinuxResources, hier: &Hierarchies, cg: &Cgroup) -> Result<()> {
+fn apply(r: &LinuxResources, hier: &Hierarchies, cg: &Cgroup) -> Result<Vec<String>> {
+    let mut warnings = Vec::new();
     // v2 controllers must be enabled in every ancestor's subtree_control.
     if let (Some(u), Some(dir)) = (hier.unified(), cg.unified_dir()) {
         let mut wanted: BTreeSet<String> = BTreeSet::new();
@@ -751,7 +758,20 @@ fn apply(r: &LinuxResources, hier: &Hierarchies, cg: &Cgroup) -> Result<()> {
                 }
             }
             _ if hier.unified().is_some() => {
-                return Err(CgroupError::Unsupported { key: key.into(), what: "cgroup v2 eBPF device filtering" })
+                if let Some(fd) = cg.unified_fd()? {
+                    match ebpf::attach_device_filter(std::os::fd::AsFd::as_fd(&fd), rules) {
+                        Ok(()) => {}
+                        Err(CgroupError::Bpf { errno: nix::errno::Errno::EPERM, .. }) if !nix::unistd::geteuid().is_root() => {
+                            let w = format!(
+                                "nsboot-oci: cgroups: rootless: cannot attach the device filter to {} (EPERM); device rules not enforced by the cgroup",
+                                cg.unified_dir().unwrap_or(Path::new("")).display()
+                            );
+                            eprintln!("{w}");
+                            warnings.push(w);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
             }
             _ => return Err(CgroupError::ControllerMissing { key: key.into(), controller: "devices".into() }),
         }
@@ -766,7 +786,7 @@ fn apply(r: &LinuxResources, hier: &Hierarchies, cg: &Cgroup) -> Result<()> {
             v2::unified(dir, u, available)?;
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! SAFETY comment.
 #![allow(unsafe_code)]
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -114,4 +114,96 @@ pub fn fork_into_cgroup_single_threaded(cgroup: Option<BorrowedFd<'_>>) -> Resul
     // thread can be started concurrently by a single-threaded process), so
     // the child inherits no lock held by another thread.
     unsafe { fork_into_cgroup(cgroup) }.map_err(ForkError::Fork)
+}
+
+/// `bpf(BPF_PROG_LOAD)` of a `BPF_PROG_TYPE_CGROUP_DEVICE` program
+/// (`insns`: eBPF instructions, 8 bytes each). On failure, retries once
+/// with the verifier log and returns it with the errno. The fd is
+/// `O_CLOEXEC` (the kernel creates every BPF fd so).
+pub(crate) fn bpf_load_cgroup_device(insns: &[u64]) -> Result<OwnedFd, (Errno, String)> {
+    const BPF_PROG_LOAD: libc::c_long = 5;
+    const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+    /// The prefix of `union bpf_attr` for BPF_PROG_LOAD, up to prog_flags.
+    #[repr(C)]
+    struct ProgLoad {
+        prog_type: u32,
+        insn_cnt: u32,
+        insns: u64,
+        license: u64,
+        log_level: u32,
+        log_size: u32,
+        log_buf: u64,
+        kern_version: u32,
+        prog_flags: u32,
+    }
+    let license = c"Apache-2.0";
+    let insn_cnt = u32::try_from(insns.len()).map_err(|_| (Errno::E2BIG, String::new()))?;
+    let mut log = vec![0u8; 0];
+    for with_log in [false, true] {
+        if with_log {
+            log = vec![0u8; 64 * 1024];
+        }
+        let attr = ProgLoad {
+            prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+            insn_cnt,
+            insns: insns.as_ptr() as u64,
+            license: license.as_ptr() as u64,
+            log_level: u32::from(with_log),
+            log_size: log.len() as u32,
+            log_buf: if with_log { log.as_mut_ptr() as u64 } else { 0 },
+            kern_version: 0,
+            prog_flags: 0,
+        };
+        // SAFETY: `attr` is a valid BPF_PROG_LOAD prefix of the size
+        // passed; `insns`, `license` and `log` outlive the call, the kernel
+        // reads `insn_cnt` instructions and writes at most `log_size` bytes.
+        let ret = unsafe {
+            libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, &attr as *const ProgLoad, std::mem::size_of::<ProgLoad>())
+        };
+        if ret >= 0 {
+            // SAFETY: a successful BPF_PROG_LOAD returns a new fd owned by
+            // nothing else in this process.
+            return Ok(unsafe { OwnedFd::from_raw_fd(ret as libc::c_int) });
+        }
+        let e = Errno::last();
+        if with_log || !matches!(e, Errno::EINVAL | Errno::EACCES) {
+            let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+            return Err((e, String::from_utf8_lossy(&log[..end]).into_owned()));
+        }
+    }
+    Err((Errno::EINVAL, String::new()))
+}
+
+/// `bpf(BPF_PROG_ATTACH)` of `prog` to the cgroup2 directory `cgroup` as
+/// `BPF_CGROUP_DEVICE` with `BPF_F_ALLOW_MULTI` (programs of ancestors and
+/// of nested cgroups all apply; a device must pass every one).
+pub(crate) fn bpf_attach_cgroup_device(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> Result<(), Errno> {
+    const BPF_PROG_ATTACH: libc::c_long = 8;
+    const BPF_CGROUP_DEVICE: u32 = 6;
+    const BPF_F_ALLOW_MULTI: u32 = 2;
+    #[repr(C)]
+    struct ProgAttach {
+        target_fd: u32,
+        attach_bpf_fd: u32,
+        attach_type: u32,
+        attach_flags: u32,
+        replace_bpf_fd: u32,
+    }
+    let attr = ProgAttach {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: BPF_F_ALLOW_MULTI,
+        replace_bpf_fd: 0,
+    };
+    // SAFETY: `attr` is a valid BPF_PROG_ATTACH attribute of the size
+    // passed, read by the kernel during the call only; both fds are
+    // borrowed and open for its duration.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_bpf, BPF_PROG_ATTACH, &attr as *const ProgAttach, std::mem::size_of::<ProgAttach>())
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
 }
