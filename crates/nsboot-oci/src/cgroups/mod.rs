@@ -329,6 +329,11 @@ impl CgroupPlan {
         Ok(Self { path, resources })
     }
 
+    /// From the spec's `linux` object (`cgroupsPath`, `resources`).
+    pub fn from_linux(linux: &oci_spec::runtime::Linux, container_id: &str) -> Result<Self> {
+        Self::new(linux.cgroups_path().as_deref(), linux.resources().as_ref(), container_id)
+    }
+
     /// The validated path.
     pub fn path(&self) -> &CgroupsPath {
         &self.path
