@@ -389,3 +389,39 @@ fn ebpf_device_filter_denies_on_the_unified_hierarchy() {
         assert_gone(&hier, &name(t));
     }
 }
+
+/// `linux.resources.unified` on the real cgroup2 hierarchy: cgroup.* core
+/// files and the controllers it has (hugetlb here) are written; a key of a
+/// controller the unified hierarchy lacks is refused, naming the key, and
+/// nothing is left.
+#[test]
+fn unified_keys_are_written_or_refused_by_name() {
+    let hier = Hierarchies::detect().unwrap();
+    require_root_and!(hier, "hugetlb");
+    let Some(u) = hier.unified() else {
+        eprintln!("skipped: no cgroup2 hierarchy");
+        return;
+    };
+    let path = name("unified-keys");
+    let r = resources(json!({"unified": {"cgroup.max.descendants": "3", "hugetlb.2MB.max": "2097152"}}));
+    let cg = CgroupPlan::new(Some(&path), Some(&r), "c").unwrap().create(&hier).unwrap();
+    let _g = Cleanup(cg.clone());
+    let dir = cg.unified_dir().unwrap();
+    assert_eq!(dir, u.mountpoint.join(path.strip_prefix("/").unwrap()));
+    assert_eq!(read(dir, "cgroup.max.descendants"), "3");
+    assert_eq!(read(dir, "hugetlb.2MB.max"), "2097152");
+    cg.remove().unwrap();
+    assert_gone(&hier, &path);
+
+    let missing = ["memory", "cpu", "io", "pids"].into_iter().find(|c| !u.controllers.iter().any(|x| x == c));
+    if let Some(c) = missing {
+        let key = format!("{c}.max");
+        let r = resources(json!({"unified": {key.clone(): "1"}}));
+        let e = CgroupPlan::new(Some(&path), Some(&r), "c").unwrap().create(&hier).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("linux.resources.unified[{key:?}]: no cgroup hierarchy on this host has the `{c}` controller")
+        );
+        assert_gone(&hier, &path);
+    }
+}
