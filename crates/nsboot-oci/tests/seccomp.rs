@@ -236,3 +236,28 @@ fn docker_profile_build_and_load_time() {
     assert!(n > 100, "{stdout}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Two conditions on the same argument index are OR'ed (separate rules),
+/// as runc does; conditions on different indexes are AND'ed.
+#[test]
+fn args_on_one_index_are_ored() {
+    let dir = scratch("or");
+    let profile = write_profile(
+        &dir,
+        &json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{
+                "names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+                "args": [
+                    {"index": 0, "value": 0xffffffffu64, "op": "SCMP_CMP_EQ"},
+                    {"index": 0, "value": libc::ADDR_NO_RANDOMIZE, "op": "SCMP_CMP_EQ"}
+                ]
+            }]
+        }),
+    );
+    let filtered = run(profile.to_str().unwrap(), &["personality-query", "personality-addr-no-randomize", "getppid"]);
+    assert_eq!(result_of(&filtered, "personality-query"), Some(13));
+    assert_eq!(result_of(&filtered, "personality-addr-no-randomize"), Some(13));
+    assert_eq!(result_of(&filtered, "getppid"), None);
+    let _ = std::fs::remove_dir_all(dir);
+}
