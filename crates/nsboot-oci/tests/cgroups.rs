@@ -52,7 +52,10 @@ fn resources(v: serde_json::Value) -> LinuxResources {
 }
 
 fn read(dir: &Path, file: &str) -> String {
-    std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("read {}/{file}: {e}", dir.display())).trim().to_owned()
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("read {}/{file}: {e}", dir.display()))
+        .trim()
+        .to_owned()
 }
 
 /// Every hierarchy's directory for `path` is gone.
@@ -74,7 +77,11 @@ impl Drop for Cleanup {
 }
 
 fn cgroup_file(dir: &Path, cg: &Cgroup) -> PathBuf {
-    let f = std::env::temp_dir().join(format!("nsboot-i16sec-cg-{}-{}.json", std::process::id(), dir.file_name().unwrap().to_string_lossy()));
+    let f = std::env::temp_dir().join(format!(
+        "nsboot-i16sec-cg-{}-{}.json",
+        std::process::id(),
+        dir.file_name().unwrap().to_string_lossy()
+    ));
     std::fs::write(&f, serde_json::to_vec(cg).unwrap()).unwrap();
     f
 }
@@ -106,12 +113,30 @@ fn v1_files_hold_the_values_and_remove_leaves_nothing() {
         "pids": {"limit": 42},
         "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}]
     }));
-    let cg = CgroupPlan::new(Some(&path), Some(&r), "c").unwrap().create(&hier).unwrap();
+    let cg = CgroupPlan::new(Some(&path), Some(&r), "c")
+        .unwrap()
+        .create(&hier)
+        .unwrap();
     let mem = cg.dir_of("memory").unwrap();
-    assert_eq!(mem, hier.holding("memory").unwrap().mountpoint.join(path.strip_prefix("/").unwrap()));
-    assert_eq!(read(mem, "memory.limit_in_bytes"), (64u64 << 20).to_string());
-    assert_eq!(read(mem, "memory.soft_limit_in_bytes"), (32u64 << 20).to_string());
-    assert_eq!(read(mem, "memory.memsw.limit_in_bytes"), (96u64 << 20).to_string());
+    assert_eq!(
+        mem,
+        hier.holding("memory")
+            .unwrap()
+            .mountpoint
+            .join(path.strip_prefix("/").unwrap())
+    );
+    assert_eq!(
+        read(mem, "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(
+        read(mem, "memory.soft_limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(
+        read(mem, "memory.memsw.limit_in_bytes"),
+        (96u64 << 20).to_string()
+    );
     assert_eq!(read(mem, "memory.swappiness"), "10");
     let cpu = cg.dir_of("cpu").unwrap();
     assert_eq!(read(cpu, "cpu.shares"), "512");
@@ -120,9 +145,15 @@ fn v1_files_hold_the_values_and_remove_leaves_nothing() {
     assert_eq!(read(cg.dir_of("cpuset").unwrap(), "cpuset.cpus"), "0");
     assert_eq!(read(cg.dir_of("pids").unwrap(), "pids.max"), "42");
     let devices = read(cg.dir_of("devices").unwrap(), "devices.list");
-    assert!(!devices.contains("a *:* rwm"), "deny-all not applied: {devices}");
+    assert!(
+        !devices.contains("a *:* rwm"),
+        "deny-all not applied: {devices}"
+    );
     assert!(devices.lines().any(|l| l == "c 10:229 rw"), "{devices}");
-    assert!(devices.lines().any(|l| l == "c 1:3 rwm"), "runc's default /dev/null rule: {devices}");
+    assert!(
+        devices.lines().any(|l| l == "c 1:3 rwm"),
+        "runc's default /dev/null rule: {devices}"
+    );
     cg.remove().unwrap();
     assert_gone(&hier, &path);
     cg.remove().unwrap(); // idempotent
@@ -135,17 +166,33 @@ fn fork_bomb_stops_at_pids_max_and_host_is_unharmed() {
     let path = name("forkbomb");
     let limit = 24;
     let r = resources(json!({"pids": {"limit": limit}}));
-    let cg = CgroupPlan::new(Some(&path), Some(&r), "c").unwrap().create(&hier).unwrap();
+    let cg = CgroupPlan::new(Some(&path), Some(&r), "c")
+        .unwrap()
+        .create(&hier)
+        .unwrap();
     let guard = Cleanup(cg.clone());
     let pids_dir = cg.dir_of("pids").unwrap().to_owned();
-    assert_eq!(read(&pids_dir, "pids.max"), limit.to_string(), "refusing to start a fork bomb without the limit");
+    assert_eq!(
+        read(&pids_dir, "pids.max"),
+        limit.to_string(),
+        "refusing to start a fork bomb without the limit"
+    );
     let f = cgroup_file(&pids_dir, &cg);
     // A real shell fork bomb, bounded by pids.max; it never ends on its
     // own, so the test stops it with Cgroup::remove (freeze, kill, rmdir).
     // --verify: the helper checks /proc/self/cgroup before exec and
     // refuses to start the bomb outside the cgroup.
     let mut bomb = Command::new(HELPER)
-        .args(["cgroup-enter", f.to_str().unwrap(), "procs", "--verify", "--", "/bin/sh", "-c", "b() { b | b & }; b; wait"])
+        .args([
+            "cgroup-enter",
+            f.to_str().unwrap(),
+            "procs",
+            "--verify",
+            "--",
+            "/bin/sh",
+            "-c",
+            "b() { b | b & }; b; wait",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -155,14 +202,24 @@ fn fork_bomb_stops_at_pids_max_and_host_is_unharmed() {
     let mut failures = 0u64;
     while start.elapsed() < Duration::from_secs(3) {
         max_seen = max_seen.max(read(&pids_dir, "pids.current").parse().unwrap());
-        failures = read(&pids_dir, "pids.events").strip_prefix("max ").unwrap().parse().unwrap();
+        failures = read(&pids_dir, "pids.events")
+            .strip_prefix("max ")
+            .unwrap()
+            .parse()
+            .unwrap();
         if failures > 100 {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(max_seen <= limit as usize, "pids.current {max_seen} above pids.max {limit}");
-    assert!(failures > 0, "the bomb never hit pids.max (peak {max_seen})");
+    assert!(
+        max_seen <= limit as usize,
+        "pids.current {max_seen} above pids.max {limit}"
+    );
+    assert!(
+        failures > 0,
+        "the bomb never hit pids.max (peak {max_seen})"
+    );
     // The host still forks.
     assert!(Command::new("/bin/true").status().unwrap().success());
     cg.remove().unwrap();
@@ -180,22 +237,47 @@ fn memory_hog_is_oom_killed_inside_its_limit() {
     let path = name("oom");
     let limit: u64 = 32 << 20;
     let r = resources(json!({"memory": {"limit": limit, "swap": limit}}));
-    let cg = CgroupPlan::new(Some(&path), Some(&r), "c").unwrap().create(&hier).unwrap();
+    let cg = CgroupPlan::new(Some(&path), Some(&r), "c")
+        .unwrap()
+        .create(&hier)
+        .unwrap();
     let _guard = Cleanup(cg.clone());
     let mem = cg.dir_of("memory").unwrap().to_owned();
-    assert!(mem.join("memory.memsw.limit_in_bytes").exists(), "swap accounting (memsw) is off");
+    assert!(
+        mem.join("memory.memsw.limit_in_bytes").exists(),
+        "swap accounting (memsw) is off"
+    );
     assert_eq!(read(&mem, "memory.memsw.limit_in_bytes"), limit.to_string());
     let f = cgroup_file(&mem, &cg);
     let out = Command::new(HELPER)
-        .args(["cgroup-enter", f.to_str().unwrap(), "procs", "--verify", "--", HELPER, "hog", "256"])
+        .args([
+            "cgroup-enter",
+            f.to_str().unwrap(),
+            "procs",
+            "--verify",
+            "--",
+            HELPER,
+            "hog",
+            "256",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(out.status.signal(), Some(libc::SIGKILL), "hog not killed: {:?}\n{stdout}", out.status);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGKILL),
+        "hog not killed: {:?}\n{stdout}",
+        out.status
+    );
     assert!(!stdout.contains("survived"), "{stdout}");
     let oom = read(&mem, "memory.oom_control");
-    let kills: u64 = oom.lines().find_map(|l| l.strip_prefix("oom_kill ")).unwrap().parse().unwrap();
+    let kills: u64 = oom
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(kills >= 1, "{oom}");
     let peak: u64 = read(&mem, "memory.max_usage_in_bytes").parse().unwrap();
     assert!(peak <= limit, "peak {peak} above limit {limit}");
@@ -213,8 +295,13 @@ fn unified_hugetlb_limit_and_clone_into_cgroup() {
         return;
     };
     let path = name("clone3");
-    let r = resources(json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 20}], "pids": {"limit": 10}}));
-    let cg = CgroupPlan::new(Some(&path), Some(&r), "c").unwrap().create(&hier).unwrap();
+    let r = resources(
+        json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 20}], "pids": {"limit": 10}}),
+    );
+    let cg = CgroupPlan::new(Some(&path), Some(&r), "c")
+        .unwrap()
+        .create(&hier)
+        .unwrap();
     let _guard = Cleanup(cg.clone());
     let hdir = cg.dir_of("hugetlb").unwrap().to_owned();
     let file = match hier.holding("hugetlb").unwrap().version {
@@ -225,18 +312,41 @@ fn unified_hugetlb_limit_and_clone_into_cgroup() {
     let f = cgroup_file(&hdir, &cg);
     for mode in ["clone3", "procs"] {
         let out = Command::new(HELPER)
-            .args(["cgroup-enter", f.to_str().unwrap(), mode, "--", "/bin/cat", "/proc/self/cgroup"])
+            .args([
+                "cgroup-enter",
+                f.to_str().unwrap(),
+                mode,
+                "--",
+                "/bin/cat",
+                "/proc/self/cgroup",
+            ])
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{mode}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{mode}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         if mode == "clone3" {
-            assert!(stdout.contains("in_cgroup true"), "CLONE_INTO_CGROUP not used: {stdout}");
+            assert!(
+                stdout.contains("in_cgroup true"),
+                "CLONE_INTO_CGROUP not used: {stdout}"
+            );
         }
         let p = path.to_str().unwrap();
-        assert!(stdout.lines().any(|l| l == format!("0::{p}")), "{mode}: not in the unified cgroup: {stdout}");
-        assert!(stdout.lines().any(|l| l.ends_with(&format!(":memory:{p}"))), "{mode}: not in the v1 memory cgroup: {stdout}");
-        assert!(stdout.lines().any(|l| l.ends_with(&format!(":pids:{p}"))), "{mode}: not in the v1 pids cgroup: {stdout}");
+        assert!(
+            stdout.lines().any(|l| l == format!("0::{p}")),
+            "{mode}: not in the unified cgroup: {stdout}"
+        );
+        assert!(
+            stdout.lines().any(|l| l.ends_with(&format!(":memory:{p}"))),
+            "{mode}: not in the v1 memory cgroup: {stdout}"
+        );
+        assert!(
+            stdout.lines().any(|l| l.ends_with(&format!(":pids:{p}"))),
+            "{mode}: not in the v1 pids cgroup: {stdout}"
+        );
     }
     assert!(u.mountpoint.join(path.strip_prefix("/").unwrap()).is_dir());
     cg.remove().unwrap();
@@ -249,10 +359,21 @@ fn relative_path_lands_under_the_callers_cgroup() {
     let hier = Hierarchies::detect().unwrap();
     require_root_and!(hier, "memory");
     let rel = PathBuf::from(format!("nsboot-i16sec-{}-rel", std::process::id()));
-    let cg = CgroupPlan::new(Some(&rel), None, "c").unwrap().create(&hier).unwrap();
+    let cg = CgroupPlan::new(Some(&rel), None, "c")
+        .unwrap()
+        .create(&hier)
+        .unwrap();
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let own_mem = own.lines().find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_owned())).unwrap();
-    let expect = hier.holding("memory").unwrap().mountpoint.join(own_mem.trim_start_matches('/')).join(&rel);
+    let own_mem = own
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_owned()))
+        .unwrap();
+    let expect = hier
+        .holding("memory")
+        .unwrap()
+        .mountpoint
+        .join(own_mem.trim_start_matches('/'))
+        .join(&rel);
     assert_eq!(cg.dir_of("memory").unwrap(), expect);
     assert!(expect.is_dir());
     cg.remove().unwrap();
@@ -265,7 +386,10 @@ fn dotdot_in_cgroups_path_is_refused_and_nothing_created() {
     let inner = format!("nsboot-i16sec-{}-dotdot", std::process::id());
     let bad = PathBuf::from(format!("/{inner}/../../escape"));
     let e = CgroupPlan::new(Some(&bad), None, "c").unwrap_err();
-    assert!(matches!(e, CgroupError::Invalid { ref key, .. } if key == "linux.cgroupsPath"), "{e}");
+    assert!(
+        matches!(e, CgroupError::Invalid { ref key, .. } if key == "linux.cgroupsPath"),
+        "{e}"
+    );
     assert!(e.to_string().contains("`..`"), "{e}");
     for h in &hier.list {
         assert!(!h.mountpoint.join(&inner).exists());
@@ -280,13 +404,27 @@ fn failing_resource_names_its_key_and_leaves_nothing() {
     // Created first (memory), then the cpu write fails in the kernel:
     // everything created must be removed again.
     let r = resources(json!({"memory": {"limit": 64 << 20}, "cpu": {"quota": 500, "period": 100}}));
-    let e = CgroupPlan::new(Some(&path), Some(&r), "c").unwrap().create(&hier).unwrap_err();
-    assert!(e.to_string().starts_with("linux.resources.cpu.period: write \"100\""), "{e}");
+    let e = CgroupPlan::new(Some(&path), Some(&r), "c")
+        .unwrap()
+        .create(&hier)
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("linux.resources.cpu.period: write \"100\""),
+        "{e}"
+    );
     assert_gone(&hier, &path);
     let r = resources(json!({"hugepageLimits": [{"pageSize": "3MB", "limit": 1}]}));
     if hier.holding("hugetlb").is_some() && nix::unistd::geteuid().is_root() {
-        let e = CgroupPlan::new(Some(&path), Some(&r), "c").unwrap().create(&hier).unwrap_err();
-        assert!(e.to_string().starts_with("linux.resources.hugepageLimits[0].pageSize:"), "{e}");
+        let e = CgroupPlan::new(Some(&path), Some(&r), "c")
+            .unwrap()
+            .create(&hier)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("linux.resources.hugepageLimits[0].pageSize:"),
+            "{e}"
+        );
         assert_gone(&hier, &path);
     }
 }
@@ -301,21 +439,49 @@ fn rootless_without_delegation_skips_with_a_warning() {
     let deleg = pids_mp.join(path.strip_prefix("/").unwrap());
     std::fs::create_dir(&deleg).unwrap();
     for f in ["", "cgroup.procs", "pids.max"] {
-        nix::unistd::chown(&deleg.join(f), Some(nix::unistd::Uid::from_raw(65534)), Some(nix::unistd::Gid::from_raw(65534))).unwrap();
+        nix::unistd::chown(
+            &deleg.join(f),
+            Some(nix::unistd::Uid::from_raw(65534)),
+            Some(nix::unistd::Gid::from_raw(65534)),
+        )
+        .unwrap();
     }
-    let cfg = std::env::temp_dir().join(format!("nsboot-i16sec-rootless-{}.json", std::process::id()));
-    std::fs::write(&cfg, json!({"cgroupsPath": path.join("ctr"), "resources": {"pids": {"limit": 7}}}).to_string()).unwrap();
-    let out = Command::new(HELPER).args(["create-as", "65534", cfg.to_str().unwrap()]).output().unwrap();
+    let cfg = std::env::temp_dir().join(format!(
+        "nsboot-i16sec-rootless-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(
+        &cfg,
+        json!({"cgroupsPath": path.join("ctr"), "resources": {"pids": {"limit": 7}}}).to_string(),
+    )
+    .unwrap();
+    let out = Command::new(HELPER)
+        .args(["create-as", "65534", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let created: Cgroup = serde_json::from_str(stdout.trim().strip_prefix("created ").unwrap_or_else(|| panic!("{stdout}{stderr}"))).unwrap();
+    let created: Cgroup = serde_json::from_str(
+        stdout
+            .trim()
+            .strip_prefix("created ")
+            .unwrap_or_else(|| panic!("{stdout}{stderr}")),
+    )
+    .unwrap();
     // Only the delegated pids hierarchy was used; every other hierarchy
     // was skipped with a warning line on stderr.
     assert_eq!(created.dirs.len(), 1, "{created:?}");
     assert_eq!(created.dirs[0].path, deleg.join("ctr"));
     assert_eq!(read(&deleg.join("ctr"), "pids.max"), "7");
     assert_eq!(created.warnings.len(), hier.list.len() - 1);
-    assert_eq!(stderr.lines().filter(|l| l.starts_with("nsboot-oci: cgroups: rootless")).count(), hier.list.len() - 1, "{stderr}");
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("nsboot-oci: cgroups: rootless"))
+            .count(),
+        hier.list.len() - 1,
+        "{stderr}"
+    );
     created.remove().unwrap();
     std::fs::remove_dir(&deleg).unwrap();
     assert_gone(&hier, &path);
@@ -326,13 +492,26 @@ fn rootless_without_delegation_skips_with_a_warning() {
 fn probes_in(cg: &Cgroup, tag: &str, probes: &[&str]) -> String {
     let f = cgroup_file(Path::new(tag), cg);
     let out = Command::new(HELPER)
-        .args(["cgroup-enter", f.to_str().unwrap(), "procs", "--verify", "--", HELPER, "seccomp", "-"])
+        .args([
+            "cgroup-enter",
+            f.to_str().unwrap(),
+            "procs",
+            "--verify",
+            "--",
+            HELPER,
+            "seccomp",
+            "-",
+        ])
         .args(probes)
         .output()
         .unwrap();
     let _ = std::fs::remove_file(f);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
 }
 
@@ -353,15 +532,24 @@ fn ebpf_device_filter_denies_on_the_unified_hierarchy() {
     let probes = ["open-r:/dev/kmsg", "open-w:/dev/kmsg", "open-r:/dev/null"];
     // Control: same cgroup setup, no program.
     let path = name("ebpf-control");
-    let cg = CgroupPlan::new(Some(&path), None, "c").unwrap().create(&hier).unwrap();
+    let cg = CgroupPlan::new(Some(&path), None, "c")
+        .unwrap()
+        .create(&hier)
+        .unwrap();
     let _g = Cleanup(cg.clone());
     let out = probes_in(&cg, "ebpf-control", &probes);
-    assert!(out.contains("probe open-r:/dev/kmsg ok") && out.contains("probe open-w:/dev/kmsg ok"), "{out}");
+    assert!(
+        out.contains("probe open-r:/dev/kmsg ok") && out.contains("probe open-w:/dev/kmsg ok"),
+        "{out}"
+    );
 
     // Deny everything; the default list allows /dev/null (1:3), not
     // /dev/kmsg (1:11).
     let path = name("ebpf-deny");
-    let cg = CgroupPlan::new(Some(&path), None, "c").unwrap().create(&hier).unwrap();
+    let cg = CgroupPlan::new(Some(&path), None, "c")
+        .unwrap()
+        .create(&hier)
+        .unwrap();
     let _g2 = Cleanup(cg.clone());
     let rules: Vec<_> = serde_json::from_value(json!([{"allow": false, "access": "rwm"}])).unwrap();
     attach_device_filter(cg.unified_fd().unwrap().unwrap().as_fd(), &rules).unwrap();
@@ -373,7 +561,10 @@ fn ebpf_device_filter_denies_on_the_unified_hierarchy() {
     // Allow /dev/kmsg read only: the last matching rule wins, and an allow
     // rule covers only the access it lists.
     let path = name("ebpf-readonly");
-    let cg = CgroupPlan::new(Some(&path), None, "c").unwrap().create(&hier).unwrap();
+    let cg = CgroupPlan::new(Some(&path), None, "c")
+        .unwrap()
+        .create(&hier)
+        .unwrap();
     let _g3 = Cleanup(cg.clone());
     let rules: Vec<_> = serde_json::from_value(json!([
         {"allow": false, "access": "rwm"},
@@ -403,8 +594,13 @@ fn unified_keys_are_written_or_refused_by_name() {
         return;
     };
     let path = name("unified-keys");
-    let r = resources(json!({"unified": {"cgroup.max.descendants": "3", "hugetlb.2MB.max": "2097152"}}));
-    let cg = CgroupPlan::new(Some(&path), Some(&r), "c").unwrap().create(&hier).unwrap();
+    let r = resources(
+        json!({"unified": {"cgroup.max.descendants": "3", "hugetlb.2MB.max": "2097152"}}),
+    );
+    let cg = CgroupPlan::new(Some(&path), Some(&r), "c")
+        .unwrap()
+        .create(&hier)
+        .unwrap();
     let _g = Cleanup(cg.clone());
     let dir = cg.unified_dir().unwrap();
     assert_eq!(dir, u.mountpoint.join(path.strip_prefix("/").unwrap()));
@@ -413,11 +609,16 @@ fn unified_keys_are_written_or_refused_by_name() {
     cg.remove().unwrap();
     assert_gone(&hier, &path);
 
-    let missing = ["memory", "cpu", "io", "pids"].into_iter().find(|c| !u.controllers.iter().any(|x| x == c));
+    let missing = ["memory", "cpu", "io", "pids"]
+        .into_iter()
+        .find(|c| !u.controllers.iter().any(|x| x == c));
     if let Some(c) = missing {
         let key = format!("{c}.max");
         let r = resources(json!({"unified": {key.clone(): "1"}}));
-        let e = CgroupPlan::new(Some(&path), Some(&r), "c").unwrap().create(&hier).unwrap_err();
+        let e = CgroupPlan::new(Some(&path), Some(&r), "c")
+            .unwrap()
+            .create(&hier)
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             format!("linux.resources.unified[{key:?}]: no cgroup hierarchy on this host has the `{c}` controller")

@@ -19,14 +19,34 @@ const ENOSYS: i32 = 38;
 
 /// Docker's default capability set (moby `oci/caps/defaults.go`).
 const DOCKER_CAPS: &[&str] = &[
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
 ];
 
 fn kernel_at_least(min: &str) -> bool {
-    let rel = nix::sys::utsname::uname().unwrap().release().to_string_lossy().into_owned();
-    let num = |s: &str| -> Vec<u32> { s.split(|c: char| !c.is_ascii_digit()).take(2).map(|p| p.parse().unwrap_or(0)).collect() };
+    let rel = nix::sys::utsname::uname()
+        .unwrap()
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    let num = |s: &str| -> Vec<u32> {
+        s.split(|c: char| !c.is_ascii_digit())
+            .take(2)
+            .map(|p| p.parse().unwrap_or(0))
+            .collect()
+    };
     num(&rel) >= num(min)
 }
 
@@ -35,16 +55,25 @@ fn kernel_at_least(min: &str) -> bool {
 /// kernel is at least `includes.minKernel`; drop it when any
 /// `excludes.caps` is held or the arch is in `excludes.arches`.
 fn docker_profile_to_oci(caps: &[&str]) -> Value {
-    let raw: Value = serde_json::from_slice(&std::fs::read(fixture("docker-default-seccomp.json")).unwrap()).unwrap();
+    let raw: Value =
+        serde_json::from_slice(&std::fs::read(fixture("docker-default-seccomp.json")).unwrap())
+            .unwrap();
     let arch = "amd64";
     let strs = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array).into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect()
+        v.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect()
     };
     let mut out = Vec::new();
     for call in raw["syscalls"].as_array().unwrap() {
         let inc = &call["includes"];
         let exc = &call["excludes"];
-        if !strs(inc.get("caps")).iter().all(|c| caps.contains(&c.as_str())) {
+        if !strs(inc.get("caps"))
+            .iter()
+            .all(|c| caps.contains(&c.as_str()))
+        {
             continue;
         }
         let arches = strs(inc.get("arches"));
@@ -56,7 +85,11 @@ fn docker_profile_to_oci(caps: &[&str]) -> Value {
                 continue;
             }
         }
-        if strs(exc.get("caps")).iter().any(|c| caps.contains(&c.as_str())) || strs(exc.get("arches")).iter().any(|a| a == arch) {
+        if strs(exc.get("caps"))
+            .iter()
+            .any(|c| caps.contains(&c.as_str()))
+            || strs(exc.get("arches")).iter().any(|a| a == arch)
+        {
             continue;
         }
         let mut c = json!({"names": call["names"], "action": call["action"]});
@@ -67,9 +100,20 @@ fn docker_profile_to_oci(caps: &[&str]) -> Value {
         }
         out.push(c);
     }
-    let archmap = raw["archMap"].as_array().unwrap().iter().find(|m| m["architecture"] == "SCMP_ARCH_X86_64").unwrap();
+    let archmap = raw["archMap"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["architecture"] == "SCMP_ARCH_X86_64")
+        .unwrap();
     let mut architectures = vec![archmap["architecture"].clone()];
-    architectures.extend(archmap["subArchitectures"].as_array().unwrap().iter().cloned());
+    architectures.extend(
+        archmap["subArchitectures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .cloned(),
+    );
     json!({
         "defaultAction": raw["defaultAction"],
         "defaultErrnoRet": raw["defaultErrnoRet"],
@@ -79,7 +123,9 @@ fn docker_profile_to_oci(caps: &[&str]) -> Value {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -91,15 +137,28 @@ fn scratch(name: &str) -> PathBuf {
 
 fn write_profile(dir: &Path, v: &Value) -> PathBuf {
     let p = dir.join("seccomp.json");
-    std::fs::File::create(&p).unwrap().write_all(v.to_string().as_bytes()).unwrap();
+    std::fs::File::create(&p)
+        .unwrap()
+        .write_all(v.to_string().as_bytes())
+        .unwrap();
     p
 }
 
 /// Run the helper; return probe name -> None (ok) / Some(errno).
 fn run(profile: &str, probes: &[&str]) -> Vec<(String, Option<i32>)> {
-    let out = Command::new(HELPER).arg("seccomp").arg(profile).args(probes).output().unwrap();
+    let out = Command::new(HELPER)
+        .arg("seccomp")
+        .arg(profile)
+        .args(probes)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "helper failed: {:?}\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "helper failed: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
         .lines()
         .filter_map(|l| l.strip_prefix("probe "))
@@ -117,7 +176,11 @@ fn run(profile: &str, probes: &[&str]) -> Vec<(String, Option<i32>)> {
 }
 
 fn result_of(results: &[(String, Option<i32>)], name: &str) -> Option<i32> {
-    results.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no probe {name} in {results:?}")).1
+    results
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no probe {name} in {results:?}"))
+        .1
 }
 
 #[test]
@@ -127,8 +190,15 @@ fn docker_default_profile_blocks_unshare_with_eperm() {
     // Control: the helper runs as root, so without a filter unshare works.
     let control = run("-", &["unshare-uts", "getppid"]);
     assert_eq!(result_of(&control, "unshare-uts"), None);
-    let filtered = run(profile.to_str().unwrap(), &["unshare-uts", "getppid", "chroot"]);
-    assert_eq!(result_of(&filtered, "unshare-uts"), Some(EPERM), "unshare is not in Docker's allow list without CAP_SYS_ADMIN");
+    let filtered = run(
+        profile.to_str().unwrap(),
+        &["unshare-uts", "getppid", "chroot"],
+    );
+    assert_eq!(
+        result_of(&filtered, "unshare-uts"),
+        Some(EPERM),
+        "unshare is not in Docker's allow list without CAP_SYS_ADMIN"
+    );
     assert_eq!(result_of(&filtered, "getppid"), None);
     // chroot is allowed by the profile only with CAP_SYS_CHROOT (held):
     // the filter lets it through and it succeeds as root.
@@ -139,7 +209,11 @@ fn docker_default_profile_blocks_unshare_with_eperm() {
 #[test]
 fn docker_profile_without_sys_chroot_blocks_chroot() {
     let dir = scratch("docker-chroot");
-    let caps: Vec<&str> = DOCKER_CAPS.iter().copied().filter(|c| *c != "CAP_SYS_CHROOT").collect();
+    let caps: Vec<&str> = DOCKER_CAPS
+        .iter()
+        .copied()
+        .filter(|c| *c != "CAP_SYS_CHROOT")
+        .collect();
     let profile = write_profile(&dir, &docker_profile_to_oci(&caps));
     let filtered = run(profile.to_str().unwrap(), &["chroot"]);
     assert_eq!(result_of(&filtered, "chroot"), Some(EPERM));
@@ -152,11 +226,17 @@ fn docker_profile_arg_filter_blocks_only_the_matching_personality() {
     let profile = write_profile(&dir, &docker_profile_to_oci(DOCKER_CAPS));
     let control = run("-", &["personality-query", "personality-addr-no-randomize"]);
     assert_eq!(result_of(&control, "personality-addr-no-randomize"), None);
-    let filtered = run(profile.to_str().unwrap(), &["personality-query", "personality-addr-no-randomize"]);
+    let filtered = run(
+        profile.to_str().unwrap(),
+        &["personality-query", "personality-addr-no-randomize"],
+    );
     // personality(0xffffffff) matches an allow rule with an EQ arg; the
     // same syscall with ADDR_NO_RANDOMIZE matches none and gets EPERM.
     assert_eq!(result_of(&filtered, "personality-query"), None);
-    assert_eq!(result_of(&filtered, "personality-addr-no-randomize"), Some(EPERM));
+    assert_eq!(
+        result_of(&filtered, "personality-addr-no-randomize"),
+        Some(EPERM)
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -175,7 +255,10 @@ fn errno_ret_and_masked_eq_are_honoured() {
             }]
         }),
     );
-    let filtered = run(profile.to_str().unwrap(), &["unshare-uts", "personality-query"]);
+    let filtered = run(
+        profile.to_str().unwrap(),
+        &["unshare-uts", "personality-query"],
+    );
     assert_eq!(result_of(&filtered, "unshare-uts"), Some(95));
     assert_eq!(result_of(&filtered, "personality-query"), None);
     let _ = std::fs::remove_dir_all(dir);
@@ -209,7 +292,11 @@ fn notify_delivers_the_listener_fd_and_state_to_the_agent() {
     assert_eq!(state.pid(), &(child.id() as i32));
     assert_eq!(state.metadata().as_deref(), Some("nsboot-test-metadata"));
     assert_eq!(state.state().id(), "nsboot-oci-helper");
-    let target = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&listener))).unwrap();
+    let target = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&listener)
+    ))
+    .unwrap();
     assert_eq!(target.to_string_lossy(), "anon_inode:seccomp notify");
     // The agent goes away without answering: the notified mkdir fails with
     // ENOSYS (kernel behaviour for a listener that is closed), not ENOENT.
@@ -217,7 +304,10 @@ fn notify_delivers_the_listener_fd_and_state_to_the_agent() {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("listener sent"), "{stdout}");
-    assert!(stdout.contains(&format!("probe mkdir-missing errno {ENOSYS}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("probe mkdir-missing errno {ENOSYS}")),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -228,11 +318,24 @@ fn notify_delivers_the_listener_fd_and_state_to_the_agent() {
 fn docker_profile_build_and_load_time() {
     let dir = scratch("timing");
     let profile = write_profile(&dir, &docker_profile_to_oci(DOCKER_CAPS));
-    let out = Command::new(HELPER).args(["time-seccomp", profile.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(HELPER)
+        .args(["time-seccomp", profile.to_str().unwrap()])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!("BENCH docker default seccomp profile: {stdout}");
-    let n: usize = stdout.split_whitespace().skip_while(|w| *w != "instructions").nth(1).unwrap().parse().unwrap();
+    let n: usize = stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "instructions")
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(n > 100, "{stdout}");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -255,9 +358,19 @@ fn args_on_one_index_are_ored() {
             }]
         }),
     );
-    let filtered = run(profile.to_str().unwrap(), &["personality-query", "personality-addr-no-randomize", "getppid"]);
+    let filtered = run(
+        profile.to_str().unwrap(),
+        &[
+            "personality-query",
+            "personality-addr-no-randomize",
+            "getppid",
+        ],
+    );
     assert_eq!(result_of(&filtered, "personality-query"), Some(13));
-    assert_eq!(result_of(&filtered, "personality-addr-no-randomize"), Some(13));
+    assert_eq!(
+        result_of(&filtered, "personality-addr-no-randomize"),
+        Some(13)
+    );
     assert_eq!(result_of(&filtered, "getppid"), None);
     let _ = std::fs::remove_dir_all(dir);
 }

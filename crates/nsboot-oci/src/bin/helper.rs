@@ -62,13 +62,21 @@ fn seccomp(profile: &str, probes: &[String]) -> i32 {
         }
         match plan.load() {
             Ok(Some(listener)) => {
-                let path = plan.listener_path().expect("validated: listenerPath with notify");
+                let path = plan
+                    .listener_path()
+                    .expect("validated: listenerPath with notify");
                 let mut state = nsboot_oci::oci_spec::runtime::State::default();
                 state.set_version("1.2.0".into());
                 state.set_id("nsboot-oci-helper".into());
                 state.set_pid(Some(std::process::id() as i32));
-                let cps = notify::process_state(&state, std::process::id() as i32, plan.listener_metadata());
-                if let Err(e) = notify::send_listener(path, &cps, std::os::fd::AsFd::as_fd(&listener)) {
+                let cps = notify::process_state(
+                    &state,
+                    std::process::id() as i32,
+                    plan.listener_metadata(),
+                );
+                if let Err(e) =
+                    notify::send_listener(path, &cps, std::os::fd::AsFd::as_fd(&listener))
+                {
                     println!("error {e}");
                     return 1;
                 }
@@ -98,7 +106,10 @@ fn probe(name: &str) -> Result<(), Errno> {
         "unshare-uts" => nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUTS),
         "personality-query" => personality::get().map(drop),
         "personality-addr-no-randomize" => personality::set(Persona::ADDR_NO_RANDOMIZE).map(drop),
-        "mkdir-missing" => nix::unistd::mkdir("/nonexistent-nsboot-oci/x", nix::sys::stat::Mode::from_bits_truncate(0o700)),
+        "mkdir-missing" => nix::unistd::mkdir(
+            "/nonexistent-nsboot-oci/x",
+            nix::sys::stat::Mode::from_bits_truncate(0o700),
+        ),
         "getppid" => {
             nix::unistd::getppid();
             Ok(())
@@ -106,8 +117,17 @@ fn probe(name: &str) -> Result<(), Errno> {
         "chroot" => nix::unistd::chroot("/"),
         _ if name.starts_with("open-r:") || name.starts_with("open-w:") => {
             use nix::fcntl::OFlag;
-            let mode = if name.starts_with("open-r:") { OFlag::O_RDONLY } else { OFlag::O_WRONLY };
-            nix::fcntl::open(&name[7..], mode | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK, nix::sys::stat::Mode::empty()).map(drop)
+            let mode = if name.starts_with("open-r:") {
+                OFlag::O_RDONLY
+            } else {
+                OFlag::O_WRONLY
+            };
+            nix::fcntl::open(
+                &name[7..],
+                mode | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map(drop)
         }
         _ => Err(Errno::ENOTSUP),
     }
@@ -141,13 +161,19 @@ fn cgroup_enter(args: &[String]) -> i32 {
     use nsboot_oci::cgroups::Cgroup;
 
     let cg: Cgroup = serde_json::from_slice(&read_arg(&args[0])).expect("cgroup JSON");
-    let sep = args.iter().position(|a| a == "--").expect("-- before the command");
+    let sep = args
+        .iter()
+        .position(|a| a == "--")
+        .expect("-- before the command");
     // --verify: before exec, check in /proc/self/cgroup (kernel state, not
     // the library's word) that this process is in every hierarchy's
     // directory, and refuse to run the workload otherwise — so that a fork
     // bomb or memory hog never runs on the host if placement regresses.
     let verify = args[2..sep].iter().any(|a| a == "--verify");
-    let argv: Vec<CString> = args[sep + 1..].iter().map(|a| CString::new(a.as_str()).expect("no NUL")).collect();
+    let argv: Vec<CString> = args[sep + 1..]
+        .iter()
+        .map(|a| CString::new(a.as_str()).expect("no NUL"))
+        .collect();
     match args[1].as_str() {
         "procs" => {
             if let Err(e) = cg.add_pid(nix::unistd::getpid()) {
@@ -190,7 +216,11 @@ fn cgroup_enter(args: &[String]) -> i32 {
                 }
                 Ok(Forked::Parent { child, in_cgroup }) => {
                     drop(r);
-                    let added = if in_cgroup { cg.add_pid_v1(child) } else { cg.add_pid(child) };
+                    let added = if in_cgroup {
+                        cg.add_pid_v1(child)
+                    } else {
+                        cg.add_pid(child)
+                    };
                     if let Err(e) = added {
                         println!("error {e}");
                         let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
@@ -228,9 +258,14 @@ fn verify_in(cg: &nsboot_oci::cgroups::Cgroup) -> Result<(), String> {
     use std::collections::BTreeSet;
 
     use nsboot_oci::cgroups::Version;
-    let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("read /proc/self/cgroup: {e}"))?;
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| format!("read /proc/self/cgroup: {e}"))?;
     for d in &cg.dirs {
-        let rel = Path::new("/").join(d.path.strip_prefix(&d.mountpoint).map_err(|_| "dir outside its mount")?);
+        let rel = Path::new("/").join(
+            d.path
+                .strip_prefix(&d.mountpoint)
+                .map_err(|_| "dir outside its mount")?,
+        );
         let want: BTreeSet<&str> = d.controllers.iter().map(String::as_str).collect();
         let ok = own.lines().any(|l| {
             let mut f = l.splitn(3, ':');
@@ -242,7 +277,10 @@ fn verify_in(cg: &nsboot_oci::cgroups::Cgroup) -> Result<(), String> {
             hier && Path::new(path) == rel
         });
         if !ok {
-            return Err(format!("not in {} per /proc/self/cgroup:\n{own}", d.path.display()));
+            return Err(format!(
+                "not in {} per /proc/self/cgroup:\n{own}",
+                d.path.display()
+            ));
         }
     }
     Ok(())
@@ -266,7 +304,12 @@ fn create_as(uid: u32, config: &str) -> i32 {
     nix::unistd::setgroups(&[]).expect("setgroups");
     nix::unistd::setgid(nix::unistd::Gid::from_raw(uid)).expect("setgid");
     nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)).expect("setuid");
-    let r = CgroupPlan::new(c.cgroups_path.as_deref(), c.resources.as_ref(), "rootless-test").and_then(|p| p.create(&hier));
+    let r = CgroupPlan::new(
+        c.cgroups_path.as_deref(),
+        c.resources.as_ref(),
+        "rootless-test",
+    )
+    .and_then(|p| p.create(&hier));
     match r {
         Ok(cg) => println!("created {}", serde_json::to_string(&cg).expect("json")),
         Err(e) => println!("error {e}"),
@@ -289,7 +332,10 @@ fn spawn_until_fail(max: usize) -> i32 {
     println!(
         "spawned {} failed {}",
         children.len(),
-        failure.map_or_else(|| "no".to_owned(), |e| e.raw_os_error().unwrap_or(0).to_string())
+        failure.map_or_else(
+            || "no".to_owned(),
+            |e| e.raw_os_error().unwrap_or(0).to_string()
+        )
     );
     let _ = std::io::stdout().flush();
     for mut c in children {

@@ -46,7 +46,12 @@ impl DeviceRule {
             "a" => None,
             "b" => Some(1),
             "c" | "u" => Some(2),
-            t => return Err(invalid(format!("{key}.type"), format!("{t:?}: device rules know a, b, c and u"))),
+            t => {
+                return Err(invalid(
+                    format!("{key}.type"),
+                    format!("{t:?}: device rules know a, b, c and u"),
+                ))
+            }
         };
         let num = |n: Option<i64>, what: &str| -> Result<Option<u32>> {
             match n {
@@ -56,7 +61,9 @@ impl DeviceRule {
                     .ok()
                     .filter(|n| *n <= i32::MAX as u32)
                     .map(Some)
-                    .ok_or_else(|| invalid(format!("{key}.{what}"), format!("{n} is out of range"))),
+                    .ok_or_else(|| {
+                        invalid(format!("{key}.{what}"), format!("{n} is out of range"))
+                    }),
             }
         };
         let mut access = 0;
@@ -65,10 +72,21 @@ impl DeviceRule {
                 'm' => 1,
                 'r' => 2,
                 'w' => 4,
-                _ => return Err(invalid(format!("{key}.access"), format!("{c:?} is not one of r, w, m"))),
+                _ => {
+                    return Err(invalid(
+                        format!("{key}.access"),
+                        format!("{c:?} is not one of r, w, m"),
+                    ))
+                }
             };
         }
-        Ok(Self { allow: r.allow(), typ, major: num(r.major(), "major")?, minor: num(r.minor(), "minor")?, access })
+        Ok(Self {
+            allow: r.allow(),
+            typ,
+            major: num(r.major(), "major")?,
+            minor: num(r.minor(), "minor")?,
+            access,
+        })
     }
 
     /// Parse a v1-style line (`c 1:3 rwm`, `c *:* m`).
@@ -79,13 +97,22 @@ impl DeviceRule {
             Some("c") => Some(2),
             _ => None,
         };
-        let (maj, min) = w.next().and_then(|n| n.split_once(':')).unwrap_or(("*", "*"));
+        let (maj, min) = w
+            .next()
+            .and_then(|n| n.split_once(':'))
+            .unwrap_or(("*", "*"));
         let access = w.next().unwrap_or("rwm").chars().map(|c| match c {
             'm' => 1,
             'r' => 2,
             _ => 4,
         });
-        Self { allow: true, typ, major: maj.parse().ok(), minor: min.parse().ok(), access: access.fold(0, |a, b| a | b) }
+        Self {
+            allow: true,
+            typ,
+            major: maj.parse().ok(),
+            minor: min.parse().ok(),
+            access: access.fold(0, |a, b| a | b),
+        }
     }
 }
 
@@ -167,15 +194,24 @@ pub fn program(rules: &[DeviceRule]) -> Vec<u64> {
 /// [`super::Cgroup::unified_fd`]).
 pub fn attach_device_filter(cgroup: BorrowedFd<'_>, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     const KEY: &str = "linux.resources.devices";
-    let mut parsed = rules.iter().enumerate().map(|(i, r)| DeviceRule::from_spec(r, i)).collect::<Result<Vec<_>>>()?;
-    parsed.extend(super::v1::DEFAULT_ALLOW.iter().map(|l| DeviceRule::from_line(l)));
+    let mut parsed = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| DeviceRule::from_spec(r, i))
+        .collect::<Result<Vec<_>>>()?;
+    parsed.extend(
+        super::v1::DEFAULT_ALLOW
+            .iter()
+            .map(|l| DeviceRule::from_line(l)),
+    );
     let prog = program(&parsed);
-    let fd = super::sys::bpf_load_cgroup_device(&prog).map_err(|(errno, log)| CgroupError::Bpf {
-        key: KEY.into(),
-        op: "bpf(BPF_PROG_LOAD, BPF_PROG_TYPE_CGROUP_DEVICE)",
-        errno,
-        log,
-    })?;
+    let fd =
+        super::sys::bpf_load_cgroup_device(&prog).map_err(|(errno, log)| CgroupError::Bpf {
+            key: KEY.into(),
+            op: "bpf(BPF_PROG_LOAD, BPF_PROG_TYPE_CGROUP_DEVICE)",
+            errno,
+            log,
+        })?;
     super::sys::bpf_attach_cgroup_device(cgroup, fd.as_fd()).map_err(|errno| CgroupError::Bpf {
         key: KEY.into(),
         op: "bpf(BPF_PROG_ATTACH, BPF_CGROUP_DEVICE)",
@@ -190,10 +226,34 @@ mod tests {
 
     #[test]
     fn rules_parse_and_generate_one_block_each() {
-        let deny_all = DeviceRule { allow: false, typ: None, major: None, minor: None, access: 7 };
+        let deny_all = DeviceRule {
+            allow: false,
+            typ: None,
+            major: None,
+            minor: None,
+            access: 7,
+        };
         let null = DeviceRule::from_line("c 1:3 rwm");
-        assert_eq!(null, DeviceRule { allow: true, typ: Some(2), major: Some(1), minor: Some(3), access: 7 });
-        assert_eq!(DeviceRule::from_line("b *:* m"), DeviceRule { allow: true, typ: Some(1), major: None, minor: None, access: 1 });
+        assert_eq!(
+            null,
+            DeviceRule {
+                allow: true,
+                typ: Some(2),
+                major: Some(1),
+                minor: Some(3),
+                access: 7
+            }
+        );
+        assert_eq!(
+            DeviceRule::from_line("b *:* m"),
+            DeviceRule {
+                allow: true,
+                typ: Some(1),
+                major: None,
+                minor: None,
+                access: 1
+            }
+        );
         let p = program(&[deny_all, null]);
         // 7 prologue + null block (type, mov, and, jne, major, minor, mov, exit = 8)
         // + deny-all block (mov, and, jeq, mov, exit = 5) + 2 epilogue.

@@ -87,7 +87,12 @@ pub enum CgroupError {
         source: std::io::Error,
     },
     #[error("{key}: {op}: {errno}{}", if log.is_empty() { String::new() } else { format!("; verifier log: {log}") })]
-    Bpf { key: String, op: &'static str, errno: nix::errno::Errno, log: String },
+    Bpf {
+        key: String,
+        op: &'static str,
+        errno: nix::errno::Errno,
+        log: String,
+    },
     #[error("remove {path}: processes still in the cgroup after SIGKILL and {waited_ms} ms")]
     Busy { path: PathBuf, waited_ms: u128 },
 }
@@ -95,11 +100,18 @@ pub enum CgroupError {
 pub type Result<T> = std::result::Result<T, CgroupError>;
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CgroupError + 'a {
-    move |source| CgroupError::Io { op, path: path.to_owned(), source }
+    move |source| CgroupError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> CgroupError {
-    CgroupError::Invalid { key: key.into(), reason: reason.into() }
+    CgroupError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
 }
 
 /// cgroup version of one hierarchy.
@@ -157,7 +169,9 @@ impl Hierarchies {
     pub fn from_mountinfo(text: &str) -> Self {
         let mut list: Vec<Hierarchy> = Vec::new();
         for line in text.lines() {
-            let Some((pre, post)) = line.split_once(" - ") else { continue };
+            let Some((pre, post)) = line.split_once(" - ") else {
+                continue;
+            };
             let f: Vec<&str> = pre.split(' ').collect();
             let p: Vec<&str> = post.split(' ').collect();
             if f.len() < 5 || p.len() < 3 {
@@ -165,19 +179,30 @@ impl Hierarchies {
             }
             let (root, mountpoint) = (unescape(f[3]), unescape(f[4]));
             let h = match p[0] {
-                "cgroup2" => Hierarchy { version: Version::V2, mountpoint, root, controllers: Vec::new() },
+                "cgroup2" => Hierarchy {
+                    version: Version::V2,
+                    mountpoint,
+                    root,
+                    controllers: Vec::new(),
+                },
                 "cgroup" => {
                     let controllers: Vec<String> = p[2]
                         .split(',')
                         .filter(|o| V1_CONTROLLERS.contains(o) || o.starts_with("name="))
                         .map(str::to_owned)
                         .collect();
-                    Hierarchy { version: Version::V1, mountpoint, root, controllers }
+                    Hierarchy {
+                        version: Version::V1,
+                        mountpoint,
+                        root,
+                        controllers,
+                    }
                 }
                 _ => continue,
             };
             let dup = list.iter().any(|x| {
-                x.version == h.version && (h.version == Version::V2 || x.controllers == h.controllers)
+                x.version == h.version
+                    && (h.version == Version::V2 || x.controllers == h.controllers)
             });
             if !dup {
                 list.push(h);
@@ -207,14 +232,30 @@ impl Hierarchies {
         self.list
             .iter()
             .find(|h| h.version == Version::V1 && h.controllers.iter().any(|c| c == controller))
-            .or_else(|| self.unified().filter(|h| h.controllers.iter().any(|c| c == controller)))
+            .or_else(|| {
+                self.unified()
+                    .filter(|h| h.controllers.iter().any(|c| c == controller))
+            })
     }
 }
 
 /// cgroup v1 controller names as they appear in mount options.
 const V1_CONTROLLERS: &[&str] = &[
-    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "net_prio", "blkio",
-    "perf_event", "hugetlb", "pids", "rdma", "misc", "debug",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "net_cls",
+    "net_prio",
+    "blkio",
+    "perf_event",
+    "hugetlb",
+    "pids",
+    "rdma",
+    "misc",
+    "debug",
 ];
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
@@ -223,7 +264,10 @@ fn unescape(s: &str) -> PathBuf {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -250,7 +294,11 @@ impl CgroupsPath {
         let (p, absolute) = match path {
             Some(p) => (p.to_owned(), p.is_absolute()),
             None => {
-                if container_id.is_empty() || container_id.contains('/') || container_id == ".." || container_id == "." {
+                if container_id.is_empty()
+                    || container_id.contains('/')
+                    || container_id == ".."
+                    || container_id == "."
+                {
                     return Err(invalid(KEY, format!("not set, and the container id {container_id:?} is not a directory name")));
                 }
                 (PathBuf::from(container_id), false)
@@ -264,13 +312,22 @@ impl CgroupsPath {
                 Component::ParentDir => {
                     return Err(invalid(KEY, format!("{} contains `..`", p.display())));
                 }
-                Component::Prefix(_) => return Err(invalid(KEY, format!("{} is not a Linux path", p.display()))),
+                Component::Prefix(_) => {
+                    return Err(invalid(KEY, format!("{} is not a Linux path", p.display())))
+                }
             }
         }
         if clean.as_os_str().is_empty() {
-            return Err(invalid(KEY, format!("{:?} names the cgroup root itself", p.display().to_string())));
+            return Err(invalid(
+                KEY,
+                format!("{:?} names the cgroup root itself", p.display().to_string()),
+            ));
         }
-        Ok(if absolute { Self::Absolute(clean) } else { Self::Relative(clean) })
+        Ok(if absolute {
+            Self::Absolute(clean)
+        } else {
+            Self::Relative(clean)
+        })
     }
 
     /// The directory of this cgroup in `h`, for a process whose
@@ -280,13 +337,23 @@ impl CgroupsPath {
             Self::Absolute(p) => Ok(h.mountpoint.join(p)),
             Self::Relative(p) => {
                 let own = own_cgroup(h, proc_cgroup).ok_or_else(|| {
-                    invalid("linux.cgroupsPath", format!("relative, but this process has no cgroup in {}", h.mountpoint.display()))
+                    invalid(
+                        "linux.cgroupsPath",
+                        format!(
+                            "relative, but this process has no cgroup in {}",
+                            h.mountpoint.display()
+                        ),
+                    )
                 })?;
                 let own = Path::new(&own);
                 let below_root = own.strip_prefix(&h.root).map_err(|_| {
                     invalid(
                         "linux.cgroupsPath",
-                        format!("relative, but this process's cgroup {} is outside the mount of {}", own.display(), h.mountpoint.display()),
+                        format!(
+                            "relative, but this process's cgroup {} is outside the mount of {}",
+                            own.display(),
+                            h.mountpoint.display()
+                        ),
                     )
                 })?;
                 Ok(h.mountpoint.join(below_root).join(p))
@@ -322,7 +389,11 @@ pub struct CgroupPlan {
 
 impl CgroupPlan {
     /// Validate. Errors name the key.
-    pub fn new(cgroups_path: Option<&Path>, resources: Option<&LinuxResources>, container_id: &str) -> Result<Self> {
+    pub fn new(
+        cgroups_path: Option<&Path>,
+        resources: Option<&LinuxResources>,
+        container_id: &str,
+    ) -> Result<Self> {
         let path = CgroupsPath::new(cgroups_path, container_id)?;
         let resources = resources.cloned().unwrap_or_default();
         validate(&resources)?;
@@ -331,7 +402,11 @@ impl CgroupPlan {
 
     /// From the spec's `linux` object (`cgroupsPath`, `resources`).
     pub fn from_linux(linux: &oci_spec::runtime::Linux, container_id: &str) -> Result<Self> {
-        Self::new(linux.cgroups_path().as_deref(), linux.resources().as_ref(), container_id)
+        Self::new(
+            linux.cgroups_path().as_deref(),
+            linux.resources().as_ref(),
+            container_id,
+        )
     }
 
     /// The validated path.
@@ -350,7 +425,10 @@ impl CgroupPlan {
         let p = Path::new("/proc/self/cgroup");
         let proc_cgroup = std::fs::read_to_string(p).map_err(io_err("read", p))?;
         let rootless = !nix::unistd::geteuid().is_root();
-        let mut cg = Cgroup { dirs: Vec::new(), warnings: Vec::new() };
+        let mut cg = Cgroup {
+            dirs: Vec::new(),
+            warnings: Vec::new(),
+        };
         let r = (|| {
             for h in &hier.list {
                 let dir = self.path.dir_in(h, &proc_cgroup)?;
@@ -363,7 +441,11 @@ impl CgroupPlan {
                         created_top,
                     }),
                     Err(CgroupError::Io { source, path, .. })
-                        if rootless && matches!(source.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem) =>
+                        if rootless
+                            && matches!(
+                                source.kind(),
+                                ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem
+                            ) =>
                     {
                         let w = format!(
                             "nsboot-oci: cgroups: rootless and {} is not writable ({source}); skipping the {} hierarchy",
@@ -454,17 +536,24 @@ impl Cgroup {
 
     /// The cgroup2 directory, if any.
     pub fn unified_dir(&self) -> Option<&Path> {
-        self.dirs.iter().find(|d| d.version == Version::V2).map(|d| d.path.as_path())
+        self.dirs
+            .iter()
+            .find(|d| d.version == Version::V2)
+            .map(|d| d.path.as_path())
     }
 
     /// An `O_RDONLY|O_DIRECTORY|O_CLOEXEC` fd of the cgroup2 directory, for
     /// `clone3(CLONE_INTO_CGROUP)` ([`sys::fork_into_cgroup`]). `None` on a
     /// host (or rootless setup) without a unified directory.
     pub fn unified_fd(&self) -> Result<Option<OwnedFd>> {
-        let Some(dir) = self.unified_dir() else { return Ok(None) };
+        let Some(dir) = self.unified_dir() else {
+            return Ok(None);
+        };
         nix::fcntl::open(
             dir,
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .map(Some)
@@ -522,7 +611,10 @@ impl Cgroup {
             let _ = std::fs::write(d.path.join("cgroup.kill"), "1");
         }
         for pid in self.pids()? {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         if let Some(f) = &freezer {
             let _ = std::fs::write(f, "THAWED");
@@ -534,11 +626,21 @@ impl Cgroup {
                 break;
             }
             if start.elapsed() > Duration::from_secs(5) {
-                let path = self.dirs.first().map(|d| d.path.clone()).unwrap_or_default();
-                return Err(CgroupError::Busy { path, waited_ms: start.elapsed().as_millis() });
+                let path = self
+                    .dirs
+                    .first()
+                    .map(|d| d.path.clone())
+                    .unwrap_or_default();
+                return Err(CgroupError::Busy {
+                    path,
+                    waited_ms: start.elapsed().as_millis(),
+                });
             }
             for pid in left {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -601,7 +703,10 @@ fn remove_dir(dir: &Path) -> Result<()> {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < Duration::from_secs(2) => {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EBUSY)
+                    && start.elapsed() < Duration::from_secs(2) =>
+            {
                 std::thread::sleep(Duration::from_millis(5));
             }
             Err(e) => return Err(io_err("rmdir", dir)(e)),
@@ -614,7 +719,10 @@ fn validate(r: &LinuxResources) -> Result<()> {
     if let Some(m) = r.memory() {
         if let Some(s) = m.swappiness() {
             if s > 100 {
-                return Err(invalid("linux.resources.memory.swappiness", format!("{s} is above 100")));
+                return Err(invalid(
+                    "linux.resources.memory.swappiness",
+                    format!("{s} is above 100"),
+                ));
             }
         }
         if let (Some(l), Some(s)) = (m.limit(), m.swap()) {
@@ -629,7 +737,10 @@ fn validate(r: &LinuxResources) -> Result<()> {
     if let Some(b) = r.block_io() {
         if let Some(w) = b.weight() {
             if !(10..=1000).contains(&w) {
-                return Err(invalid("linux.resources.blockIO.weight", format!("{w} is outside 10-1000")));
+                return Err(invalid(
+                    "linux.resources.blockIO.weight",
+                    format!("{w} is outside 10-1000"),
+                ));
             }
         }
     }
@@ -639,19 +750,28 @@ fn validate(r: &LinuxResources) -> Result<()> {
             && (s.ends_with("KB") || s.ends_with("MB") || s.ends_with("GB"))
             && s[..s.len() - 2].bytes().all(|b| b.is_ascii_digit());
         if !ok {
-            return Err(invalid(format!("linux.resources.hugepageLimits[{i}].pageSize"), format!("{s:?} is not like 2MB or 1GB")));
+            return Err(invalid(
+                format!("linux.resources.hugepageLimits[{i}].pageSize"),
+                format!("{s:?} is not like 2MB or 1GB"),
+            ));
         }
     }
     for k in r.unified().iter().flat_map(|u| u.keys()) {
         if k.is_empty() || k.contains('/') || k.starts_with('.') || !k.contains('.') {
-            return Err(invalid(format!("linux.resources.unified[{k:?}]"), "not a cgroup interface file name"));
+            return Err(invalid(
+                format!("linux.resources.unified[{k:?}]"),
+                "not a cgroup interface file name",
+            ));
         }
     }
     if let Some(d) = r.devices() {
         for (i, rule) in d.iter().enumerate() {
             if let Some(a) = rule.access() {
                 if a.is_empty() || !a.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
-                    return Err(invalid(format!("linux.resources.devices[{i}].access"), format!("{a:?} is not a subset of rwm")));
+                    return Err(invalid(
+                        format!("linux.resources.devices[{i}].access"),
+                        format!("{a:?} is not a subset of rwm"),
+                    ));
                 }
             }
         }
@@ -663,16 +783,33 @@ fn validate(r: &LinuxResources) -> Result<()> {
 fn write(dir: &Path, file: &str, value: impl ToString, key: &str) -> Result<()> {
     let path = dir.join(file);
     let value = value.to_string();
-    std::fs::write(&path, &value).map_err(|source| CgroupError::Write { key: key.to_owned(), path, value, source })
+    std::fs::write(&path, &value).map_err(|source| CgroupError::Write {
+        key: key.to_owned(),
+        path,
+        value,
+        source,
+    })
 }
 
 /// One resource's destination: the directory and its version.
-fn target<'a>(hier: &Hierarchies, cg: &'a Cgroup, controller: &str, key: &str) -> Result<Option<(&'a Path, Version)>> {
+fn target<'a>(
+    hier: &Hierarchies,
+    cg: &'a Cgroup,
+    controller: &str,
+    key: &str,
+) -> Result<Option<(&'a Path, Version)>> {
     let h = hier
         .holding(controller)
-        .ok_or_else(|| CgroupError::ControllerMissing { key: key.to_owned(), controller: controller.to_owned() })?;
+        .ok_or_else(|| CgroupError::ControllerMissing {
+            key: key.to_owned(),
+            controller: controller.to_owned(),
+        })?;
     // Rootless-skipped hierarchies have no directory: nothing to write.
-    Ok(cg.dirs.iter().find(|d| d.mountpoint == h.mountpoint).map(|d| (d.path.as_path(), d.version)))
+    Ok(cg
+        .dirs
+        .iter()
+        .find(|d| d.mountpoint == h.mountpoint)
+        .map(|d| (d.path.as_path(), d.version)))
 }
 
 /// Apply every resource to the hierarchy holding its controller.
@@ -726,12 +863,23 @@ fn apply(r: &LinuxResources, hier: &Hierarchies, cg: &Cgroup) -> Result<Vec<Stri
     }
     if let Some(p) = r.pids() {
         if let Some((dir, _)) = target(hier, cg, "pids", "linux.resources.pids.limit")? {
-            let v = if p.limit() > 0 { p.limit().to_string() } else { "max".to_owned() };
+            let v = if p.limit() > 0 {
+                p.limit().to_string()
+            } else {
+                "max".to_owned()
+            };
             write(dir, "pids.max", v, "linux.resources.pids.limit")?;
         }
     }
     if let Some(b) = r.block_io() {
-        let (ctrl, is_v1) = if hier.holding("blkio").is_some_and(|h| h.version == Version::V1) { ("blkio", true) } else { ("io", false) };
+        let (ctrl, is_v1) = if hier
+            .holding("blkio")
+            .is_some_and(|h| h.version == Version::V1)
+        {
+            ("blkio", true)
+        } else {
+            ("io", false)
+        };
         if let Some((dir, _)) = target(hier, cg, ctrl, "linux.resources.blockIO")? {
             if is_v1 {
                 v1::blkio(dir, b)?;
@@ -748,7 +896,13 @@ fn apply(r: &LinuxResources, hier: &Hierarchies, cg: &Cgroup) -> Result<Vec<Stri
                 Version::V2 => format!("hugetlb.{}.max", h.page_size()),
             };
             if !dir.join(&file).exists() {
-                return Err(invalid(format!("{key}.pageSize"), format!("{} has no {file}: page size not supported by this host", dir.display())));
+                return Err(invalid(
+                    format!("{key}.pageSize"),
+                    format!(
+                        "{} has no {file}: page size not supported by this host",
+                        dir.display()
+                    ),
+                ));
             }
             write(dir, &file, h.limit(), &format!("{key}.limit"))?;
         }
@@ -766,7 +920,10 @@ fn apply(r: &LinuxResources, hier: &Hierarchies, cg: &Cgroup) -> Result<Vec<Stri
                 if let Some(fd) = cg.unified_fd()? {
                     match ebpf::attach_device_filter(std::os::fd::AsFd::as_fd(&fd), rules) {
                         Ok(()) => {}
-                        Err(CgroupError::Bpf { errno: nix::errno::Errno::EPERM, .. }) if !nix::unistd::geteuid().is_root() => {
+                        Err(CgroupError::Bpf {
+                            errno: nix::errno::Errno::EPERM,
+                            ..
+                        }) if !nix::unistd::geteuid().is_root() => {
                             let w = format!(
                                 "nsboot-oci: cgroups: rootless: cannot attach the device filter to {} (EPERM); device rules not enforced by the cgroup",
                                 cg.unified_dir().unwrap_or(Path::new("")).display()
@@ -778,16 +935,26 @@ fn apply(r: &LinuxResources, hier: &Hierarchies, cg: &Cgroup) -> Result<Vec<Stri
                     }
                 }
             }
-            _ => return Err(CgroupError::ControllerMissing { key: key.into(), controller: "devices".into() }),
+            _ => {
+                return Err(CgroupError::ControllerMissing {
+                    key: key.into(),
+                    controller: "devices".into(),
+                })
+            }
         }
     }
     if let Some(u) = r.unified() {
         if !u.is_empty() {
-            let dir = cg.unified_dir().ok_or_else(|| CgroupError::ControllerMissing {
-                key: "linux.resources.unified".into(),
-                controller: "cgroup2".into(),
-            })?;
-            let available = &hier.unified().map(|h| h.controllers.clone()).unwrap_or_default();
+            let dir = cg
+                .unified_dir()
+                .ok_or_else(|| CgroupError::ControllerMissing {
+                    key: "linux.resources.unified".into(),
+                    controller: "cgroup2".into(),
+                })?;
+            let available = &hier
+                .unified()
+                .map(|h| h.controllers.clone())
+                .unwrap_or_default();
             v2::unified(dir, u, available)?;
         }
     }
@@ -811,17 +978,27 @@ mod tests {
         let h = Hierarchies::from_mountinfo(HYBRID);
         assert_eq!(h.mode(), Mode::Hybrid);
         assert_eq!(h.list.len(), 4, "{h:?}");
-        assert_eq!(h.holding("memory").unwrap().mountpoint, Path::new("/sys/fs/cgroup/memory"));
+        assert_eq!(
+            h.holding("memory").unwrap().mountpoint,
+            Path::new("/sys/fs/cgroup/memory")
+        );
         assert_eq!(h.list[2].controllers, ["name=systemd"]);
-        assert!(h.holding("hugetlb").is_none(), "unified controllers not read from mountinfo");
-        let only_v2 = Hierarchies::from_mountinfo("1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw");
+        assert!(
+            h.holding("hugetlb").is_none(),
+            "unified controllers not read from mountinfo"
+        );
+        let only_v2 =
+            Hierarchies::from_mountinfo("1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw");
         assert_eq!(only_v2.mode(), Mode::Unified);
     }
 
     #[test]
     fn cgroups_path_semantics() {
         let e = CgroupsPath::new(Some(Path::new("/a/../../etc")), "c").unwrap_err();
-        assert_eq!(e.to_string(), "linux.cgroupsPath: /a/../../etc contains `..`");
+        assert_eq!(
+            e.to_string(),
+            "linux.cgroupsPath: /a/../../etc contains `..`"
+        );
         assert!(CgroupsPath::new(Some(Path::new("/")), "c").is_err());
         assert!(CgroupsPath::new(None, "../x").is_err());
         let h = Hierarchy {
@@ -832,11 +1009,20 @@ mod tests {
         };
         let proc = "4:memory:/user/42\n0::/\n";
         let abs = CgroupsPath::new(Some(Path::new("/ns/c1")), "c").unwrap();
-        assert_eq!(abs.dir_in(&h, proc).unwrap(), Path::new("/sys/fs/cgroup/memory/ns/c1"));
+        assert_eq!(
+            abs.dir_in(&h, proc).unwrap(),
+            Path::new("/sys/fs/cgroup/memory/ns/c1")
+        );
         let rel = CgroupsPath::new(Some(Path::new("ns/c1")), "c").unwrap();
-        assert_eq!(rel.dir_in(&h, proc).unwrap(), Path::new("/sys/fs/cgroup/memory/user/42/ns/c1"));
+        assert_eq!(
+            rel.dir_in(&h, proc).unwrap(),
+            Path::new("/sys/fs/cgroup/memory/user/42/ns/c1")
+        );
         let none = CgroupsPath::new(None, "ctr").unwrap();
-        assert_eq!(none.dir_in(&h, proc).unwrap(), Path::new("/sys/fs/cgroup/memory/user/42/ctr"));
+        assert_eq!(
+            none.dir_in(&h, proc).unwrap(),
+            Path::new("/sys/fs/cgroup/memory/user/42/ctr")
+        );
     }
 
     #[test]

@@ -71,7 +71,10 @@ pub unsafe fn fork_into_cgroup(cgroup: Option<BorrowedFd<'_>>) -> Result<Forked,
         match ret {
             0 => return Ok(Forked::Child),
             pid if pid > 0 => {
-                return Ok(Forked::Parent { child: Pid::from_raw(pid as libc::pid_t), in_cgroup: true })
+                return Ok(Forked::Parent {
+                    child: Pid::from_raw(pid as libc::pid_t),
+                    in_cgroup: true,
+                })
             }
             _ => match Errno::last() {
                 Errno::ENOSYS | Errno::E2BIG => {}
@@ -82,7 +85,10 @@ pub unsafe fn fork_into_cgroup(cgroup: Option<BorrowedFd<'_>>) -> Result<Forked,
     // SAFETY: plain fork(2); the caller upholds its contract (# Safety).
     match unsafe { libc::fork() } {
         0 => Ok(Forked::Child),
-        pid if pid > 0 => Ok(Forked::Parent { child: Pid::from_raw(pid), in_cgroup: false }),
+        pid if pid > 0 => Ok(Forked::Parent {
+            child: Pid::from_raw(pid),
+            in_cgroup: false,
+        }),
         _ => Err(Errno::last()),
     }
 }
@@ -100,7 +106,9 @@ pub enum ForkError {
 
 /// [`fork_into_cgroup`] for a process that checks it is single-threaded
 /// (`Threads: 1` in /proc/self/status) — then the child may do anything.
-pub fn fork_into_cgroup_single_threaded(cgroup: Option<BorrowedFd<'_>>) -> Result<Forked, ForkError> {
+pub fn fork_into_cgroup_single_threaded(
+    cgroup: Option<BorrowedFd<'_>>,
+) -> Result<Forked, ForkError> {
     let status = std::fs::read_to_string("/proc/self/status").map_err(ForkError::Status)?;
     let threads = status
         .lines()
@@ -158,7 +166,12 @@ pub(crate) fn bpf_load_cgroup_device(insns: &[u64]) -> Result<OwnedFd, (Errno, S
         // passed; `insns`, `license` and `log` outlive the call, the kernel
         // reads `insn_cnt` instructions and writes at most `log_size` bytes.
         let ret = unsafe {
-            libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, &attr as *const ProgLoad, std::mem::size_of::<ProgLoad>())
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_PROG_LOAD,
+                &attr as *const ProgLoad,
+                std::mem::size_of::<ProgLoad>(),
+            )
         };
         if ret >= 0 {
             // SAFETY: a successful BPF_PROG_LOAD returns a new fd owned by
@@ -177,7 +190,10 @@ pub(crate) fn bpf_load_cgroup_device(insns: &[u64]) -> Result<OwnedFd, (Errno, S
 /// `bpf(BPF_PROG_ATTACH)` of `prog` to the cgroup2 directory `cgroup` as
 /// `BPF_CGROUP_DEVICE` with `BPF_F_ALLOW_MULTI` (programs of ancestors and
 /// of nested cgroups all apply; a device must pass every one).
-pub(crate) fn bpf_attach_cgroup_device(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> Result<(), Errno> {
+pub(crate) fn bpf_attach_cgroup_device(
+    cgroup: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+) -> Result<(), Errno> {
     const BPF_PROG_ATTACH: libc::c_long = 8;
     const BPF_CGROUP_DEVICE: u32 = 6;
     const BPF_F_ALLOW_MULTI: u32 = 2;
@@ -200,7 +216,12 @@ pub(crate) fn bpf_attach_cgroup_device(cgroup: BorrowedFd<'_>, prog: BorrowedFd<
     // passed, read by the kernel during the call only; both fds are
     // borrowed and open for its duration.
     let ret = unsafe {
-        libc::syscall(libc::SYS_bpf, BPF_PROG_ATTACH, &attr as *const ProgAttach, std::mem::size_of::<ProgAttach>())
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            &attr as *const ProgAttach,
+            std::mem::size_of::<ProgAttach>(),
+        )
     };
     if ret < 0 {
         return Err(Errno::last());

@@ -30,14 +30,20 @@ pub(crate) fn prepare_cpuset(cg: &Cgroup) -> Result<()> {
             continue;
         }
         let Some(top) = &d.created_top else { continue };
-        let mut levels: Vec<&Path> = d.path.ancestors().take_while(|a| a.starts_with(top)).collect();
+        let mut levels: Vec<&Path> = d
+            .path
+            .ancestors()
+            .take_while(|a| a.starts_with(top))
+            .collect();
         levels.reverse();
         for dir in levels {
             let parent = dir.parent().unwrap_or(dir);
             for f in ["cpuset.cpus", "cpuset.mems"] {
-                let cur = std::fs::read_to_string(dir.join(f)).map_err(io_err("read", &dir.join(f)))?;
+                let cur =
+                    std::fs::read_to_string(dir.join(f)).map_err(io_err("read", &dir.join(f)))?;
                 if cur.trim().is_empty() {
-                    let from = std::fs::read_to_string(parent.join(f)).map_err(io_err("read", &parent.join(f)))?;
+                    let from = std::fs::read_to_string(parent.join(f))
+                        .map_err(io_err("read", &parent.join(f)))?;
                     write(dir, f, from.trim(), "linux.resources.cpu")?;
                 }
             }
@@ -56,22 +62,40 @@ pub(crate) fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
         if !dir.join("memory.memsw.limit_in_bytes").exists() {
             return Err(invalid(
                 format!("{K}.swap"),
-                format!("{} has no memory.memsw.limit_in_bytes: swap accounting is off on this host", dir.display()),
+                format!(
+                    "{} has no memory.memsw.limit_in_bytes: swap accounting is off on this host",
+                    dir.display()
+                ),
             ));
         }
         write(dir, "memory.memsw.limit_in_bytes", s, &format!("{K}.swap"))?;
     }
     if let Some(r) = m.reservation() {
-        write(dir, "memory.soft_limit_in_bytes", r, &format!("{K}.reservation"))?;
+        write(
+            dir,
+            "memory.soft_limit_in_bytes",
+            r,
+            &format!("{K}.reservation"),
+        )?;
     }
     if let Some(s) = m.swappiness() {
         write(dir, "memory.swappiness", s, &format!("{K}.swappiness"))?;
     }
     if m.disable_oom_killer() == Some(true) {
-        write(dir, "memory.oom_control", 1, &format!("{K}.disableOOMKiller"))?;
+        write(
+            dir,
+            "memory.oom_control",
+            1,
+            &format!("{K}.disableOOMKiller"),
+        )?;
     }
     if let Some(t) = m.kernel_tcp() {
-        write(dir, "memory.kmem.tcp.limit_in_bytes", t, &format!("{K}.kernelTCP"))?;
+        write(
+            dir,
+            "memory.kmem.tcp.limit_in_bytes",
+            t,
+            &format!("{K}.kernelTCP"),
+        )?;
     }
     Ok(())
 }
@@ -106,10 +130,18 @@ pub(crate) fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
 pub(crate) fn blkio(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
     const K: &str = "linux.resources.blockIO";
     // CFQ's blkio.weight, else BFQ's blkio.bfq.weight (as runc).
-    let weight_file = ["blkio.weight", "blkio.bfq.weight"].into_iter().find(|f| dir.join(f).exists());
+    let weight_file = ["blkio.weight", "blkio.bfq.weight"]
+        .into_iter()
+        .find(|f| dir.join(f).exists());
     if let Some(w) = b.weight() {
         let f = weight_file.ok_or_else(|| {
-            invalid(format!("{K}.weight"), format!("{} has neither blkio.weight nor blkio.bfq.weight (no CFQ/BFQ scheduler)", dir.display()))
+            invalid(
+                format!("{K}.weight"),
+                format!(
+                    "{} has neither blkio.weight nor blkio.bfq.weight (no CFQ/BFQ scheduler)",
+                    dir.display()
+                ),
+            )
         })?;
         write(dir, f, w, &format!("{K}.weight"))?;
     }
@@ -118,19 +150,49 @@ pub(crate) fn blkio(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
     }
     for (i, d) in b.weight_device().iter().flatten().enumerate() {
         if let Some(w) = d.weight() {
-            let f = if weight_file == Some("blkio.bfq.weight") { "blkio.bfq.weight_device" } else { "blkio.weight_device" };
-            write(dir, f, format!("{}:{} {w}", d.major(), d.minor()), &format!("{K}.weightDevice[{i}]"))?;
+            let f = if weight_file == Some("blkio.bfq.weight") {
+                "blkio.bfq.weight_device"
+            } else {
+                "blkio.weight_device"
+            };
+            write(
+                dir,
+                f,
+                format!("{}:{} {w}", d.major(), d.minor()),
+                &format!("{K}.weightDevice[{i}]"),
+            )?;
         }
     }
     let throttles = [
-        ("throttleReadBpsDevice", "blkio.throttle.read_bps_device", b.throttle_read_bps_device()),
-        ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device", b.throttle_write_bps_device()),
-        ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device", b.throttle_read_iops_device()),
-        ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device", b.throttle_write_iops_device()),
+        (
+            "throttleReadBpsDevice",
+            "blkio.throttle.read_bps_device",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            "throttleWriteBpsDevice",
+            "blkio.throttle.write_bps_device",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            "throttleReadIOPSDevice",
+            "blkio.throttle.read_iops_device",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            "throttleWriteIOPSDevice",
+            "blkio.throttle.write_iops_device",
+            b.throttle_write_iops_device(),
+        ),
     ];
     for (key, file, list) in throttles {
         for (i, t) in list.iter().flatten().enumerate() {
-            write(dir, file, format!("{}:{} {}", t.major(), t.minor(), t.rate()), &format!("{K}.{key}[{i}]"))?;
+            write(
+                dir,
+                file,
+                format!("{}:{} {}", t.major(), t.minor(), t.rate()),
+                &format!("{K}.{key}[{i}]"),
+            )?;
         }
     }
     Ok(())
@@ -143,12 +205,26 @@ pub(crate) fn devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         let typ = r.typ().unwrap_or_default();
         let typ = typ.as_str();
         if !matches!(typ, "a" | "b" | "c") {
-            return Err(invalid(format!("{key}.type"), format!("{typ:?}: the devices cgroup knows only a, b and c")));
+            return Err(invalid(
+                format!("{key}.type"),
+                format!("{typ:?}: the devices cgroup knows only a, b and c"),
+            ));
         }
-        let num = |n: Option<i64>| n.filter(|n| *n >= 0).map_or("*".to_owned(), |n| n.to_string());
+        let num = |n: Option<i64>| {
+            n.filter(|n| *n >= 0)
+                .map_or("*".to_owned(), |n| n.to_string())
+        };
         let access = r.access().as_deref().unwrap_or("rwm");
-        let line = if typ == "a" { "a".to_owned() } else { format!("{typ} {}:{} {access}", num(r.major()), num(r.minor())) };
-        let file = if r.allow() { "devices.allow" } else { "devices.deny" };
+        let line = if typ == "a" {
+            "a".to_owned()
+        } else {
+            format!("{typ} {}:{} {access}", num(r.major()), num(r.minor()))
+        };
+        let file = if r.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
         write(dir, file, line, &key)?;
     }
     for line in DEFAULT_ALLOW {
@@ -156,4 +232,3 @@ pub(crate) fn devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     }
     Ok(())
 }
-

@@ -43,7 +43,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
 use nix::errno::Errno;
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
@@ -119,15 +121,18 @@ impl SeccompPlan {
             return Err(invalid(key, "SCMP_ACT_NOTIFY cannot be the default action"));
         }
         let default = action(spec.default_action(), spec.default_errno_ret(), key)?;
-        let mut ctx = ScmpFilterContext::new(default).map_err(|e| lib_err(key, "init", "default action", e))?;
+        let mut ctx = ScmpFilterContext::new(default)
+            .map_err(|e| lib_err(key, "init", "default action", e))?;
         for (i, arch) in spec.architectures().iter().flatten().enumerate() {
             let key = format!("linux.seccomp.architectures[{i}]");
             let name = enum_name(arch);
-            let scmp: ScmpArch = name
-                .parse()
-                .map_err(|_| SeccompError::UnknownArch { key: key.clone(), name: name.clone() })?;
+            let scmp: ScmpArch = name.parse().map_err(|_| SeccompError::UnknownArch {
+                key: key.clone(),
+                name: name.clone(),
+            })?;
             if *arch != Arch::ScmpArchNative {
-                ctx.add_arch(scmp).map_err(|e| lib_err(&key, "add_arch", &name, e))?;
+                ctx.add_arch(scmp)
+                    .map_err(|e| lib_err(&key, "add_arch", &name, e))?;
             }
         }
         let mut uses_notify = false;
@@ -138,7 +143,10 @@ impl SeccompPlan {
             if call.action() == LinuxSeccompAction::ScmpActNotify {
                 uses_notify = true;
                 if call.names().iter().any(|n| n == "write") {
-                    return Err(invalid(&format!("{key}.names"), "SCMP_ACT_NOTIFY cannot be used for `write`"));
+                    return Err(invalid(
+                        &format!("{key}.names"),
+                        "SCMP_ACT_NOTIFY cannot be used for `write`",
+                    ));
                 }
             }
             let conditions = call
@@ -167,7 +175,10 @@ impl SeccompPlan {
                 let added = if conditions.is_empty() {
                     ctx.add_rule(act, nr)
                 } else if shared_index {
-                    conditions.iter().try_for_each(|c| ctx.add_rule_conditional(act, nr, &[*c]).map(drop)).map(|()| &mut ctx)
+                    conditions
+                        .iter()
+                        .try_for_each(|c| ctx.add_rule_conditional(act, nr, &[*c]).map(drop))
+                        .map(|()| &mut ctx)
                 } else {
                     ctx.add_rule_conditional(act, nr, &conditions)
                 };
@@ -175,14 +186,19 @@ impl SeccompPlan {
             }
         }
         if uses_notify && spec.listener_path().is_none() {
-            return Err(invalid("linux.seccomp.listenerPath", "required when a rule uses SCMP_ACT_NOTIFY"));
+            return Err(invalid(
+                "linux.seccomp.listenerPath",
+                "required when a rule uses SCMP_ACT_NOTIFY",
+            ));
         }
         let mut flags: libc::c_ulong = 0;
         for (i, flag) in spec.flags().iter().flatten().enumerate() {
             flags |= match flag {
                 LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
                 LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
-                LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+                LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                    libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+                }
                 LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
                     if !uses_notify {
                         return Err(invalid(
@@ -220,8 +236,12 @@ impl SeccompPlan {
     /// `SCMP_ACT_NOTIFY`; hand it to the host side, which gives it to the
     /// agent with [`notify::send_listener`].
     pub fn load(&self) -> Result<Option<OwnedFd>> {
-        sys_seccomp::set_mode_filter(&self.program, self.flags)
-            .map_err(|errno| SeccompError::Load { flags: self.flags, errno })
+        sys_seccomp::set_mode_filter(&self.program, self.flags).map_err(|errno| {
+            SeccompError::Load {
+                flags: self.flags,
+                errno,
+            }
+        })
     }
 
     /// Number of BPF instructions.
@@ -256,11 +276,24 @@ impl SeccompPlan {
 }
 
 fn invalid(key: &str, reason: &'static str) -> SeccompError {
-    SeccompError::Invalid { key: key.to_owned(), reason }
+    SeccompError::Invalid {
+        key: key.to_owned(),
+        reason,
+    }
 }
 
-fn lib_err(key: &str, op: &'static str, what: &str, source: libseccomp::error::SeccompError) -> SeccompError {
-    SeccompError::Libseccomp { key: key.to_owned(), op, what: what.to_owned(), source }
+fn lib_err(
+    key: &str,
+    op: &'static str,
+    what: &str,
+    source: libseccomp::error::SeccompError,
+) -> SeccompError {
+    SeccompError::Libseccomp {
+        key: key.to_owned(),
+        op,
+        what: what.to_owned(),
+        source,
+    }
 }
 
 /// The spec's name of an oci-spec enum value (its serde form).
@@ -283,7 +316,9 @@ fn action(act: LinuxSeccompAction, errno_ret: Option<u32>, key: &str) -> Result<
     let scmp = match act {
         LinuxSeccompAction::ScmpActErrno => return Ok(ScmpAction::Errno(ret(eperm)? as i32)),
         LinuxSeccompAction::ScmpActTrace => return Ok(ScmpAction::Trace(ret(eperm)? as u16)),
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            ScmpAction::KillThread
+        }
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
         LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
@@ -291,14 +326,20 @@ fn action(act: LinuxSeccompAction, errno_ret: Option<u32>, key: &str) -> Result<
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
     };
     if errno_ret.is_some() {
-        return Err(invalid(key, "errnoRet is only valid with SCMP_ACT_ERRNO and SCMP_ACT_TRACE"));
+        return Err(invalid(
+            key,
+            "errnoRet is only valid with SCMP_ACT_ERRNO and SCMP_ACT_TRACE",
+        ));
     }
     Ok(scmp)
 }
 
 fn condition(arg: &LinuxSeccompArg, key: &str) -> Result<ScmpArgCompare> {
     if arg.index() > MAX_ARG_INDEX {
-        return Err(invalid(&format!("{key}.index"), "a syscall has 6 arguments (index 0-5)"));
+        return Err(invalid(
+            &format!("{key}.index"),
+            "a syscall has 6 arguments (index 0-5)",
+        ));
     }
     let index = arg.index() as u32;
     let (op, datum) = match arg.op() {
@@ -309,9 +350,10 @@ fn condition(arg: &LinuxSeccompArg, key: &str) -> Result<ScmpArgCompare> {
         LinuxSeccompOperator::ScmpCmpGe => (ScmpCompareOp::GreaterEqual, arg.value()),
         LinuxSeccompOperator::ScmpCmpGt => (ScmpCompareOp::Greater, arg.value()),
         // runtime-spec: value is the mask, valueTwo the datum.
-        LinuxSeccompOperator::ScmpCmpMaskedEq => {
-            (ScmpCompareOp::MaskedEqual(arg.value()), arg.value_two().unwrap_or(0))
-        }
+        LinuxSeccompOperator::ScmpCmpMaskedEq => (
+            ScmpCompareOp::MaskedEqual(arg.value()),
+            arg.value_two().unwrap_or(0),
+        ),
     };
     Ok(ScmpArgCompare::new(index, op, datum))
 }
@@ -320,8 +362,11 @@ fn condition(arg: &LinuxSeccompArg, key: &str) -> Result<ScmpArgCompare> {
 /// `sock_filter` records (libseccomp 2.5 has no in-memory export).
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
     let io = |op: &'static str| move |source: std::io::Error| SeccompError::Export { op, source };
-    let fd: OwnedFd = nix::sys::memfd::memfd_create(c"nsboot-seccomp-bpf", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
-        .map_err(|e| io("memfd_create")(e.into()))?;
+    let fd: OwnedFd = nix::sys::memfd::memfd_create(
+        c"nsboot-seccomp-bpf",
+        nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+    )
+    .map_err(|e| io("memfd_create")(e.into()))?;
     ctx.export_bpf(&fd)
         .map_err(|e| lib_err("linux.seccomp", "export_bpf", "memfd", e))?;
     let mut file = std::fs::File::from(fd);
@@ -330,7 +375,10 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
     file.read_to_end(&mut bytes).map_err(io("read"))?;
     const REC: usize = std::mem::size_of::<libc::sock_filter>();
     if bytes.is_empty() || bytes.len() % REC != 0 {
-        return Err(io("read")(std::io::Error::other(format!("{} bytes is not a BPF program", bytes.len()))));
+        return Err(io("read")(std::io::Error::other(format!(
+            "{} bytes is not a BPF program",
+            bytes.len()
+        ))));
     }
     Ok(bytes
         .chunks_exact(REC)
@@ -352,20 +400,47 @@ fn check_names(v: &serde_json::Value) -> Result<()> {
     let text = |s: &serde_json::Value| s.as_str().map_or_else(|| s.to_string(), str::to_owned);
     if let Some(a) = v.get("defaultAction") {
         if !known::<LinuxSeccompAction>(a) {
-            return Err(SeccompError::UnknownAction { key: "linux.seccomp.defaultAction".into(), name: text(a) });
+            return Err(SeccompError::UnknownAction {
+                key: "linux.seccomp.defaultAction".into(),
+                name: text(a),
+            });
         }
     }
-    for (i, f) in v.get("flags").and_then(|f| f.as_array()).into_iter().flatten().enumerate() {
+    for (i, f) in v
+        .get("flags")
+        .and_then(|f| f.as_array())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         if !known::<LinuxSeccompFilterFlag>(f) {
-            return Err(SeccompError::UnknownFlag { key: format!("linux.seccomp.flags[{i}]"), name: text(f) });
+            return Err(SeccompError::UnknownFlag {
+                key: format!("linux.seccomp.flags[{i}]"),
+                name: text(f),
+            });
         }
     }
-    for (i, a) in v.get("architectures").and_then(|f| f.as_array()).into_iter().flatten().enumerate() {
+    for (i, a) in v
+        .get("architectures")
+        .and_then(|f| f.as_array())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         if !known::<Arch>(a) {
-            return Err(SeccompError::UnknownArch { key: format!("linux.seccomp.architectures[{i}]"), name: text(a) });
+            return Err(SeccompError::UnknownArch {
+                key: format!("linux.seccomp.architectures[{i}]"),
+                name: text(a),
+            });
         }
     }
-    for (i, call) in v.get("syscalls").and_then(|s| s.as_array()).into_iter().flatten().enumerate() {
+    for (i, call) in v
+        .get("syscalls")
+        .and_then(|s| s.as_array())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         if let Some(a) = call.get("action") {
             if !known::<LinuxSeccompAction>(a) {
                 return Err(SeccompError::UnknownAction {
@@ -374,7 +449,13 @@ fn check_names(v: &serde_json::Value) -> Result<()> {
                 });
             }
         }
-        for (j, arg) in call.get("args").and_then(|a| a.as_array()).into_iter().flatten().enumerate() {
+        for (j, arg) in call
+            .get("args")
+            .and_then(|a| a.as_array())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             if let Some(op) = arg.get("op") {
                 if !known::<LinuxSeccompOperator>(op) {
                     return Err(SeccompError::UnknownOperator {
@@ -400,19 +481,37 @@ mod tests {
     fn unknown_action_is_named_with_its_key() {
         let e = plan(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getpid"],"action":"SCMP_ACT_ALLOW"},{"names":["kill"],"action":"SCMP_ACT_EXPLODE"}]}"#)
             .unwrap_err();
-        assert_eq!(e.to_string(), "linux.seccomp.syscalls[1].action: unknown seccomp action `SCMP_ACT_EXPLODE`");
+        assert_eq!(
+            e.to_string(),
+            "linux.seccomp.syscalls[1].action: unknown seccomp action `SCMP_ACT_EXPLODE`"
+        );
         let e = plan(r#"{"defaultAction":"SCMP_ACT_NOPE"}"#).unwrap_err();
-        assert!(matches!(e, SeccompError::UnknownAction { ref key, ref name } if key == "linux.seccomp.defaultAction" && name == "SCMP_ACT_NOPE"), "{e}");
+        assert!(
+            matches!(e, SeccompError::UnknownAction { ref key, ref name } if key == "linux.seccomp.defaultAction" && name == "SCMP_ACT_NOPE"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unknown_operator_flag_arch_are_named() {
         let e = plan(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["kill"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_ABOUT"}]}]}"#).unwrap_err();
-        assert_eq!(e.to_string(), "linux.seccomp.syscalls[0].args[0].op: unknown seccomp operator `SCMP_CMP_ABOUT`");
+        assert_eq!(
+            e.to_string(),
+            "linux.seccomp.syscalls[0].args[0].op: unknown seccomp operator `SCMP_CMP_ABOUT`"
+        );
         let e = plan(r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_X"]}"#).unwrap_err();
-        assert!(e.to_string().starts_with("linux.seccomp.flags[1]: unknown seccomp flag"), "{e}");
-        let e = plan(r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_VAX"]}"#).unwrap_err();
-        assert!(e.to_string().starts_with("linux.seccomp.architectures[0]: unknown"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("linux.seccomp.flags[1]: unknown seccomp flag"),
+            "{e}"
+        );
+        let e = plan(r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_VAX"]}"#)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("linux.seccomp.architectures[0]: unknown"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -426,24 +525,44 @@ mod tests {
     #[test]
     fn notify_rules_need_a_listener_path_and_set_new_listener() {
         let e = plan(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#).unwrap_err();
-        assert!(e.to_string().starts_with("linux.seccomp.listenerPath:"), "{e}");
+        assert!(
+            e.to_string().starts_with("linux.seccomp.listenerPath:"),
+            "{e}"
+        );
         let e = plan(r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#).unwrap_err();
-        assert!(e.to_string().starts_with("linux.seccomp.defaultAction:"), "{e}");
+        assert!(
+            e.to_string().starts_with("linux.seccomp.defaultAction:"),
+            "{e}"
+        );
         let e = plan(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/x","syscalls":[{"names":["write"],"action":"SCMP_ACT_NOTIFY"}]}"#).unwrap_err();
-        assert!(e.to_string().starts_with("linux.seccomp.syscalls[0].names:"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("linux.seccomp.syscalls[0].names:"),
+            "{e}"
+        );
         let p = plan(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/x","flags":["SECCOMP_FILTER_FLAG_TSYNC"],"syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#).unwrap();
         assert!(p.needs_listener());
         assert_eq!(
             p.flags(),
-            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_TSYNC | libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+                | libc::SECCOMP_FILTER_FLAG_TSYNC
+                | libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH
         );
     }
 
     #[test]
     fn bad_errno_ret_and_arg_index_are_refused() {
         let e = plan(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["kill"],"action":"SCMP_ACT_KILL","errnoRet":3}]}"#).unwrap_err();
-        assert!(e.to_string().starts_with("linux.seccomp.syscalls[0].action: errnoRet"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("linux.seccomp.syscalls[0].action: errnoRet"),
+            "{e}"
+        );
         let e = plan(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["kill"],"action":"SCMP_ACT_ERRNO","args":[{"index":6,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#).unwrap_err();
-        assert!(e.to_string().starts_with("linux.seccomp.syscalls[0].args[0].index:"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("linux.seccomp.syscalls[0].args[0].index:"),
+            "{e}"
+        );
     }
 }

@@ -13,7 +13,9 @@
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::sys::socket::{self, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr};
+use nix::sys::socket::{
+    self, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
+};
 use oci_spec::runtime::{ContainerProcessState, State, SECCOMP_FD_NAME};
 
 /// Errors sending the listener; each names the socket path and the call.
@@ -33,7 +35,11 @@ pub enum NotifyError {
         source: serde_json::Error,
     },
     #[error("linux.seccomp.listenerPath {path}: short send ({sent} of {len} bytes)")]
-    Short { path: PathBuf, sent: usize, len: usize },
+    Short {
+        path: PathBuf,
+        sent: usize,
+        len: usize,
+    },
 }
 
 /// The `ContainerProcessState` sent with the fd.
@@ -54,19 +60,42 @@ pub fn send_listener(
     state: &ContainerProcessState,
     listener: BorrowedFd<'_>,
 ) -> Result<(), NotifyError> {
-    let err = |op: &'static str| move |source| NotifyError::Socket { path: listener_path.to_owned(), op, source };
-    let payload = serde_json::to_vec(state)
-        .map_err(|source| NotifyError::Encode { path: listener_path.to_owned(), source })?;
-    let sock: OwnedFd =
-        socket::socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).map_err(err("socket"))?;
+    let err = |op: &'static str| {
+        move |source| NotifyError::Socket {
+            path: listener_path.to_owned(),
+            op,
+            source,
+        }
+    };
+    let payload = serde_json::to_vec(state).map_err(|source| NotifyError::Encode {
+        path: listener_path.to_owned(),
+        source,
+    })?;
+    let sock: OwnedFd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(err("socket"))?;
     let addr = UnixAddr::new(listener_path).map_err(err("sockaddr_un"))?;
     socket::connect(sock.as_raw_fd(), &addr).map_err(err("connect"))?;
     let fds = [listener.as_raw_fd()];
     let iov = [std::io::IoSlice::new(&payload)];
-    let sent = socket::sendmsg::<()>(sock.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::MSG_NOSIGNAL, None)
-        .map_err(err("sendmsg"))?;
+    let sent = socket::sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map_err(err("sendmsg"))?;
     if sent != payload.len() {
-        return Err(NotifyError::Short { path: listener_path.to_owned(), sent, len: payload.len() });
+        return Err(NotifyError::Short {
+            path: listener_path.to_owned(),
+            sent,
+            len: payload.len(),
+        });
     }
     Ok(())
 }
@@ -78,13 +107,24 @@ pub fn recv_listener(
     conn: BorrowedFd<'_>,
     path: &Path,
 ) -> Result<(ContainerProcessState, OwnedFd), NotifyError> {
-    let err = |op: &'static str| move |source| NotifyError::Socket { path: path.to_owned(), op, source };
+    let err = |op: &'static str| {
+        move |source| NotifyError::Socket {
+            path: path.to_owned(),
+            op,
+            source,
+        }
+    };
     let mut buf = vec![0u8; 64 * 1024];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 4]);
     let (len, fds) = {
         let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let msg = socket::recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-            .map_err(err("recvmsg"))?;
+        let msg = socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(err("recvmsg"))?;
         let mut fds = Vec::new();
         for c in msg.cmsgs().map_err(err("recvmsg"))? {
             if let socket::ControlMessageOwned::ScmRights(r) = c {
@@ -98,11 +138,18 @@ pub fn recv_listener(
         .map(crate::sys_seccomp::own_received_fd)
         .collect::<Result<Vec<_>, _>>()
         .map_err(err("SCM_RIGHTS"))?;
-    let state: ContainerProcessState = serde_json::from_slice(&buf[..len])
-        .map_err(|source| NotifyError::Encode { path: path.to_owned(), source })?;
+    let state: ContainerProcessState =
+        serde_json::from_slice(&buf[..len]).map_err(|source| NotifyError::Encode {
+            path: path.to_owned(),
+            source,
+        })?;
     let at = state.fds().iter().position(|n| n == SECCOMP_FD_NAME);
     match at {
         Some(i) if i < owned.len() => Ok((state, owned.swap_remove(i))),
-        _ => Err(NotifyError::Socket { path: path.to_owned(), op: "seccompFd in SCM_RIGHTS", source: nix::errno::Errno::EBADMSG }),
+        _ => Err(NotifyError::Socket {
+            path: path.to_owned(),
+            op: "seccompFd in SCM_RIGHTS",
+            source: nix::errno::Errno::EBADMSG,
+        }),
     }
 }
