@@ -14,6 +14,8 @@
 //!   spawn-until-fail <max>                    spawn `sleep 60` children until
 //!                                              spawning fails; print the count
 //!   hog <MiB>                                 touch memory 1 MiB at a time
+//!   time-cgroup                               create (memory + pids limits),
+//!                                              enter, remove; print µs
 //!   create-as <uid> <config.json>             create a cgroup as `uid`
 
 use std::io::Write;
@@ -31,6 +33,7 @@ fn main() {
         Some("cgroup-enter") => cgroup_enter(&args[2..]),
         Some("spawn-until-fail") => spawn_until_fail(args[2].parse().unwrap_or(0)),
         Some("hog") => hog(args[2].parse().unwrap_or(0)),
+        Some("time-cgroup") => time_cgroup(),
         Some("create-as") => create_as(args[2].parse().expect("uid"), &args[3]),
         _ => {
             eprintln!("nsboot-oci-helper: unknown mode {:?}", args.get(1));
@@ -251,6 +254,29 @@ fn cgroup_enter(args: &[String]) -> i32 {
             2
         }
     }
+}
+
+fn time_cgroup() -> i32 {
+    use nsboot_oci::cgroups::{CgroupPlan, Hierarchies};
+    let t0 = Instant::now();
+    let hier = Hierarchies::detect().expect("detect");
+    let detected = t0.elapsed();
+    let r = serde_json::from_value(serde_json::json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 64}})).expect("resources");
+    let path = format!("/nsboot-oci-time-{}", std::process::id());
+    let t1 = Instant::now();
+    let cg = CgroupPlan::new(Some(Path::new(&path)), Some(&r), "t").and_then(|p| p.create(&hier)).expect("create");
+    let created = t1.elapsed();
+    let t2 = Instant::now();
+    cg.remove().expect("remove");
+    let removed = t2.elapsed();
+    println!(
+        "detect_us {} create_us {} remove_us {} hierarchies {}",
+        detected.as_micros(),
+        created.as_micros(),
+        removed.as_micros(),
+        cg.dirs.len()
+    );
+    0
 }
 
 /// This process is in each of `cg`'s directories, per /proc/self/cgroup.
