@@ -76,14 +76,31 @@ impl Drop for Cleanup {
     }
 }
 
-fn cgroup_file(dir: &Path, cg: &Cgroup) -> PathBuf {
+/// The cgroup as JSON in a temp file for the helper; deleted on drop
+/// (also when an assertion fails first).
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+fn cgroup_file(dir: &Path, cg: &Cgroup) -> TempFile {
     let f = std::env::temp_dir().join(format!(
         "nsboot-i16sec-cg-{}-{}.json",
         std::process::id(),
         dir.file_name().unwrap().to_string_lossy()
     ));
     std::fs::write(&f, serde_json::to_vec(cg).unwrap()).unwrap();
-    f
+    TempFile(f)
 }
 
 #[test]
@@ -227,7 +244,7 @@ fn fork_bomb_stops_at_pids_max_and_host_is_unharmed() {
     let _ = bomb.kill();
     let _ = bomb.wait();
     assert_gone(&hier, &path);
-    let _ = std::fs::remove_file(f);
+    drop(f);
 }
 
 #[test]
@@ -283,7 +300,7 @@ fn memory_hog_is_oom_killed_inside_its_limit() {
     assert!(peak <= limit, "peak {peak} above limit {limit}");
     cg.remove().unwrap();
     assert_gone(&hier, &path);
-    let _ = std::fs::remove_file(f);
+    drop(f);
 }
 
 #[test]
@@ -351,7 +368,7 @@ fn unified_hugetlb_limit_and_clone_into_cgroup() {
     assert!(u.mountpoint.join(path.strip_prefix("/").unwrap()).is_dir());
     cg.remove().unwrap();
     assert_gone(&hier, &path);
-    let _ = std::fs::remove_file(f);
+    drop(f);
 }
 
 #[test]
@@ -505,7 +522,7 @@ fn probes_in(cg: &Cgroup, tag: &str, probes: &[&str]) -> String {
         .args(probes)
         .output()
         .unwrap();
-    let _ = std::fs::remove_file(f);
+    drop(f);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),

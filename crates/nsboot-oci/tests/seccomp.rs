@@ -128,11 +128,27 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn scratch(name: &str) -> PathBuf {
+/// A scratch directory, removed on drop (also when an assertion fails).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!("nsboot-oci-seccomp-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
 }
 
 fn write_profile(dir: &Path, v: &Value) -> PathBuf {
@@ -203,7 +219,7 @@ fn docker_default_profile_blocks_unshare_with_eperm() {
     // chroot is allowed by the profile only with CAP_SYS_CHROOT (held):
     // the filter lets it through and it succeeds as root.
     assert_eq!(result_of(&filtered, "chroot"), None);
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 #[test]
@@ -217,7 +233,7 @@ fn docker_profile_without_sys_chroot_blocks_chroot() {
     let profile = write_profile(&dir, &docker_profile_to_oci(&caps));
     let filtered = run(profile.to_str().unwrap(), &["chroot"]);
     assert_eq!(result_of(&filtered, "chroot"), Some(EPERM));
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 #[test]
@@ -237,7 +253,7 @@ fn docker_profile_arg_filter_blocks_only_the_matching_personality() {
         result_of(&filtered, "personality-addr-no-randomize"),
         Some(EPERM)
     );
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 #[test]
@@ -261,7 +277,7 @@ fn errno_ret_and_masked_eq_are_honoured() {
     );
     assert_eq!(result_of(&filtered, "unshare-uts"), Some(95));
     assert_eq!(result_of(&filtered, "personality-query"), None);
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 #[test]
@@ -308,7 +324,7 @@ fn notify_delivers_the_listener_fd_and_state_to_the_agent() {
         stdout.contains(&format!("probe mkdir-missing errno {ENOSYS}")),
         "{stdout}"
     );
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 /// Cost of Docker's default profile: libseccomp compile + export in the
@@ -337,7 +353,7 @@ fn docker_profile_build_and_load_time() {
         .parse()
         .unwrap();
     assert!(n > 100, "{stdout}");
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 /// Two conditions on the same argument index are OR'ed (separate rules),
@@ -372,5 +388,5 @@ fn args_on_one_index_are_ored() {
         Some(13)
     );
     assert_eq!(result_of(&filtered, "getppid"), None);
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }

@@ -261,10 +261,15 @@ fn time_cgroup() -> i32 {
     let t0 = Instant::now();
     let hier = Hierarchies::detect().expect("detect");
     let detected = t0.elapsed();
-    let r = serde_json::from_value(serde_json::json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 64}})).expect("resources");
+    let r = serde_json::from_value(
+        serde_json::json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 64}}),
+    )
+    .expect("resources");
     let path = format!("/nsboot-oci-time-{}", std::process::id());
     let t1 = Instant::now();
-    let cg = CgroupPlan::new(Some(Path::new(&path)), Some(&r), "t").and_then(|p| p.create(&hier)).expect("create");
+    let cg = CgroupPlan::new(Some(Path::new(&path)), Some(&r), "t")
+        .and_then(|p| p.create(&hier))
+        .expect("create");
     let created = t1.elapsed();
     let t2 = Instant::now();
     cg.remove().expect("remove");
