@@ -365,6 +365,36 @@ fn unified_hugetlb_limit_and_clone_into_cgroup() {
             "{mode}: not in the v1 pids cgroup: {stdout}"
         );
     }
+    // Fallback: without a cgroup2 directory the helper forks and writes
+    // the child's pid into cgroup.procs before letting it exec.
+    let mut v1_only = cg.clone();
+    v1_only.dirs.retain(|d| d.version == Version::V1);
+    let f1 = cgroup_file(Path::new("clone3-v1only"), &v1_only);
+    let out = Command::new(HELPER)
+        .args([
+            "cgroup-enter",
+            f1.to_str().unwrap(),
+            "clone3",
+            "--verify",
+            "--",
+            "/bin/cat",
+            "/proc/self/cgroup",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "fallback: {stdout}");
+    assert!(stdout.contains("in_cgroup false"), "{stdout}");
+    let p = path.to_str().unwrap();
+    assert!(
+        stdout.lines().any(|l| l.ends_with(&format!(":memory:{p}"))),
+        "fallback: {stdout}"
+    );
+    assert!(
+        !stdout.lines().any(|l| l == format!("0::{p}")),
+        "fallback: {stdout}"
+    );
+    drop(f1);
     assert!(u.mountpoint.join(path.strip_prefix("/").unwrap()).is_dir());
     cg.remove().unwrap();
     assert_gone(&hier, &path);

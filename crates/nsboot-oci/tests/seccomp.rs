@@ -162,7 +162,15 @@ fn write_profile(dir: &Path, v: &Value) -> PathBuf {
 
 /// Run the helper; return probe name -> None (ok) / Some(errno).
 fn run(profile: &str, probes: &[&str]) -> Vec<(String, Option<i32>)> {
-    let out = Command::new(HELPER)
+    run_as(None, profile, probes)
+}
+
+fn run_as(uid: Option<u32>, profile: &str, probes: &[&str]) -> Vec<(String, Option<i32>)> {
+    let mut cmd = Command::new(HELPER);
+    if let Some(u) = uid {
+        cmd.env("NSBOOT_OCI_HELPER_UID", u.to_string());
+    }
+    let out = cmd
         .arg("seccomp")
         .arg(profile)
         .args(probes)
@@ -386,6 +394,28 @@ fn args_on_one_index_are_ored() {
     assert_eq!(
         result_of(&filtered, "personality-addr-no-randomize"),
         Some(13)
+    );
+    assert_eq!(result_of(&filtered, "getppid"), None);
+    drop(dir);
+}
+
+/// Rootless: without CAP_SYS_ADMIN the filter loads because no_new_privs
+/// is set first, and it behaves the same.
+#[test]
+fn docker_profile_loads_and_filters_as_an_unprivileged_user() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to drop to uid 65534");
+        return;
+    }
+    let dir = scratch("rootless");
+    let profile = write_profile(&dir, &docker_profile_to_oci(DOCKER_CAPS));
+    let probes = ["personality-addr-no-randomize", "getppid"];
+    let control = run_as(Some(65534), "-", &probes);
+    assert_eq!(result_of(&control, "personality-addr-no-randomize"), None);
+    let filtered = run_as(Some(65534), profile.to_str().unwrap(), &probes);
+    assert_eq!(
+        result_of(&filtered, "personality-addr-no-randomize"),
+        Some(EPERM)
     );
     assert_eq!(result_of(&filtered, "getppid"), None);
     drop(dir);

@@ -7,6 +7,7 @@
 //!   seccomp <oci-seccomp.json|-> <probe>...   load the filter (no_new_privs
 //!                                              first), send the listener to
 //!                                              listenerPath if any, run probes
+//!                                              (NSBOOT_OCI_HELPER_UID=n: as uid n)
 //!   time-seccomp <oci-seccomp.json>           print build and load times (µs)
 //!   cgroup-enter <cgroup.json> <procs|clone3> [--verify] -- <argv>...
 //!                                              put the workload into the
@@ -51,6 +52,13 @@ fn read_arg(path: &str) -> Vec<u8> {
 }
 
 fn seccomp(profile: &str, probes: &[String]) -> i32 {
+    // NSBOOT_OCI_HELPER_UID: drop to that uid/gid first (rootless case).
+    if let Ok(uid) = std::env::var("NSBOOT_OCI_HELPER_UID") {
+        let uid: u32 = uid.parse().expect("NSBOOT_OCI_HELPER_UID is a number");
+        nix::unistd::setgroups(&[]).expect("setgroups");
+        nix::unistd::setgid(nix::unistd::Gid::from_raw(uid)).expect("setgid");
+        nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)).expect("setuid");
+    }
     if profile != "-" {
         let plan = match SeccompPlan::from_json(&read_arg(profile)) {
             Ok(p) => p,
