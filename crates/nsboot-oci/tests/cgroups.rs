@@ -673,3 +673,33 @@ fn unified_keys_are_written_or_refused_by_name() {
         assert_gone(&hier, &path);
     }
 }
+
+/// A cgroup that already exists is joined; a failing write then leaves it
+/// (and what runs in it) alone, removing only what the call created.
+#[test]
+fn failed_create_leaves_a_preexisting_cgroup_alone() {
+    let hier = Hierarchies::detect().unwrap();
+    require_root_and!(hier, "cpu", "memory");
+    let path = name("preexisting");
+    let existing = hier
+        .holding("memory")
+        .unwrap()
+        .mountpoint
+        .join(path.strip_prefix("/").unwrap());
+    std::fs::create_dir(&existing).unwrap();
+    let r = resources(json!({"memory": {"limit": 64 << 20}, "cpu": {"quota": 500, "period": 100}}));
+    let e = CgroupPlan::new(Some(&path), Some(&r), "c")
+        .unwrap()
+        .create(&hier)
+        .unwrap_err();
+    assert!(
+        e.to_string().starts_with("linux.resources.cpu.period:"),
+        "{e}"
+    );
+    assert!(
+        existing.is_dir(),
+        "pre-existing cgroup removed by the rollback"
+    );
+    std::fs::remove_dir(&existing).unwrap();
+    assert_gone(&hier, &path);
+}

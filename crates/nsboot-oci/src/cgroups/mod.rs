@@ -414,8 +414,9 @@ impl CgroupPlan {
         &self.path
     }
 
-    /// Create the cgroup in every hierarchy and apply the resources. On
-    /// error everything this call created is removed again.
+    /// Create the cgroup in every hierarchy (an existing one is joined, as
+    /// runc does) and apply the resources. On error every directory this
+    /// call created is removed again; pre-existing ones are left.
     ///
     /// Rootless (euid ≠ 0): a hierarchy where the directory cannot be
     /// created for lack of permission (no delegated, writable subtree) is
@@ -466,7 +467,13 @@ impl CgroupPlan {
         match r {
             Ok(()) => Ok(cg),
             Err(e) => {
-                let _ = cg.remove();
+                // Roll back only what this call created (no process is in
+                // it yet); a cgroup that existed before is left alone.
+                for d in &cg.dirs {
+                    if let Some(top) = &d.created_top {
+                        let _ = remove_tree(top);
+                    }
+                }
                 Err(e)
             }
         }
