@@ -203,13 +203,17 @@ pub(crate) fn devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     for (i, r) in rules.iter().enumerate() {
         let key = format!("linux.resources.devices[{i}]");
         let typ = r.typ().unwrap_or_default();
-        let typ = typ.as_str();
-        if !matches!(typ, "a" | "b" | "c") {
-            return Err(invalid(
-                format!("{key}.type"),
-                format!("{typ:?}: the devices cgroup knows only a, b and c"),
-            ));
-        }
+        // `u` (unbuffered char) is a char device to the kernel.
+        let typ = match typ.as_str() {
+            "u" => "c",
+            t @ ("a" | "b" | "c") => t,
+            t => {
+                return Err(invalid(
+                    format!("{key}.type"),
+                    format!("{t:?}: device rules know a, b, c and u"),
+                ))
+            }
+        };
         let num = |n: Option<i64>| {
             n.filter(|n| *n >= 0)
                 .map_or("*".to_owned(), |n| n.to_string())
