@@ -1,22 +1,29 @@
-//! The OCI runtime steps between "the namespaces and the rootfs are ready"
-//! and "the user's program runs", for nsboot: the `process` object
-//! ([`process`]), lifecycle hooks ([`hooks`]), the console ([`console`]) and
-//! the `features` document ([`features`]).
+//! nsboot-oci: the OCI runtime steps between "the namespaces and the rootfs
+//! are ready" and "the user's program runs", for nsboot: the `process`
+//! object ([`process`]), `linux.seccomp` ([`seccomp`]), cgroups v1/v2 with
+//! `linux.cgroupsPath` / `linux.resources` ([`cgroups`]), lifecycle hooks
+//! ([`hooks`]), the console ([`console`]) and the `features` document
+//! ([`features`]).
 //!
 //! Everything is checked up front by a plan (`ProcessPlan::from_spec`,
-//! `Hooks::from_spec`) that names the config key of any problem; the
-//! applying side runs in the container's last stage (single-threaded, no
-//! thread started, no lock another thread could hold) or, for the hooks
-//! that run in the runtime's namespaces, in the caller (any number of
-//! threads: programs are started with posix_spawn).
+//! `SeccompPlan::from_spec`, `CgroupPlan::from_linux`, `Hooks::from_spec`)
+//! that names the config key of any problem; the applying side runs in the
+//! container's last stage (single-threaded, no thread started, no lock
+//! another thread could hold) or, for the hooks that run in the runtime's
+//! namespaces, in the caller (any number of threads: programs are started
+//! with posix_spawn). `unsafe` lives only in the syscall seams `sys`,
+//! `sys_seccomp` and `cgroups::sys`.
 #![deny(unsafe_code)]
 
+pub mod cgroups;
 pub mod console;
 pub mod error;
 pub mod features;
 pub mod hooks;
 pub mod process;
+pub mod seccomp;
 pub mod sys;
+mod sys_seccomp;
 
 pub use error::{ConfigError, ErrorKind, ErrorRecord, ExecError, HookError, OciError, StepError};
 pub use oci_spec;
