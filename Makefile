@@ -15,6 +15,7 @@ build:
 
 deps:
 	./scripts/install-deps.sh
+	./scripts/install-go.sh >/dev/null
 
 run:
 	$(CARGO) build --release --example nsrun
@@ -25,6 +26,8 @@ test: deps
 	$(CARGO) test $(CARGO_FLAGS) --no-fail-fast
 	./tests/go/runc-nsenter-test.sh $(TARGET_DIR)
 	./tests/go/runc-dropin.sh $(TARGET_DIR)
+	./tests/go/runc-modern.sh 1.3.6 $(TARGET_DIR)
+	./tests/go/runc-modern.sh 1.5.1 $(TARGET_DIR)
 	# The Rust library still builds without its rootfs feature (the C
 	# artifacts never carry the OCI code: see capi/ and rootfs-plugin/).
 	$(CARGO) build $(CARGO_FLAGS) -p nsboot --lib --no-default-features --target-dir target/lite
