@@ -28,6 +28,7 @@ test: deps
 	./tests/go/runc-dropin.sh $(TARGET_DIR)
 	./tests/go/runc-modern.sh 1.3.6 $(TARGET_DIR)
 	./tests/go/runc-modern.sh 1.5.1 $(TARGET_DIR)
+	$(MAKE) --no-print-directory runc-bats-subset
 	# The Rust library still builds without its rootfs feature (the C
 	# artifacts never carry the OCI code: see capi/ and rootfs-plugin/).
 	$(CARGO) build $(CARGO_FLAGS) -p nsboot --lib --no-default-features --target-dir target/lite
