@@ -4,14 +4,19 @@
 # with runc built with libnsboot, as root or rootless. Every test that passes
 # with runc's C must pass with libnsboot's build; tests that fail with both
 # are listed (they cannot run on this host), as are the skips.
-# Usage: runc-bats.sh VERSION root|rootless LIBDIR [FILE.bats ...]
+# Usage: runc-bats.sh VERSION root|rootless|rootless-idmap LIBDIR [FILE.bats ...]
 #   FILEs are names in tests/integration (default: all of them).
+#   rootless-idmap: as tests/rootless.sh's "idmap" feature: a user with
+#   /etc/subuid and /etc/subgid ranges (nsboot-rootless, 100000 and 200000,
+#   65536 each; created once, idempotently), so runc maps many ids through
+#   newuidmap/newgidmap. It adds a system user and two lines to the host's
+#   /etc/subuid and /etc/subgid.
 # Env: NSBOOT_BATS_OUT  keep the TAP output and summaries there (default: a
 #                       temporary directory, removed)
 #      NSBOOT_BATS_USER rootless: the user to run as (default nobody). Runs
 #                       without runc's "idmap" and "cgroup" rootless features
-#                       (tests/rootless.sh turns those on by editing
-#                       /etc/subuid and moving newuidmap; we do not).
+#                       (see rootless-idmap; "cgroup" needs cgroup v2
+#                       delegation or chowned v1 hierarchies: not done).
 # Prints a summary line per build; exits 1 on a test that passes with runc's
 # C and not with libnsboot.
 set -eu
@@ -74,10 +79,19 @@ run_bats() { # RUNC TAPFILE
         RUNC="$1" nice script -q -e -c "$cmd" /dev/null </dev/null >/dev/null 2>&1 || true
     else
         u=${NSBOOT_BATS_USER:-nobody}
+        feat=""
+        if [ "$mode" = rootless-idmap ]; then
+            u=nsboot-rootless
+            feat="ROOTLESS_FEATURES=idmap ROOTLESS_UIDMAP_START=100000 ROOTLESS_UIDMAP_LENGTH=65536"
+            feat="$feat ROOTLESS_GIDMAP_START=200000 ROOTLESS_GIDMAP_LENGTH=65536"
+            # cwd.bats: a directory only container uid 1024 may enter
+            aux="$work/aux"; mkdir -p "$aux"; chown $((100000 - 1000 + 1024)) "$aux"; chmod 700 "$aux"
+            feat="$feat ROOTLESS_AUX_UID=1024 ROOTLESS_AUX_DIR=$aux"
+        fi
         h="$work/home-$u"; mkdir -p "$h"; chown "$u" "$h"; : >"$tap"; chown "$u" "$tap"
         runuser -u "$u" -- env -i PATH="$PATH" HOME="$h" XDG_RUNTIME_DIR="$h" \
             GOROOT="$GOROOT" GOCACHE="$h/gocache" GOFLAGS=-mod=vendor GOTOOLCHAIN=local GOPROXY=off \
-            ROOTLESS_FEATURES= RUNC="$1" TMPDIR="$h" \
+            ROOTLESS_FEATURES= $feat RUNC="$1" TMPDIR="$h" \
             nice script -q -e -c "$cmd" /dev/null </dev/null >/dev/null 2>&1 || true
     fi
     mv "$tap" "$2"
@@ -95,6 +109,14 @@ names() { # TAPFILE STATUS(pass|fail|skip): test names
     fail) grep -E '^not ok [0-9]+ ' "$1" | sed -E 's/^not ok [0-9]+ //; s/ in [0-9]+ms$//' ;;
     esac | sort
 }
+
+if [ "$mode" = rootless-idmap ]; then
+    id nsboot-rootless >/dev/null 2>&1 ||
+        useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin nsboot-rootless
+    grep -q '^nsboot-rootless:' /etc/subuid 2>/dev/null || echo nsboot-rootless:100000:65536 >> /etc/subuid
+    grep -q '^nsboot-rootless:' /etc/subgid 2>/dev/null || echo nsboot-rootless:200000:65536 >> /etc/subgid
+fi
+case $mode in root | rootless | rootless-idmap) ;; *) echo "runc-bats: unknown mode $mode" >&2; exit 2 ;; esac
 
 tag="$version-$mode"
 start=$(date +%s)
