@@ -136,20 +136,28 @@ better=$(comm -13 "$work/c.pass" "$work/ns.pass")
 [ -z "$better" ] || { echo "passes with libnsboot only:"; echo "$better" | sed 's/^/  /'; } | tee -a "$out/$tag.summary"
 reg=$(comm -23 "$work/c.pass" "$work/ns.pass")
 # A test that passed with runc's C and not with libnsboot runs again, alone,
-# with both builds (this host is shared: a load spike fails tests with EAGAIN
-# from fork). It is a regression if it still fails with libnsboot.
+# with libnsboot, up to three times (this host is shared: a load spike fails
+# tests with EAGAIN from fork, and the "host pidns + init gone" tests wait
+# 2 s for the host's PID 1 to reap, failing now and then with either
+# build). It is a regression if it fails every time.
 if [ -n "$reg" ]; then
     echo "$reg" > "$work/reg"
     : > "$work/reg.still"
     while read -r t; do
         re=$(python3 -c 'import re,shlex,sys; print(shlex.quote("^" + re.escape(sys.argv[1]) + "$"))' "$t")
         save=$files; files="-f $re $save"
-        run_bats "$runc_ns" "$work/retry-ns.tap"
-        if grep -Eq '^ok [0-9]+ ' "$work/retry-ns.tap" && ! grep -q ' # skip' "$work/retry-ns.tap"; then
-            echo "flaky (failed once with libnsboot, passed alone on retry): $t" | tee -a "$out/$tag.summary"
+        ok=0
+        for try in 1 2 3; do
+            run_bats "$runc_ns" "$work/retry-ns.tap"
+            if grep -Eq '^ok [0-9]+ ' "$work/retry-ns.tap" && ! grep -q ' # skip' "$work/retry-ns.tap"; then
+                ok=$try; break
+            fi
+            cat "$work/retry-ns.tap" >> "$out/$tag-nsboot-retry.tap"
+        done
+        if [ "$ok" != 0 ]; then
+            echo "flaky (failed in the suite with libnsboot, passed alone on retry $ok): $t" | tee -a "$out/$tag.summary"
         else
             echo "$t" >> "$work/reg.still"
-            cat "$work/retry-ns.tap" >> "$out/$tag-nsboot-retry.tap"
         fi
         files=$save
     done < "$work/reg"
