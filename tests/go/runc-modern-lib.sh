@@ -43,35 +43,25 @@ nsb_unpack() {
 
 # ---------------------------------------------------------------------------
 # THE ONE PLACE that fixes the nsboot dialect to runc >= 1.2 (issue 14 item 2).
-# runc >= 1.2 itself is recognised by nsboot's fallback detection (it sets
-# _LIBCONTAINER_SYNCPIPE); runc's own nsenter tests do not set it (and give
-# their children an explicit environment, so no variable set from outside
-# reaches them): they need the dialect fixed at link time.
-# Final mechanism (branch i14core): the drop-in's cgo preamble calls
-# nsboot_set_dialect(NSBOOT_DIALECT_RUNC_1_2) from a constructor(101), which
-# runs before nsenter.go's constructor calls nsexec(). It is used as soon as
-# the archive exports nsboot_set_dialect and nsboot.h defines the constant,
-# for every drop-in build.
-# TODO(issue 14 item 2): until then, a stopgap in the same place and shape,
-# for the nsenter tests only: the constructor sets NSBOOT_DIALECT=1.2 in the
-# C environment (not overwriting one already set; Go's os.Environ, read from
-# the initial stack, does not see it). Delete the else branch once
-# nsboot_set_dialect is merged.
-nsb_dialect_by_link() { # LIBA: true when the link-time mechanism exists
-    nm "$1" 2>/dev/null | grep -q ' T nsboot_set_dialect$' &&
-        grep -q 'NSBOOT_DIALECT_RUNC_1_2' "$nsb_repo/include/nsboot.h" 2>/dev/null
+# runc >= 1.2 itself would be recognised by nsboot's fallback detection (it
+# sets _LIBCONTAINER_SYNCPIPE), but runc's own nsenter tests do not set it
+# (and give their children an explicit environment): a drop-in fixes the
+# dialect when it is built, with no environment variable from anyone. The
+# cgo preamble defines the data symbol libnsboot reads through a weak
+# reference (README, "Fixing the dialect when the program is built"); it is
+# resolved by the linker before any constructor runs.
+nsb_dialect_by_link() { # LIBA: true when the archive reads the symbol
+    nm "$1" 2>/dev/null | grep -q ' [wvU] nsboot_bootstrap_dialect$'
 }
 nsb_dialect_preamble() { # LIBA NEED: C lines for the cgo preamble
-    if nsb_dialect_by_link "$1"; then
-        printf '#include "%s"\n' "$nsb_repo/include/nsboot.h"
-        printf '__attribute__((constructor(101))) static void nsboot_pick_dialect(void) { nsboot_set_dialect(NSBOOT_DIALECT_RUNC_1_2); }\n'
-    elif [ "$2" = need ]; then
-        printf '#include <stdlib.h>\n'
-        printf '__attribute__((constructor(101))) static void nsboot_pick_dialect(void) { setenv("NSBOOT_DIALECT", "1.2", 0); } // TODO(issue 14 item 2): stopgap\n'
+    if ! nsb_dialect_by_link "$1"; then
+        echo "runc-modern-lib: $1 does not read nsboot_bootstrap_dialect" >&2
+        exit 1
     fi
+    printf 'const int nsboot_bootstrap_dialect = 1; // NSBOOT_DIALECT_RUNC_1_2\n'
 }
 nsb_dialect_note() { # LIBA: how the dialect was fixed, for the PASS line
-    if nsb_dialect_by_link "$1"; then echo "dialect fixed by nsboot_set_dialect"; else echo "dialect fixed by the NSBOOT_DIALECT=1.2 constructor stopgap, TODO issue 14 item 2"; fi
+    echo "dialect fixed at link time by nsboot_bootstrap_dialect"
 }
 # ---------------------------------------------------------------------------
 
