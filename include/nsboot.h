@@ -140,6 +140,12 @@ typedef struct nsboot_spawned {
   int init_fd;
 } nsboot_spawned;
 
+// pidfds of a bootstrap's stage-1 and stage-2 (`nsboot_spawn_pidfds`).
+typedef struct nsboot_pidfds {
+  int stage1_pidfd;
+  int stage2_pidfd;
+} nsboot_pidfds;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -198,6 +204,52 @@ enum nsboot_status nsboot_spawn(const struct nsboot_sealed_exe *exe,
                                 int log_fd,
                                 struct nsboot_spawned *out,
                                 struct nsboot_error **err);
+
+// `nsboot_spawn` that also returns pidfds of stage-1 and stage-2, sent by
+// stage-0 over the init socket (SCM_RIGHTS, after the pid line). Opt-in:
+// it adds the nsboot extension NSBOOT_CALLER_FLAGS to the message, so the
+// program must bootstrap with nsboot (runc's nsexec refuses it);
+// `nsboot_spawn` keeps runc's protocol byte for byte. Stages are created
+// with `clone3(CLONE_PIDFD)` where the kernel has it (else clone and
+// `pidfd_open`). Kill and wait with `nsboot_pidfd_kill`/`nsboot_pidfd_wait`.
+//
+// - NULL: as `nsboot_spawn`; `pidfds` must not be NULL.
+// - Ownership: as `nsboot_spawn`, and the caller owns (closes) the two pidfds (close-on-exec); `*pidfds` is written only on success.
+// - Threads: Any thread, as `nsboot_spawn`.
+// - Errors: as `nsboot_spawn`; `NSBOOT_STATUS_BOOTSTRAP_FAILED` also when stage-0 could not send the pidfds (Linux < 5.3: ENOSYS).
+enum nsboot_status nsboot_spawn_pidfds(const struct nsboot_sealed_exe *exe,
+                                       const char *path,
+                                       const char *const *argv,
+                                       const char *const *envp,
+                                       const struct nsboot_msg *msg,
+                                       int dialect,
+                                       int log_fd,
+                                       struct nsboot_spawned *out,
+                                       struct nsboot_pidfds *pidfds,
+                                       struct nsboot_error **err);
+
+// Send signal `sig` to the process `pidfd` names (`pidfd_send_signal`):
+// ESRCH once it has exited, even when its pid now names another process.
+//
+// - NULL: `err` may be NULL.
+// - Ownership: Borrows `pidfd`.
+// - Threads: Any thread.
+// - Errors: `NSBOOT_STATUS_SYSCALL` with errno ESRCH (exited), EBADF, EINVAL (bad signal), EPERM.
+enum nsboot_status nsboot_pidfd_kill(int pidfd, int sig, struct nsboot_error **err);
+
+// Wait for (and reap) the child `pidfd` names (`waitid(P_PIDFD)`); on
+// success `*status` is its status as a shell shows it: the exit code, or
+// 128 + the signal. With `nohang` true and the child still running,
+// returns OK and writes -1.
+//
+// - NULL: `status` must not be NULL; `err` may be NULL.
+// - Ownership: Borrows `pidfd`.
+// - Threads: Any thread (waits only for that child).
+// - Errors: `NSBOOT_STATUS_SYSCALL` with errno ECHILD (not our child, or already reaped), EBADF, EINVAL (Linux < 5.4).
+enum nsboot_status nsboot_pidfd_wait(int pidfd,
+                                     bool nohang,
+                                     int *status,
+                                     struct nsboot_error **err);
 
 // runc's `nsexec()`: run the bootstrap if `_LIBCONTAINER_INITPIPE` is set.
 //

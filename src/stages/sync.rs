@@ -229,6 +229,47 @@ impl SyncChannel {
     }
 }
 
+/// Send one byte `tag` with `fds` attached (SCM_RIGHTS) on the socket
+/// `sock` (the init socket: the caller's pidfds).
+pub fn send_tagged_fds(sock: RawFd, tag: u8, fds: &[RawFd]) -> Result<(), Errno> {
+    let data = [tag];
+    let iov = [IoSlice::new(&data)];
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    loop {
+        match sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::empty(), None) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Receive what [`send_tagged_fds`] sent: the tag byte (None at EOF) and
+/// the fds (close-on-exec), at most `N` of them (extras are closed).
+pub fn recv_tagged_fds<const N: usize>(sock: RawFd) -> Result<(Option<u8>, Vec<OwnedFd>), Errno> {
+    let mut data = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut data)];
+    let mut space = nix::cmsg_space!([RawFd; N]);
+    let (bytes, fds) = loop {
+        match recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Ok(m) => {
+                let mut fds = Vec::new();
+                if let Ok(cmsgs) = m.cmsgs() {
+                    for c in cmsgs {
+                        if let ControlMessageOwned::ScmRights(got) = c {
+                            fds.extend(got.into_iter().map(crate::sys::process::own_received_fd));
+                        }
+                    }
+                }
+                break (m.bytes, fds);
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    Ok(((bytes > 0).then_some(data[0]), fds.into_iter().take(N).collect()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

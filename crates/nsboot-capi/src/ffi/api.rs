@@ -148,6 +148,132 @@ pub extern "C" fn nsboot_spawn(
     out: *mut nsboot_spawned,
     err: *mut *mut nsboot_error,
 ) -> nsboot_status {
+    spawn_inner(exe, path, argv, envp, msg, dialect, log_fd, out, std::ptr::null_mut(), err)
+}
+
+/// pidfds of a bootstrap's stage-1 and stage-2 (`nsboot_spawn_pidfds`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct nsboot_pidfds {
+    pub stage1_pidfd: c_int,
+    pub stage2_pidfd: c_int,
+}
+
+/// `nsboot_spawn` that also returns pidfds of stage-1 and stage-2, sent by
+/// stage-0 over the init socket (SCM_RIGHTS, after the pid line). Opt-in:
+/// it adds the nsboot extension NSBOOT_CALLER_FLAGS to the message, so the
+/// program must bootstrap with nsboot (runc's nsexec refuses it);
+/// `nsboot_spawn` keeps runc's protocol byte for byte. Stages are created
+/// with `clone3(CLONE_PIDFD)` where the kernel has it (else clone and
+/// `pidfd_open`). Kill and wait with `nsboot_pidfd_kill`/`nsboot_pidfd_wait`.
+///
+/// - NULL: as `nsboot_spawn`; `pidfds` must not be NULL.
+/// - Ownership: as `nsboot_spawn`, and the caller owns (closes) the two pidfds (close-on-exec); `*pidfds` is written only on success.
+/// - Threads: Any thread, as `nsboot_spawn`.
+/// - Errors: as `nsboot_spawn`; `NSBOOT_STATUS_BOOTSTRAP_FAILED` also when stage-0 could not send the pidfds (Linux < 5.3: ENOSYS).
+#[no_mangle]
+pub extern "C" fn nsboot_spawn_pidfds(
+    exe: *const nsboot_sealed_exe,
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    msg: *const nsboot_msg,
+    dialect: c_int,
+    log_fd: c_int,
+    out: *mut nsboot_spawned,
+    pidfds: *mut nsboot_pidfds,
+    err: *mut *mut nsboot_error,
+) -> nsboot_status {
+    if pidfds.is_null() {
+        // SAFETY: err is NULL or valid (contract).
+        return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "pidfds is NULL".into())) };
+    }
+    spawn_inner(exe, path, argv, envp, msg, dialect, log_fd, out, pidfds, err)
+}
+
+/// Send signal `sig` to the process `pidfd` names (`pidfd_send_signal`):
+/// ESRCH once it has exited, even when its pid now names another process.
+///
+/// - NULL: `err` may be NULL.
+/// - Ownership: Borrows `pidfd`.
+/// - Threads: Any thread.
+/// - Errors: `NSBOOT_STATUS_SYSCALL` with errno ESRCH (exited), EBADF, EINVAL (bad signal), EPERM.
+#[no_mangle]
+pub extern "C" fn nsboot_pidfd_kill(pidfd: c_int, sig: c_int, err: *mut *mut nsboot_error) -> nsboot_status {
+    boundary(NSBOOT_STATUS_PANIC, || {
+        if pidfd < 0 {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_INVALID_ARGUMENT, None, format!("pidfd {pidfd}"))) };
+        }
+        // SAFETY: a non-negative pidfd is an open fd of the caller for the
+        // call (contract).
+        let fd = unsafe { BorrowedFd::borrow_raw(pidfd) };
+        match nsboot::sys::process::pidfd_send_signal(fd, sig) {
+            Ok(()) => NSBOOT_STATUS_OK,
+            // SAFETY: err is NULL or valid (contract).
+            Err(e) => unsafe {
+                report(err, nsboot_error::new(NSBOOT_STATUS_SYSCALL, Some(e), format!("pidfd_send_signal({pidfd}, {sig}): {e}")))
+            },
+        }
+    })
+}
+
+/// Wait for (and reap) the child `pidfd` names (`waitid(P_PIDFD)`); on
+/// success `*status` is its status as a shell shows it: the exit code, or
+/// 128 + the signal. With `nohang` true and the child still running,
+/// returns OK and writes -1.
+///
+/// - NULL: `status` must not be NULL; `err` may be NULL.
+/// - Ownership: Borrows `pidfd`.
+/// - Threads: Any thread (waits only for that child).
+/// - Errors: `NSBOOT_STATUS_SYSCALL` with errno ECHILD (not our child, or already reaped), EBADF, EINVAL (Linux < 5.4).
+#[no_mangle]
+pub extern "C" fn nsboot_pidfd_wait(pidfd: c_int, nohang: bool, status: *mut c_int, err: *mut *mut nsboot_error) -> nsboot_status {
+    boundary(NSBOOT_STATUS_PANIC, || {
+        if status.is_null() {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "status is NULL".into())) };
+        }
+        if pidfd < 0 {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_INVALID_ARGUMENT, None, format!("pidfd {pidfd}"))) };
+        }
+        // SAFETY: a non-negative pidfd is an open fd of the caller for the
+        // call (contract).
+        let fd = unsafe { BorrowedFd::borrow_raw(pidfd) };
+        let flags = if nohang { libc::WNOHANG } else { 0 };
+        match nsboot::sys::process::waitid_pidfd(fd, flags) {
+            Ok(exit) => {
+                let v = match exit {
+                    None => -1,
+                    Some(nsboot::sys::process::Exit::Code(c)) => c,
+                    Some(nsboot::sys::process::Exit::Signal(s)) => 128 + s,
+                };
+                // SAFETY: status is non-NULL and writable (contract).
+                unsafe { *status = v };
+                NSBOOT_STATUS_OK
+            }
+            // SAFETY: err is NULL or valid (contract).
+            Err(e) => unsafe {
+                report(err, nsboot_error::new(NSBOOT_STATUS_SYSCALL, Some(e), format!("waitid(P_PIDFD, {pidfd}): {e}")))
+            },
+        }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn_inner(
+    exe: *const nsboot_sealed_exe,
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    msg: *const nsboot_msg,
+    dialect: c_int,
+    log_fd: c_int,
+    out: *mut nsboot_spawned,
+    pidfds: *mut nsboot_pidfds,
+    err: *mut *mut nsboot_error,
+) -> nsboot_status {
     boundary(NSBOOT_STATUS_PANIC, || {
         let fail = |status, errno, m: String| {
             // SAFETY: err is NULL or valid (contract).
@@ -182,7 +308,7 @@ pub extern "C" fn nsboot_spawn(
         // SAFETY: a non-negative log_fd is an open fd of the caller that
         // stays open during the call (contract).
         let log = (log_fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(log_fd) });
-        let opts = SpawnOptions { dialect: d, log_fd: log, log_level: None };
+        let opts = SpawnOptions { dialect: d, log_fd: log, log_level: None, pidfds: !pidfds.is_null() };
         let envp = (!envp.is_null()).then_some(env.as_slice());
         match caller::spawn_program(&program, &args, envp, &m.cfg, opts) {
             Ok(s) => {
@@ -191,6 +317,16 @@ pub extern "C" fn nsboot_spawn(
                     stage2_pid: s.stage2.as_raw(),
                     init_fd: s.init_sock.into_raw_fd(),
                 };
+                if let Some(fds) = s.pidfds {
+                    // SAFETY: pidfds is non-NULL here (it asked for them) and
+                    // writable (contract).
+                    unsafe {
+                        *pidfds = nsboot_pidfds {
+                            stage1_pidfd: fds.stage1.into_raw_fd(),
+                            stage2_pidfd: fds.stage2.into_raw_fd(),
+                        }
+                    };
+                }
                 // SAFETY: out is non-NULL and writable (contract).
                 unsafe { *out = spawned };
                 NSBOOT_STATUS_OK
