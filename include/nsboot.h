@@ -42,6 +42,8 @@
  *   27302 NSBOOT_ROOTFS_FLAGS    u32: NSBOOT_ROOTFS_NO_PIVOT (1)
  *   27303 NSBOOT_TIMENS_OFFSETS  string (runc 1.1 dialect only): lines
  *                                "monotonic|boottime SECS NSECS"
+ *   27304 NSBOOT_CALLER_FLAGS    u32: NSBOOT_CALLER_PIDFDS (1),
+ *                                NSBOOT_CALLER_ERROR_RECORD (2)
  */
 
 #ifndef NSBOOT_H
@@ -61,6 +63,9 @@
 #define NSBOOT_ATTR_ROOTFS_FLAGS 27302
 #define NSBOOT_ATTR_TIMENS_OFFSETS 27303
 #define NSBOOT_ROOTFS_NO_PIVOT 1
+#define NSBOOT_ATTR_CALLER_FLAGS 27304
+#define NSBOOT_CALLER_PIDFDS 1
+#define NSBOOT_CALLER_ERROR_RECORD 2
 
 /*
  * Fix the bootstrap's wire dialect when the program is built: write
@@ -285,6 +290,62 @@ void nsexec(void);
 // - Errors: As `nsexec`; returns only 0 (nothing to do) or 1 (in stage-2).
 int nsboot_nsexec(void);
 
+// The stage (0, 1, 2) whose failure `err` reports, or -1 when `err` is
+// not a stage's structured error (see `NSBOOT_CALLER_ERROR_RECORD`).
+//
+// - NULL: NULL `err` gives -1.
+// - Ownership: Borrows `err`.
+// - Threads: Any thread (read-only).
+// - Errors: None.
+int nsboot_error_stage(const struct nsboot_error *err);
+
+// What the failing stage was doing ("clone stage-1", "write uid_map",
+// "join net namespace", ...); NULL when `err` has no stage record.
+//
+// - NULL: NULL `err` (or no record) gives NULL.
+// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+// - Threads: Any thread (read-only).
+// - Errors: None.
+const char *nsboot_error_step(const struct nsboot_error *err);
+
+// The failing system call ("clone", "unshare", "setns", "write",
+// "execve", ...); NULL when unknown or no record.
+//
+// - NULL: NULL `err` (or none) gives NULL.
+// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+// - Threads: Any thread (read-only).
+// - Errors: None.
+const char *nsboot_error_syscall(const struct nsboot_error *err);
+
+// The path involved (a namespace path, /proc/PID/uid_map, the helper);
+// NULL when none.
+//
+// - NULL: NULL `err` (or none) gives NULL.
+// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+// - Threads: Any thread (read-only).
+// - Errors: None.
+const char *nsboot_error_path(const struct nsboot_error *err);
+
+// The diagnosed cause, a stable name ("userns_max_zero",
+// "map_helper_missing", "map_helper_not_setuid", "no_subordinate_ids",
+// "host_seccomp", "userns_clone_disabled", "apparmor_userns",
+// "userns_limit_reached", "proc_masked", "sysfs_without_netns"); NULL
+// when not diagnosed.
+//
+// - NULL: NULL `err` (or none) gives NULL.
+// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+// - Threads: Any thread (read-only).
+// - Errors: None.
+const char *nsboot_error_cause(const struct nsboot_error *err);
+
+// What to change to fix the diagnosed cause; NULL when not diagnosed.
+//
+// - NULL: NULL `err` (or none) gives NULL.
+// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+// - Threads: Any thread (read-only).
+// - Errors: None.
+const char *nsboot_error_hint(const struct nsboot_error *err);
+
 // The message of `err` (NUL-terminated, valid until `nsboot_error_free`).
 //
 // NULL `err` returns a static empty string. Thread-safe.
@@ -464,6 +525,22 @@ enum nsboot_status nsboot_msg_set_rootfs_config(struct nsboot_msg *msg,
                                                 const char *bundle,
                                                 uint32_t flags,
                                                 struct nsboot_error **err);
+
+// Ask for more than runc's answers on the init socket (nsboot extension
+// NSBOOT_CALLER_FLAGS): an OR of `NSBOOT_CALLER_PIDFDS` (pidfds after the
+// pid line; `nsboot_spawn_pidfds` sets it itself) and
+// `NSBOOT_CALLER_ERROR_RECORD` (a failing stage sends a structured error:
+// `nsboot_spawn`'s error then has `nsboot_error_stage`, `_step`,
+// `_syscall`, `_path`, `_cause`, `_hint`). 0 (the default) keeps runc's
+// protocol byte for byte.
+//
+// - NULL: `msg` must not be NULL; `err` may be NULL.
+// - Ownership: Borrows `msg`.
+// - Threads: One thread at a time per message.
+// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` for unknown bits.
+enum nsboot_status nsboot_msg_set_caller_flags(struct nsboot_msg *msg,
+                                               uint32_t flags,
+                                               struct nsboot_error **err);
 
 // Encode the message in `dialect` (0 = runc 1.1, 1 = runc ≥ 1.2) into
 // `buf` (`len` bytes). `*out_len` receives the encoded size; when `buf` is

@@ -38,11 +38,23 @@ pub enum SpawnError {
     BadPidJson(String),
     #[error("pidfds were asked for but stage-0 sent {0}")]
     NoPidfds(String),
+    /// A stage failed and said why (the caller asked for error records).
+    #[error("bootstrap failed: {0}")]
+    Stage(Box<crate::diag::StageFailure>),
 }
 
 impl SpawnError {
+    /// The stage's structured error, when there is one.
+    pub fn stage_failure(&self) -> Option<&crate::diag::StageFailure> {
+        match self {
+            SpawnError::Stage(f) => Some(f.as_ref()),
+            _ => None,
+        }
+    }
+
     pub fn errno(&self) -> Option<Errno> {
         match self {
+            SpawnError::Stage(f) => f.errno.map(Errno::from_raw),
             SpawnError::Socket(e) | SpawnError::Pipe { source: e, .. } => Some(*e),
             SpawnError::Start { source, .. } => source.raw_os_error().map(Errno::from_raw),
             _ => None,
@@ -133,13 +145,29 @@ pub struct SpawnOptions<'a> {
     /// attribute). Off: the message and the init socket are runc's, byte
     /// for byte.
     pub pidfds: bool,
+    /// Ask a failing stage for a structured error record (stage, step,
+    /// syscall, errno, path, cause, hint): [`SpawnError::Stage`]. Adds
+    /// NSBOOT_CALLER_FLAGS like `pidfds`; the log line stays runc's.
+    pub error_records: bool,
+}
+
+fn caller_flags(cfg: &BootstrapConfig, opts: &SpawnOptions<'_>) -> u32 {
+    let mut f = cfg.caller_flags;
+    if opts.pidfds {
+        f |= wire::CALLER_FLAG_PIDFDS;
+    }
+    if opts.error_records {
+        f |= wire::CALLER_FLAG_ERROR_RECORD;
+    }
+    f
 }
 
 /// The message for `cfg` with the caller flags `opts` asks for.
 fn encode_for(cfg: &BootstrapConfig, opts: &SpawnOptions<'_>) -> Result<Vec<u8>, WireError> {
-    if opts.pidfds && cfg.caller_flags & wire::CALLER_FLAG_PIDFDS == 0 {
+    let flags = caller_flags(cfg, opts);
+    if flags != cfg.caller_flags {
         let mut c = cfg.clone();
-        c.caller_flags |= wire::CALLER_FLAG_PIDFDS;
+        c.caller_flags = flags;
         wire::encode(&c, opts.dialect)
     } else {
         wire::encode(cfg, opts.dialect)
@@ -212,7 +240,7 @@ impl Stage0 for RawStage0 {
 /// stage-0, returns the pids. On failure nothing is left running.
 pub fn spawn(mut cmd: Command, cfg: &BootstrapConfig, opts: SpawnOptions<'_>) -> Result<Spawned, SpawnError> {
     let msg = encode_for(cfg, &opts)?;
-    let pidfds = wants_pidfds(cfg, &opts);
+    let flags = caller_flags(cfg, &opts);
     let (parent, child) = crate::stages::sync::pair().map_err(SpawnError::Socket)?;
     let child_fd = child.as_raw_fd();
     for (k, v) in bootstrap_env(child_fd, &opts) {
@@ -222,11 +250,7 @@ pub fn spawn(mut cmd: Command, cfg: &BootstrapConfig, opts: SpawnOptions<'_>) ->
     let program = cmd.get_program().to_string_lossy().into_owned();
     let stage0 = cmd.spawn().map_err(|source| SpawnError::Start { program, source })?;
     drop(child);
-    finish(stage0, parent, &msg, opts.dialect, pidfds)
-}
-
-fn wants_pidfds(cfg: &BootstrapConfig, opts: &SpawnOptions<'_>) -> bool {
-    opts.pidfds || cfg.caller_flags & wire::CALLER_FLAG_PIDFDS != 0
+    finish(stage0, parent, &msg, opts.dialect, flags)
 }
 
 /// [`spawn`] for a program given as C strings (the C API): `prog` is run
@@ -244,7 +268,7 @@ pub fn spawn_program(
     let shown = || String::from_utf8_lossy(prog.to_bytes()).into_owned();
     let start = |e: Errno| SpawnError::Start { program: shown(), source: std::io::Error::from_raw_os_error(e as i32) };
     let msg = encode_for(cfg, &opts)?;
-    let pidfds = wants_pidfds(cfg, &opts);
+    let flags = caller_flags(cfg, &opts);
     let (parent, child) = crate::stages::sync::pair().map_err(SpawnError::Socket)?;
     let child_fd = child.as_raw_fd();
     let ours = bootstrap_env(child_fd, &opts);
@@ -263,13 +287,13 @@ pub fn spawn_program(
     let inherit: Vec<i32> = std::iter::once(child_fd).chain(opts.log_fd.map(|f| f.as_raw_fd())).collect();
     let pid = spawn_exec(prog, &argv, &env, ExecSetup { inherit: &inherit, die_with_parent: false }).map_err(start)?;
     drop(child);
-    finish(RawStage0(pid), parent, &msg, opts.dialect, pidfds)
+    finish(RawStage0(pid), parent, &msg, opts.dialect, flags)
 }
 
 /// The caller's side after stage-0 started: the handshake, then stage-0's
 /// exit; on any failure the stages it reported are killed and reaped.
-fn finish(mut stage0: impl Stage0, parent: OwnedFd, msg: &[u8], dialect: Dialect, pidfds: bool) -> Result<Spawned, SpawnError> {
-    let result = handshake(&parent, msg, dialect, pidfds);
+fn finish(mut stage0: impl Stage0, parent: OwnedFd, msg: &[u8], dialect: Dialect, flags: u32) -> Result<Spawned, SpawnError> {
+    let result = handshake(&parent, msg, dialect, flags & wire::CALLER_FLAG_PIDFDS != 0);
     if result.is_err() {
         // Stage-0 may still be blocked on us: end it. Its children see the
         // sync sockets close and exit too.
@@ -283,6 +307,12 @@ fn finish(mut stage0: impl Stage0, parent: OwnedFd, msg: &[u8], dialect: Dialect
         let _ = kill(s1, Signal::SIGKILL);
         let _ = waitpid(s1, None);
         let _ = waitpid(s2, None);
+        if flags & wire::CALLER_FLAG_ERROR_RECORD != 0 {
+            // Every stage is gone: what they wrote is followed by EOF.
+            if let Some(f) = read_error_record(&parent) {
+                return Err(SpawnError::Stage(Box::new(f)));
+            }
+        }
         let shown = match status {
             Ok(e) => e.to_string(),
             Err(e) => format!("could not be waited for: {e}"),
@@ -352,14 +382,32 @@ pub fn read_pids(sock: &OwnedFd) -> Result<(Pid, Pid), SpawnError> {
             Ok(_) if b[0] == b'\n' => break,
             Ok(_) => {
                 line.push(b[0]);
-                if line.len() > 256 {
+                // An error record (CALLER_FLAG_ERROR_RECORD) is longer.
+                if line.len() > 65536 || (line.len() > 256 && !line.starts_with(b"{\"nsboot_error\"")) {
                     return Err(SpawnError::BadPidJson(String::from_utf8_lossy(&line).into_owned()));
                 }
             }
             Err(source) => return Err(SpawnError::Pipe { what: "read pid JSON", source }),
         }
     }
+    if let Some(f) = crate::diag::StageFailure::parse(&line) {
+        return Err(SpawnError::Stage(Box::new(f)));
+    }
     parse_pid_json(&line)
+}
+
+/// The first error record among the lines left on the init socket (at
+/// most 64 KiB are read), once every stage has exited.
+fn read_error_record(sock: &OwnedFd) -> Option<crate::diag::StageFailure> {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    while all.len() < 65536 {
+        match read_some(sock, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => all.extend_from_slice(buf.get(..n).unwrap_or_default()),
+        }
+    }
+    all.split(|b| *b == b'\n').find_map(crate::diag::StageFailure::parse)
 }
 
 /// Parse `{"stage1_pid":N,"stage2_pid":M}` strictly (no other keys).

@@ -15,6 +15,7 @@
 #![deny(unsafe_code)]
 
 pub mod caller;
+pub mod diag;
 pub mod entry;
 pub mod log;
 pub mod ns;

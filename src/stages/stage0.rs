@@ -31,6 +31,7 @@ pub fn prepare(env: &BootEnv, token: &SingleThreaded) -> Result<Plan, StageError
     }
     crate::nslog!(Debug, "=> nsexec container setup");
     let cfg = message::read(env.init_fd, env.dialect)?;
+    super::arm_error_record(env.init_fd, &cfg);
     env.fault_point("stage0-after-message");
     prepare_plan(Plan::new(cfg, env)?)
 }

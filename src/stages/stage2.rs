@@ -28,6 +28,7 @@ pub fn run(env: &BootEnv, plan: &Plan, ch: SyncChannel, caller: Pid, _token: &Si
     drop(ch);
     // Handed back: the host program decides its own parent-death policy.
     super::watch::release();
+    super::disarm_error_record();
     let _ = nix::sys::prctl::set_pdeathsig(None);
 }
 

@@ -43,8 +43,12 @@ pub const NSBOOT_CALLER_FLAGS_ATTR: u16 = 27304;
 /// `CALLER_FLAG_PIDFDS`: after the pid JSON line, stage-0 sends one byte
 /// `P` carrying two pidfds (stage-1, stage-2) as SCM_RIGHTS.
 pub const CALLER_FLAG_PIDFDS: u32 = 1;
+/// `CALLER_FLAG_ERROR_RECORD`: a failing stage writes one JSON line
+/// `{"nsboot_error":{...}}` (stage, step, syscall, errno, path, cause,
+/// hint, message) on the init socket before it exits; see `crate::diag`.
+pub const CALLER_FLAG_ERROR_RECORD: u32 = 2;
 /// Every defined caller flag.
-pub const CALLER_FLAGS_ALL: u32 = CALLER_FLAG_PIDFDS;
+pub const CALLER_FLAGS_ALL: u32 = CALLER_FLAG_PIDFDS | CALLER_FLAG_ERROR_RECORD;
 
 /// `ROOTFS_FLAG_NO_PIVOT`: chroot after `MS_MOVE` instead of pivot_root.
 pub const ROOTFS_FLAG_NO_PIVOT: u32 = 1;

@@ -101,6 +101,10 @@ type Config struct {
 	// nsboot): Process.Stage1Pidfd/Stage2Pidfd, and Signal and Wait go by
 	// pidfd. Off, the message is runc's byte for byte.
 	Pidfds bool
+	// ErrorRecords asks a failing stage for a structured error: Start then
+	// returns a *StageError (stage, step, syscall, errno, path, cause,
+	// hint). Same extension attribute as Pidfds.
+	ErrorRecords bool
 }
 
 // Message and attribute numbers (runc's libcontainer/message_linux.go).
@@ -123,6 +127,7 @@ const (
 	attrNsbootTimens = 27303 // runc 1.1 dialect only (nsboot extension)
 	attrCallerFlags  = 27304 // nsboot extension: CALLER_FLAG_* bits
 	callerPidfds     = 1
+	callerErrors     = 2
 	rootfsNoPivot    = 1
 	rootfsChunk      = 65530 // largest string in one attribute
 	maxOffsetSecs    = 4611686018
@@ -325,8 +330,15 @@ func (c *Config) Encode() ([]byte, error) {
 	if c.NoPivot {
 		w.int32(attrRootfsFlags, rootfsNoPivot)
 	}
-	if c.Pidfds {
-		w.int32(attrCallerFlags, callerPidfds)
+	if c.Pidfds || c.ErrorRecords {
+		var f uint32
+		if c.Pidfds {
+			f |= callerPidfds
+		}
+		if c.ErrorRecords {
+			f |= callerErrors
+		}
+		w.int32(attrCallerFlags, f)
 	}
 	if c.Dialect == Runc11 && offsets != nil {
 		if err := w.bytes("NSBOOT_TIMENS_OFFSETS", attrNsbootTimens, offsets); err != nil {

@@ -3,6 +3,7 @@ package nsboot
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -133,6 +134,25 @@ func TestPidfdsKillAndWait(t *testing.T) {
 	}
 	if err := PidfdSignal(kept, 0); err != syscall.ESRCH {
 		t.Fatalf("signal after reap: %v, want ESRCH", err)
+	}
+}
+
+// ErrorRecords: a namespace path that does not exist comes back as a
+// *StageError naming stage-1, open(2), ENOENT and the path.
+func TestStageErrorRecord(t *testing.T) {
+	cfg := baseConfig()
+	cfg.ErrorRecords = true
+	missing := fmt.Sprintf("/nonexistent/nsboot-go-%d/net", os.Getpid())
+	cfg.Join = []JoinPath{{Net, missing}}
+	cmd := exec.Command("/proc/self/exe", "-test.run=^TestHelperInside$")
+	cmd.Env = append(os.Environ(), "NSBOOTGO_INSIDE=exit7")
+	_, err := Start(cmd, cfg)
+	var se *StageError
+	if !errors.As(err, &se) {
+		t.Fatalf("want a *StageError, got %v", err)
+	}
+	if se.Stage != 1 || se.Syscall != "open" || se.Path != missing || !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("record %+v", se)
 	}
 }
 

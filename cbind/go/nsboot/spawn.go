@@ -113,9 +113,79 @@ func Start(cmd *exec.Cmd, cfg *Config) (*Process, error) {
 	if werr != nil {
 		p.Kill()
 		_, _ = p.Wait()
+		if cfg.ErrorRecords {
+			if se := readErrorRecord(parent); se != nil {
+				return nil, se
+			}
+		}
 		return nil, fmt.Errorf("nsboot: bootstrap failed: stage-0: %w", werr)
 	}
 	return p, nil
+}
+
+// StageError is a stage's structured error (Config.ErrorRecords).
+type StageError struct {
+	Stage   int           `json:"stage"`
+	Step    string        `json:"step"`
+	Syscall string        `json:"syscall"`
+	Errno   syscall.Errno `json:"errno"`
+	Path    string        `json:"path"`
+	// Cause is a stable name ("userns_max_zero", "map_helper_missing",
+	// "map_helper_not_setuid", "no_subordinate_ids", "host_seccomp", ...)
+	// and Hint says what to change; both empty when not diagnosed.
+	Cause   string `json:"cause"`
+	Hint    string `json:"hint"`
+	Message string `json:"message"`
+}
+
+func (e *StageError) Error() string {
+	s := fmt.Sprintf("nsboot: bootstrap failed: stage-%d: %s", e.Stage, e.Message)
+	if e.Hint != "" {
+		s += " (hint: " + e.Hint + ")"
+	}
+	return s
+}
+
+// Unwrap gives the errno, so errors.Is(err, syscall.ENOENT) works.
+func (e *StageError) Unwrap() error {
+	if e.Errno == 0 {
+		return nil
+	}
+	return e.Errno
+}
+
+// parseErrorRecord decodes a {"nsboot_error":{...}} line, nil otherwise.
+func parseErrorRecord(line []byte) *StageError {
+	if !bytes.HasPrefix(line, []byte(`{"nsboot_error"`)) {
+		return nil
+	}
+	var rec struct {
+		E *StageError `json:"nsboot_error"`
+	}
+	if json.Unmarshal(line, &rec) != nil {
+		return nil
+	}
+	return rec.E
+}
+
+// readErrorRecord reads what the (now all exited) stages left on the init
+// socket and returns the first error record.
+func readErrorRecord(sock *os.File) *StageError {
+	var all []byte
+	buf := make([]byte, 4096)
+	for len(all) < 1<<16 {
+		n, err := sock.Read(buf)
+		all = append(all, buf[:n]...)
+		if err != nil || n == 0 {
+			break
+		}
+	}
+	for _, l := range bytes.Split(all, []byte("\n")) {
+		if e := parseErrorRecord(l); e != nil {
+			return e
+		}
+	}
+	return nil
 }
 
 type pidLine struct {
@@ -140,11 +210,14 @@ func handshake(sock *os.File, msg []byte, dialect Dialect) (pidLine, error) {
 		if n == 1 && b[0] == '\n' {
 			break
 		}
-		if n == 1 && len(line) < 256 {
+		if n == 1 && (len(line) < 256 || (len(line) < 1<<16 && bytes.HasPrefix(line, []byte(`{"nsboot_error"`)))) {
 			line = append(line, b[0])
 			continue
 		}
 		return p, fmt.Errorf("nsboot: bootstrap failed before the pid line (%q, %v)", line, err)
+	}
+	if e := parseErrorRecord(line); e != nil {
+		return p, e
 	}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()

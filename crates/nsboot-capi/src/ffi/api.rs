@@ -308,7 +308,7 @@ fn spawn_inner(
         // SAFETY: a non-negative log_fd is an open fd of the caller that
         // stays open during the call (contract).
         let log = (log_fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(log_fd) });
-        let opts = SpawnOptions { dialect: d, log_fd: log, log_level: None, pidfds: !pidfds.is_null() };
+        let opts = SpawnOptions { dialect: d, log_fd: log, log_level: None, pidfds: !pidfds.is_null(), error_records: false };
         let envp = (!envp.is_null()).then_some(env.as_slice());
         match caller::spawn_program(&program, &args, envp, &m.cfg, opts) {
             Ok(s) => {
@@ -337,7 +337,12 @@ fn spawn_inner(
                     caller::SpawnError::Start { .. } | caller::SpawnError::Socket(_) => NSBOOT_STATUS_SYSCALL,
                     _ => NSBOOT_STATUS_BOOTSTRAP_FAILED,
                 };
-                fail(status, e.errno(), e.to_string())
+                let mut error = nsboot_error::new(status, e.errno(), e.to_string());
+                if let Some(f) = e.stage_failure() {
+                    error = error.with_stage(f);
+                }
+                // SAFETY: err is NULL or valid (contract).
+                unsafe { report(err, error) }
             }
         }
     })
