@@ -135,6 +135,14 @@ typedef struct nsboot_rootfs_plan nsboot_rootfs_plan;
 // May be shared between threads for spawning (read-only use).
 typedef struct nsboot_sealed_exe nsboot_sealed_exe;
 
+// A program started by the server: pids, pidfds, and its exit status
+// (`nsboot_served_wait`). Use from one thread at a time.
+typedef struct nsboot_served nsboot_served;
+
+// The host's handle on its bootstrap server. Thread-safe; freeing it does
+// not stop the server (the host's exit does).
+typedef struct nsboot_server nsboot_server;
+
 // What a successful `nsboot_spawn` started. The caller owns all three:
 // reap `stage1_pid` (it exits 0 on its own) and `stage2_pid` (the process
 // inside the namespaces) with `waitpid`, and close `init_fd` (the caller's
@@ -635,6 +643,99 @@ enum nsboot_status nsboot_rootfs_plan_prepare(const struct nsboot_rootfs_plan *p
 // - Threads: Must not race with an `nsboot_rootfs_plan_prepare` using `plan`.
 // - Errors: None.
 void nsboot_rootfs_plan_free(struct nsboot_rootfs_plan *plan);
+
+// Fork the bootstrap server. Call while the process has one thread (from
+// a constructor or first thing in `main`); afterwards any thread may call
+// `nsboot_server_run`. The server stays single-threaded, dies with this
+// process (a pidfd of it, not the forking thread) and refuses requests
+// from any other process (SO_PEERCRED).
+//
+// - NULL: `out` must not be NULL; `err` may be NULL.
+// - Ownership: On success the caller owns `*out` (free with `nsboot_server_free`).
+// - Threads: Only while the process is single-threaded (`NSBOOT_STATUS_INVALID_ARGUMENT` otherwise).
+// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` (threads), `NSBOOT_STATUS_SYSCALL` (socket, bind, fork).
+enum nsboot_status nsboot_server_start(struct nsboot_server **out,
+                                       struct nsboot_error **err);
+
+// The server's pid (-1 for NULL).
+//
+// - NULL: NULL gives -1.
+// - Ownership: Borrows `server`.
+// - Threads: Any thread.
+// - Errors: None.
+int32_t nsboot_server_pid(const struct nsboot_server *server);
+
+// Free the handle (the server keeps running until the host exits).
+//
+// - NULL: NULL is a no-op.
+// - Ownership: Frees `server`; no `nsboot_server_run` may use it any more.
+// - Threads: Not concurrently with a `nsboot_server_run` on it.
+// - Errors: None.
+void nsboot_server_free(struct nsboot_server *server);
+
+// Start a program inside the namespaces `msg` describes, through the
+// server: `path` (resolved by stage-2 inside the namespaces) or, when
+// `program_fd` >= 0, that open file (execveat); `argv` (NULL-terminated,
+// `argv[0]` included); `envp` (NULL: the server's environment, the
+// host's when it started); stdio fds (-1: /dev/null). Returns once the
+// program runs (stage-2 execs it); `*out` then gives pids and pidfds and
+// waits for its status. A failing stage's structured error comes back in
+// `*err` (`nsboot_error_stage`, `_cause`, `_hint`, ...).
+//
+// - NULL: `server`, `msg`, `out` must not be NULL; one of `path` and `program_fd` >= 0; `argv`, `envp`, `err` may be NULL.
+// - Ownership: Borrows everything for the call; the fds stay the caller's. On success the caller owns `*out` (free with `nsboot_served_free`).
+// - Threads: Any thread, concurrently.
+// - Errors: `NSBOOT_STATUS_SYSCALL` (connect, send), `NSBOOT_STATUS_WIRE`, `NSBOOT_STATUS_BOOTSTRAP_FAILED` (a stage failed, or the server refused or is gone).
+enum nsboot_status nsboot_server_run(const struct nsboot_server *server,
+                                     const struct nsboot_msg *msg,
+                                     const char *path,
+                                     int program_fd,
+                                     const char *const *argv,
+                                     const char *const *envp,
+                                     int stdin_fd,
+                                     int stdout_fd,
+                                     int stderr_fd,
+                                     struct nsboot_served **out,
+                                     struct nsboot_error **err);
+
+// stage-2's pid (the program), -1 for NULL.
+//
+// - NULL: NULL gives -1.
+// - Ownership: Borrows `served`.
+// - Threads: Any thread.
+// - Errors: None.
+int32_t nsboot_served_pid(const struct nsboot_served *served);
+
+// A pidfd of stage-2 (the program), owned by `served` (valid until
+// `nsboot_served_free`): signal it with `nsboot_pidfd_kill`, poll it. The
+// server is its parent and reaps it; `nsboot_served_wait` gives the
+// status. -1 for NULL.
+//
+// - NULL: NULL gives -1.
+// - Ownership: The fd belongs to `served`; do not close it.
+// - Threads: Any thread.
+// - Errors: None.
+int nsboot_served_pidfd(const struct nsboot_served *served);
+
+// Wait until the program exits; `*status` = its exit code, or 128 +
+// the signal.
+//
+// - NULL: `served` and `status` must not be NULL; `err` may be NULL.
+// - Ownership: Borrows `served`.
+// - Threads: One thread at a time per `served`.
+// - Errors: `NSBOOT_STATUS_SYSCALL` (read), `NSBOOT_STATUS_BOOTSTRAP_FAILED` (the server is gone).
+enum nsboot_status nsboot_served_wait(struct nsboot_served *served,
+                                      int *status,
+                                      struct nsboot_error **err);
+
+// Free `served` (closes its pidfds and connection; the program keeps
+// running, the server still reaps it).
+//
+// - NULL: NULL is a no-op.
+// - Ownership: Frees `served` once.
+// - Threads: Not concurrently with other uses of `served`.
+// - Errors: None.
+void nsboot_served_free(struct nsboot_served *served);
 
 #ifdef __cplusplus
 }  // extern "C"

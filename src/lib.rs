@@ -21,6 +21,7 @@ pub mod log;
 pub mod ns;
 pub mod rootfs_plugin;
 pub mod sealed;
+pub mod server;
 pub mod stages;
 pub mod sys;
 pub mod text;

@@ -578,6 +578,36 @@ pub fn poll_in<const N: usize>(fds: [RawFd; N], timeout_ms: i32) -> Result<[bool
     }
 }
 
+/// `dup2(fd, target)`: `target` becomes a copy of `fd` without
+/// close-on-exec (stdio for an exec). The caller owns `target` afterwards.
+pub fn dup2_raw(fd: RawFd, target: RawFd) -> Result<(), Errno> {
+    // SAFETY: dup2 only takes fd numbers; an invalid one is EBADF. The
+    // number `target` is replaced atomically; it is the caller's to give.
+    let r = unsafe { libc::dup2(fd, target) };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// [`poll_in`] for a list whose length is known only at run time.
+pub fn poll_many(fds: &[RawFd], timeout_ms: i32) -> Result<Vec<bool>, Errno> {
+    let mut p: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    loop {
+        // SAFETY: `p` is a live vector of `p.len()` pollfd structs; poll
+        // reads the fd numbers and writes `revents` only.
+        let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
+        if r >= 0 {
+            return Ok(p.iter().map(|x| x.revents != 0).collect());
+        }
+        let e = Errno::last();
+        if e != Errno::EINTR {
+            return Err(e);
+        }
+    }
+}
+
 /// `fcntl(fd, F_DUPFD_CLOEXEC, min)`: a close-on-exec copy of `fd` at the
 /// lowest free number >= `min`.
 pub fn dup_cloexec_from(fd: RawFd, min: RawFd) -> Result<RawFd, Errno> {

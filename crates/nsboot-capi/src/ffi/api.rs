@@ -100,7 +100,7 @@ pub extern "C" fn nsboot_sealed_exe_free(exe: *mut nsboot_sealed_exe) {
 ///
 /// # Safety
 /// `v` is NULL or a NULL-terminated array of valid C strings.
-unsafe fn c_vec<'a>(v: *const *const c_char) -> Vec<&'a [u8]> {
+pub(crate) unsafe fn c_vec<'a>(v: *const *const c_char) -> Vec<&'a [u8]> {
     let mut out = Vec::new();
     if v.is_null() {
         return out;
