@@ -264,6 +264,42 @@ enum nsboot_status nsboot_pidfd_wait(int pidfd,
                                      int *status,
                                      struct nsboot_error **err);
 
+// What this kernel and build support, as a JSON object: openat2,
+// mount_setattr, open_tree, clone3, clone_into_cgroup, pidfd_open,
+// pidfd_send_signal, waitid_pidfd, time_namespace, idmapped_mounts,
+// namespaces, userns_allowed (probed by a child cloned into a user
+// namespace), the userns sysctls, newuidmap/newgidmap (path and whether
+// setuid or with file capabilities), dialects, caller_flags. Each item is
+// probed now. Written NUL-terminated into `buf`; `*out_len` is the size
+// needed (call with NULL/0 to ask).
+//
+// - NULL: `out_len` must not be NULL; `buf` may be NULL with `len` 0; `err` may be NULL.
+// - Ownership: Writes into the caller's buffer.
+// - Threads: Any thread (the userns probe forks a child that only exits).
+// - Errors: `NSBOOT_STATUS_BUFFER_TOO_SMALL` (with `*out_len` set).
+enum nsboot_status nsboot_features(char *buf,
+                                   size_t len,
+                                   size_t *out_len,
+                                   struct nsboot_error **err);
+
+// The dry run: decode the bootstrap message `msg` (`msg_len` bytes,
+// `dialect` 0 = runc 1.1, 1 = runc ≥ 1.2) and write, without doing
+// anything, the ordered steps each stage would take, one
+// "stage-N: step" line each: the list the stages derive from the same
+// plan and log (`step: ...`, debug level) as they take them.
+//
+// - NULL: `msg` and `out_len` must not be NULL; `buf` may be NULL with `len` 0; `err` may be NULL.
+// - Ownership: Borrows `msg`; writes into the caller's buffer.
+// - Threads: Any thread.
+// - Errors: `NSBOOT_STATUS_WIRE` (bad message or plan), `NSBOOT_STATUS_INVALID_ARGUMENT` (dialect), `NSBOOT_STATUS_BUFFER_TOO_SMALL`.
+enum nsboot_status nsboot_plan_explain(const uint8_t *msg,
+                                       size_t msg_len,
+                                       int dialect,
+                                       char *buf,
+                                       size_t len,
+                                       size_t *out_len,
+                                       struct nsboot_error **err);
+
 // runc's `nsexec()`: run the bootstrap if `_LIBCONTAINER_INITPIPE` is set.
 //
 // For programs that call it from their own constructor, as runc's Go

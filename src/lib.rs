@@ -17,6 +17,7 @@
 pub mod caller;
 pub mod diag;
 pub mod entry;
+pub mod features;
 pub mod log;
 pub mod ns;
 pub mod rootfs_plugin;

@@ -21,7 +21,7 @@ pub mod watch;
 
 pub use env::BootEnv;
 pub use error::StageError;
-pub use plan::Plan;
+pub use plan::{explain_message, Plan, Step};
 
 use std::sync::atomic::{AtomicI32, Ordering};
 

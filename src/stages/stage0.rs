@@ -8,7 +8,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::{getppid, Pid};
 
 use super::error::{sys, StageError};
-use super::plan::Plan;
+use super::plan::{Plan, Step};
 use super::sync::{self, SyncChannel, SyncMsg};
 use super::{die, idmap, message, stage1, BootEnv, SingleThreaded};
 use crate::log;
@@ -67,6 +67,7 @@ pub fn fork_stages(env: &BootEnv, plan: Plan, token: &SingleThreaded) {
     let (s0_grand, s2_end) = sync::pair().unwrap_or_else(|e| die(&sys("socketpair (stage-2)")(e)));
 
     let flags = libc::CLONE_PARENT | if plan.user_at_clone() { libc::CLONE_NEWUSER } else { 0 };
+    plan.mark(Step::CloneStage1 { new_user: plan.user_at_clone() });
     // clone3(CLONE_PIDFD) where the kernel has it: stage-1's pidfd is
     // exact from birth (kills below, and the caller's copy when it asked).
     match clone_pidfd(token, flags) {
@@ -150,6 +151,7 @@ fn serve(
                 // No RECVPID_ACK: stage-1 does not wait for one (it sends
                 // CHILD_FINISH with the pid and exits).
                 let line = format!("{{\"stage1_pid\":{stage1},\"stage2_pid\":{pid}}}\n");
+                plan.mark(Step::ReportPids { pidfds: plan.cfg.caller_flags & CALLER_FLAG_PIDFDS != 0 });
                 write_all_raw(env.init_fd, line.as_bytes()).map_err(StageError::PidJson)?;
                 if plan.cfg.caller_flags & CALLER_FLAG_PIDFDS != 0 {
                     send_pidfds(env, s1, Pid::from_raw(pid))?;
@@ -163,11 +165,13 @@ fn serve(
                 // namespaces) in both dialects.
                 crate::nslog!(Debug, "stage-1 requested timens offsets");
                 env.fault_point("stage0-before-timens-offsets");
+                plan.mark(Step::WriteTimeOffsets);
                 idmap::write_time_offsets(stage1, &plan.cfg)?;
                 let (_, ack) = SyncMsg::time_offsets_pair(plan.dialect);
                 ch1.send(ack, "TIMEOFFSETS_ACK")?;
             }
             Some(SyncMsg::ExtraPls) if plan.dialect == Dialect::Runc11 => {
+                plan.mark(Step::SendMountSources(plan.mount_sources.len()));
                 send_mount_sources(plan, stage1, ch1)?;
                 ch1.send(SyncMsg::ExtraAck, "MOUNTSOURCES_ACK")?;
             }
@@ -187,6 +191,7 @@ fn serve(
         return Err(StageError::Plan("stage-1 finished without reporting stage-2's pid".to_owned()));
     }
     env.fault_point("stage0-before-grandchild");
+    plan.mark(Step::ReleaseStage2);
     ch2.send(SyncMsg::Grandchild, "GRANDCHILD")?;
     ch2.expect(SyncMsg::ChildFinish, "finishing its work")?;
     crate::nslog!(Debug, "<~ nsexec stage-0");
@@ -214,6 +219,7 @@ fn send_pidfds(env: &BootEnv, s1: &Stage1, stage2: Pid) -> Result<(), StageError
 /// Write stage-1's id maps and tell it so (USERMAP_ACK).
 fn map_stage1(env: &BootEnv, plan: &Plan, stage1: Pid, ch1: &SyncChannel) -> Result<(), StageError> {
     env.fault_point("stage0-before-usermap");
+    plan.mark(plan.id_maps_step());
     idmap::write_maps(stage1, &plan.cfg)?;
     env.fault_point("stage0-after-usermap");
     Ok(ch1.send(SyncMsg::UsermapAck, "USERMAP_ACK")?)

@@ -13,6 +13,8 @@
  * --errors asks for the stages' structured errors (NSBOOT_CALLER_ERROR_RECORD)
  * and prints them on a failure as one line
  * "spawn: record stage=N step=... syscall=... errno=N path=... cause=... hint=...".
+ * --explain prints the dry-run plan of the message (nsboot_plan_explain)
+ * and exits; --features prints nsboot_features() and exits.
  * --seccomp-deny installs a seccomp filter (inherited by the bootstrap)
  * making that system call fail with EPERM: a host seccomp profile.
  *
@@ -111,6 +113,7 @@ int main(int argc, char **argv)
 	int dialect = NSBOOT_DIALECT_RUNC_1_1, sealed = 0, logfd = -1, i;
 	unsigned flags = 0, rootfs_flags = 0;
 	long deny = -1;
+	int explain = 0;
 	const char *rootfs = NULL, *bundle = NULL;
 
 	for (i = 1; i < argc; i++) {
@@ -173,6 +176,14 @@ int main(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--no-pivot") == 0) {
 			rootfs_flags |= NSBOOT_ROOTFS_NO_PIVOT;
+		} else if (strcmp(a, "--explain") == 0) {
+			explain = 1;
+		} else if (strcmp(a, "--features") == 0) {
+			static char fb[65536];
+			size_t n = 0;
+			check(nsboot_features(fb, sizeof fb, &n, &err), &err, "features");
+			puts(fb);
+			return 0;
 		} else if (strcmp(a, "--errors") == 0) {
 			check(nsboot_msg_set_caller_flags(msg, NSBOOT_CALLER_ERROR_RECORD, &err), &err, "caller flags");
 		} else if (strcmp(a, "--seccomp-deny") == 0 && v) {
@@ -210,6 +221,15 @@ int main(int argc, char **argv)
 		      "rootfs config");
 	}
 
+	if (explain) {
+		static uint8_t mb[1 << 20];
+		static char text[1 << 16];
+		size_t n = 0, tn = 0;
+		check(nsboot_msg_encode(msg, dialect, mb, sizeof mb, &n, &err), &err, "encode");
+		check(nsboot_plan_explain(mb, n, dialect, text, sizeof text, &tn, &err), &err, "explain");
+		fputs(text, stdout);
+		return 0;
+	}
 	if (deny >= 0)
 		deny_syscall(deny);
 	nsboot_sealed_exe *exe = NULL;

@@ -347,3 +347,97 @@ fn spawn_inner(
         }
     })
 }
+
+/// Copy `text` and a NUL into `buf` (`len` bytes), `*out_len` = the size
+/// needed (NUL included); `NSBOOT_STATUS_BUFFER_TOO_SMALL` when it does
+/// not fit (buf untouched).
+///
+/// # Safety
+/// `buf` is NULL or writable for `len` bytes; `out_len` is non-NULL and
+/// writable; `err` is NULL or valid.
+unsafe fn give_text(text: &str, buf: *mut c_char, len: usize, out_len: *mut usize, err: *mut *mut nsboot_error) -> nsboot_status {
+    let need = text.len() + 1;
+    // SAFETY: out_len is non-NULL and writable (contract).
+    unsafe { *out_len = need };
+    if buf.is_null() || len < need {
+        // SAFETY: err is NULL or valid (contract).
+        return unsafe {
+            report(err, nsboot_error::new(NSBOOT_STATUS_BUFFER_TOO_SMALL, None, format!("{need} bytes needed")))
+        };
+    }
+    // SAFETY: buf has room for `need` bytes (checked above); the source is
+    // a distinct Rust string.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
+        *buf.add(text.len()) = 0;
+    }
+    NSBOOT_STATUS_OK
+}
+
+/// What this kernel and build support, as a JSON object: openat2,
+/// mount_setattr, open_tree, clone3, clone_into_cgroup, pidfd_open,
+/// pidfd_send_signal, waitid_pidfd, time_namespace, idmapped_mounts,
+/// namespaces, userns_allowed (probed by a child cloned into a user
+/// namespace), the userns sysctls, newuidmap/newgidmap (path and whether
+/// setuid or with file capabilities), dialects, caller_flags. Each item is
+/// probed now. Written NUL-terminated into `buf`; `*out_len` is the size
+/// needed (call with NULL/0 to ask).
+///
+/// - NULL: `out_len` must not be NULL; `buf` may be NULL with `len` 0; `err` may be NULL.
+/// - Ownership: Writes into the caller's buffer.
+/// - Threads: Any thread (the userns probe forks a child that only exits).
+/// - Errors: `NSBOOT_STATUS_BUFFER_TOO_SMALL` (with `*out_len` set).
+#[no_mangle]
+pub extern "C" fn nsboot_features(buf: *mut c_char, len: usize, out_len: *mut usize, err: *mut *mut nsboot_error) -> nsboot_status {
+    boundary(NSBOOT_STATUS_PANIC, || {
+        if out_len.is_null() {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "out_len is NULL".into())) };
+        }
+        let text = nsboot::features::features_json();
+        // SAFETY: buf/len/out_len/err as documented (contract).
+        unsafe { give_text(&text, buf, len, out_len, err) }
+    })
+}
+
+/// The dry run: decode the bootstrap message `msg` (`msg_len` bytes,
+/// `dialect` 0 = runc 1.1, 1 = runc ≥ 1.2) and write, without doing
+/// anything, the ordered steps each stage would take, one
+/// "stage-N: step" line each: the list the stages derive from the same
+/// plan and log (`step: ...`, debug level) as they take them.
+///
+/// - NULL: `msg` and `out_len` must not be NULL; `buf` may be NULL with `len` 0; `err` may be NULL.
+/// - Ownership: Borrows `msg`; writes into the caller's buffer.
+/// - Threads: Any thread.
+/// - Errors: `NSBOOT_STATUS_WIRE` (bad message or plan), `NSBOOT_STATUS_INVALID_ARGUMENT` (dialect), `NSBOOT_STATUS_BUFFER_TOO_SMALL`.
+#[no_mangle]
+pub extern "C" fn nsboot_plan_explain(
+    msg: *const u8,
+    msg_len: usize,
+    dialect: c_int,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+    err: *mut *mut nsboot_error,
+) -> nsboot_status {
+    boundary(NSBOOT_STATUS_PANIC, || {
+        if msg.is_null() || out_len.is_null() {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "msg or out_len is NULL".into())) };
+        }
+        let Some(d) = dialect_from_c(dialect) else {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe {
+                report(err, nsboot_error::new(NSBOOT_STATUS_INVALID_ARGUMENT, None, format!("unknown dialect {dialect}")))
+            };
+        };
+        // SAFETY: msg points to msg_len readable bytes (contract).
+        let bytes = unsafe { std::slice::from_raw_parts(msg, msg_len) };
+        match nsboot::stages::explain_message(bytes, d) {
+            // SAFETY: buf/len/out_len/err as documented (contract).
+            Ok(text) => unsafe { give_text(&text, buf, len, out_len, err) },
+            // SAFETY: err is NULL or valid (contract).
+            Err(e) => unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_WIRE, e.errno(), e.to_string())) },
+        }
+    })
+}
