@@ -50,6 +50,9 @@ const FD_STDIN: u32 = 1;
 const FD_STDOUT: u32 = 2;
 const FD_STDERR: u32 = 4;
 const FD_PROGRAM: u32 = 8;
+/// No program: stage-2 calls a function of the server's image (the path
+/// field holds its address) and exits with its result.
+const CALLBACK: u32 = 16;
 /// Cap on a request payload (the message cap plus argv/envp).
 const MAX_PAYLOAD: usize = 8 << 20;
 
@@ -113,6 +116,10 @@ pub enum Program<'a> {
     Path(&'a CStr),
     /// An open file (`execveat(AT_EMPTY_PATH)`), e.g. a sealed copy.
     Fd(BorrowedFd<'a>),
+    /// A function of the host's image (the server is a fork of it, so the
+    /// same address names it there): stage-2 calls it inside the
+    /// namespaces and exits with its result, with no exec at all.
+    Callback(extern "C" fn() -> libc::c_int),
 }
 
 /// A program started by the server.
@@ -207,6 +214,9 @@ impl Server {
             mask |= FD_PROGRAM;
             fds.push(fd.as_raw_fd());
         }
+        if let Program::Callback(_) = req.program {
+            mask |= CALLBACK;
+        }
         let mut head = Vec::with_capacity(16 + payload.len());
         head.extend_from_slice(MAGIC);
         head.extend_from_slice(&(payload.len() as u32).to_ne_bytes());
@@ -273,8 +283,10 @@ fn encode_request(req: &Request<'_>) -> Result<Vec<u8>, ServerError> {
         Some(e) => put_u32(&mut p, e.len())?,
         None => p.extend_from_slice(&u32::MAX.to_ne_bytes()),
     }
-    if let Program::Path(path) = req.program {
-        p.extend_from_slice(path.to_bytes());
+    match req.program {
+        Program::Path(path) => p.extend_from_slice(path.to_bytes()),
+        Program::Callback(f) => p.extend_from_slice((f as usize).to_string().as_bytes()),
+        Program::Fd(_) => {}
     }
     p.push(0);
     for s in req.argv.iter().chain(req.envp.unwrap_or_default()) {
@@ -294,6 +306,7 @@ struct Decoded {
     envp: Option<Vec<CString>>,
     stdio: [Option<OwnedFd>; 3],
     program_fd: Option<OwnedFd>,
+    callback: Option<usize>,
 }
 
 fn take_u32(p: &[u8], at: &mut usize) -> Option<u32> {
@@ -328,7 +341,12 @@ fn decode_request(mask: u32, payload: &[u8], fds: Vec<OwnedFd>) -> Result<Decode
     let argc = take_u32(payload, &mut at).ok_or_else(bad)?;
     let envc = take_u32(payload, &mut at).ok_or_else(bad)?;
     let path = take_str(payload, &mut at).ok_or_else(bad)?;
-    let path = if program_fd.is_some() { None } else { Some(path) };
+    let callback = if mask & CALLBACK != 0 {
+        Some(path.to_str().ok().and_then(|t| t.parse::<usize>().ok()).filter(|a| *a != 0).ok_or_else(bad)?)
+    } else {
+        None
+    };
+    let path = if program_fd.is_some() || callback.is_some() { None } else { Some(path) };
     if path.as_ref().is_some_and(|p| p.is_empty()) {
         return Err("no program".into());
     }
@@ -348,7 +366,7 @@ fn decode_request(mask: u32, payload: &[u8], fds: Vec<OwnedFd>) -> Result<Decode
     if at != payload.len() {
         return Err(bad());
     }
-    Ok(Decoded { cfg, path, argv, envp, stdio, program_fd })
+    Ok(Decoded { cfg, path, argv, envp, stdio, program_fd, callback })
 }
 
 /// A started program the server waits for.
@@ -375,9 +393,12 @@ fn serve(listener: OwnedFd, host: Pid, host_fd: Option<OwnedFd>, token: &SingleT
         let _ = nix::unistd::dup2_stdout(&null);
     }
     let mut live: Vec<Live> = Vec::new();
+    let mut starting: Vec<Starting> = Vec::new();
     loop {
         let mut watch: Vec<RawFd> = vec![listener.as_raw_fd(), host_fd.as_ref().map_or(-1, |f| f.as_raw_fd())];
         watch.extend(live.iter().map(|l| l.stage2.as_raw_fd()));
+        let first_starting = watch.len();
+        watch.extend(starting.iter().map(|s| s.stage0_fd.as_ref().map_or(-1, |f| f.as_raw_fd())));
         let ready = match crate::sys::process::poll_many(&watch, -1) {
             Ok(r) => r,
             Err(_) => exit_now(1),
@@ -386,6 +407,13 @@ fn serve(listener: OwnedFd, host: Pid, host_fd: Option<OwnedFd>, token: &SingleT
             // The host is gone: nothing we started outlives it.
             for l in &live {
                 let _ = pidfd_send_signal(l.stage2.as_fd(), libc::SIGKILL);
+            }
+            // Stages being bootstrapped watch us (a pidfd of the server):
+            // they end themselves when we exit.
+            for st in &starting {
+                if let Some(fd) = &st.stage0_fd {
+                    let _ = pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+                }
             }
             for l in &live {
                 let _ = waitid_pidfd(l.stage2.as_fd(), 0);
@@ -408,12 +436,26 @@ fn serve(listener: OwnedFd, host: Pid, host_fd: Option<OwnedFd>, token: &SingleT
                 let _ = send_bytes_fds(l.conn.as_raw_fd(), &b, &[]);
             }
         }
+        // Bootstraps whose stage-0 has exited: answer them.
+        for i in (0..starting.len()).rev() {
+            if ready.get(first_starting + i).copied().unwrap_or(false) {
+                let st = starting.swap_remove(i);
+                if let Some(l) = answer_started(st) {
+                    live.push(l);
+                }
+            }
+        }
         if ready.first().copied().unwrap_or(false) {
             // Every pending connection.
             while let Ok(fd) = accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
                 let conn = crate::sys::process::own_received_fd(fd);
-                if let Some(l) = handle(conn, host, token) {
-                    live.push(l);
+                if let Some(st) = handle(conn, host, token) {
+                    if st.stage0_fd.is_some() {
+                        starting.push(st);
+                    } else if let Some(l) = answer_started(st) {
+                        // No pidfd to poll (Linux < 5.3): wait here.
+                        live.push(l);
+                    }
                 }
             }
         }
@@ -427,8 +469,8 @@ fn answer_error(conn: &OwnedFd, tag: u8, text: &str) {
     let _ = send_bytes_fds(conn.as_raw_fd(), &b, &[]);
 }
 
-/// Serve one connection up to "started"; the Live entry to wait for.
-fn handle(conn: OwnedFd, host: Pid, token: &SingleThreaded) -> Option<Live> {
+/// Read one connection's request and fork its stage-0.
+fn handle(conn: OwnedFd, host: Pid, token: &SingleThreaded) -> Option<Starting> {
     // A stuck client must not stall the server.
     let _ = nix::sys::socket::setsockopt(&conn, sockopt::ReceiveTimeout, &nix::sys::time::TimeVal::new(5, 0));
     match getsockopt(&conn, sockopt::PeerCredentials) {
@@ -464,17 +506,8 @@ fn handle(conn: OwnedFd, host: Pid, token: &SingleThreaded) -> Option<Live> {
             return None;
         }
     };
-    match bootstrap(req, token) {
-        Ok((s1, s2, pidfds)) => {
-            let mut b = vec![b'S'];
-            b.extend_from_slice(&s1.as_raw().to_ne_bytes());
-            b.extend_from_slice(&s2.as_raw().to_ne_bytes());
-            if send_bytes_fds(conn.as_raw_fd(), &b, &[pidfds.stage1.as_raw_fd(), pidfds.stage2.as_raw_fd()]).is_err() {
-                // The client is gone: its program is not wanted.
-                let _ = pidfd_send_signal(pidfds.stage2.as_fd(), libc::SIGKILL);
-            }
-            Some(Live { conn, stage1: pidfds.stage1, stage2: pidfds.stage2 })
-        }
+    match start_bootstrap(req, token) {
+        Ok((ours, stage0, stage0_fd)) => Some(Starting { conn, ours, stage0, stage0_fd }),
         Err(text) => {
             answer_error(&conn, b'E', &text);
             None
@@ -482,9 +515,17 @@ fn handle(conn: OwnedFd, host: Pid, token: &SingleThreaded) -> Option<Live> {
     }
 }
 
-/// Fork stage-0 for `req` and wait for it: the pids and pidfds, or the
-/// error text (a record line when a stage failed).
-fn bootstrap(req: Decoded, token: &SingleThreaded) -> Result<(Pid, Pid, StagePidfds), String> {
+/// A bootstrap under way: stage-0 forked, its exit not seen yet.
+struct Starting {
+    conn: OwnedFd,
+    ours: OwnedFd,
+    stage0: Pid,
+    stage0_fd: Option<OwnedFd>,
+}
+
+/// Fork stage-0 for `req` (it runs in parallel with the server, which
+/// goes on serving; [`finish_bootstrap`] once stage-0 has exited).
+fn start_bootstrap(req: Decoded, token: &SingleThreaded) -> Result<(OwnedFd, Pid, Option<OwnedFd>), String> {
     let (ours, theirs) = crate::stages::sync::pair().map_err(|e| format!("socketpair: {e}"))?;
     match clone_pidfd(token, 0) {
         Err(e) => Err(format!("fork stage-0: {e}")),
@@ -504,28 +545,53 @@ fn bootstrap(req: Decoded, token: &SingleThreaded) -> Result<(Pid, Pid, StagePid
             drop(theirs);
             exec_program(req)
         }
-        Ok((Forked::Parent(stage0), stage0_fd, _)) => {
-            drop(theirs);
-            let started = crate::caller::read_pids(&ours).and_then(|p| Ok((p, crate::caller::read_pidfds(&ours)?)));
-            let status = match &stage0_fd {
-                Some(fd) => waitid_pidfd(fd.as_fd(), 0).ok().flatten(),
-                None => crate::sys::process::wait_exit(stage0).ok(),
-            };
-            match (started, status) {
-                (Ok(((s1, s2), fds)), Some(Exit::Code(0))) => {
-                    // stage-1 has exited (or is about to): reap it now.
-                    let _ = waitid_pidfd(fds.stage1.as_fd(), 0);
-                    Ok((s1, s2, fds))
-                }
-                (Ok((_, fds)), st) => {
-                    let _ = pidfd_send_signal(fds.stage2.as_fd(), libc::SIGKILL);
-                    let _ = waitid_pidfd(fds.stage1.as_fd(), 0);
-                    let _ = waitid_pidfd(fds.stage2.as_fd(), 0);
-                    Err(leftover_record(&ours).unwrap_or_else(|| format!("stage-0 ended with {st:?}")))
-                }
-                (Err(crate::caller::SpawnError::Stage(f)), _) => Err(f.to_json_line()),
-                (Err(e), _) => Err(e.to_string()),
+        Ok((Forked::Parent(stage0), stage0_fd, _)) => Ok((ours, stage0, stage0_fd)),
+    }
+}
+
+/// After stage-0's exit (everything it wrote is on `ours`): the pids and
+/// pidfds, or the error text (a record line when a stage failed).
+fn finish_bootstrap(ours: &OwnedFd, stage0: Pid, stage0_fd: Option<&OwnedFd>) -> Result<(Pid, Pid, StagePidfds), String> {
+    let status = match stage0_fd {
+        Some(fd) => waitid_pidfd(fd.as_fd(), 0).ok().flatten(),
+        None => crate::sys::process::wait_exit(stage0).ok(),
+    };
+    let started = crate::caller::read_pids(ours).and_then(|p| Ok((p, crate::caller::read_pidfds(ours)?)));
+    match (started, status) {
+        (Ok(((s1, s2), fds)), Some(Exit::Code(0))) => {
+            // stage-1 has exited (or is about to): reap it now.
+            let _ = waitid_pidfd(fds.stage1.as_fd(), 0);
+            Ok((s1, s2, fds))
+        }
+        (Ok((_, fds)), st) => {
+            let _ = pidfd_send_signal(fds.stage2.as_fd(), libc::SIGKILL);
+            let _ = waitid_pidfd(fds.stage1.as_fd(), 0);
+            let _ = waitid_pidfd(fds.stage2.as_fd(), 0);
+            Err(leftover_record(ours).unwrap_or_else(|| format!("stage-0 ended with {st:?}")))
+        }
+        (Err(crate::caller::SpawnError::Stage(f)), _) => Err(f.to_json_line()),
+        (Err(e), _) => Err(e.to_string()),
+    }
+}
+
+/// Answer a finished bootstrap: `S` with the pidfds (then wait for the
+/// program), or `E`.
+fn answer_started(st: Starting) -> Option<Live> {
+    match finish_bootstrap(&st.ours, st.stage0, st.stage0_fd.as_ref()) {
+        Ok((s1, s2, pidfds)) => {
+            let mut b = vec![b'S'];
+            b.extend_from_slice(&s1.as_raw().to_ne_bytes());
+            b.extend_from_slice(&s2.as_raw().to_ne_bytes());
+            let fds = [pidfds.stage1.as_raw_fd(), pidfds.stage2.as_raw_fd()];
+            if send_bytes_fds(st.conn.as_raw_fd(), &b, &fds).is_err() {
+                // The client is gone: its program is not wanted.
+                let _ = pidfd_send_signal(pidfds.stage2.as_fd(), libc::SIGKILL);
             }
+            Some(Live { conn: st.conn, stage1: pidfds.stage1, stage2: pidfds.stage2 })
+        }
+        Err(text) => {
+            answer_error(&st.conn, b'E', &text);
+            None
         }
     }
 }
@@ -556,6 +622,9 @@ fn exec_program(req: Decoded) -> ! {
         if r.is_err() {
             exit_now(126);
         }
+    }
+    if let Some(addr) = req.callback {
+        exit_now(crate::sys::process::call_host_fn(addr));
     }
     let env = req.envp.unwrap_or_else(crate::sys::process::environ_copy);
     let argv = if req.argv.is_empty() {

@@ -591,6 +591,19 @@ pub fn dup2_raw(fd: RawFd, target: RawFd) -> Result<(), Errno> {
     }
 }
 
+/// Call the `extern "C" fn() -> c_int` at `addr` (the bootstrap server's
+/// callback entry) and return its result.
+pub fn call_host_fn(addr: usize) -> i32 {
+    // SAFETY: `addr` was sent by the host, the only process the server
+    // accepts requests from (SO_PEERCRED), as the address of an
+    // `extern "C" fn() -> c_int` of its image (`server::Program::Callback`);
+    // the server and this stage are forks of the host, so the same
+    // address holds the same function here. It is non-zero (checked when
+    // the request was decoded).
+    let f: extern "C" fn() -> libc::c_int = unsafe { std::mem::transmute::<usize, extern "C" fn() -> libc::c_int>(addr) };
+    f()
+}
+
 /// [`poll_in`] for a list whose length is known only at run time.
 pub fn poll_many(fds: &[RawFd], timeout_ms: i32) -> Result<Vec<bool>, Errno> {
     let mut p: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();

@@ -175,6 +175,47 @@ pub extern "C" fn nsboot_server_run(
     })
 }
 
+/// `nsboot_server_run` without a program: stage-2 calls `entry` (a
+/// function of this program; the server, a fork of it, has it at the same
+/// address) inside the namespaces and exits with its result. No exec: the
+/// cheapest way to run code in new namespaces from a threaded host.
+///
+/// - NULL: `server`, `msg`, `entry`, `out` must not be NULL; `err` may be NULL.
+/// - Ownership: As `nsboot_server_run`.
+/// - Threads: Any thread, concurrently.
+/// - Errors: As `nsboot_server_run`.
+#[no_mangle]
+pub extern "C" fn nsboot_server_call(
+    server: *const nsboot_server,
+    msg: *const nsboot_msg,
+    entry: Option<extern "C" fn() -> c_int>,
+    out: *mut *mut nsboot_served,
+    err: *mut *mut nsboot_error,
+) -> nsboot_status {
+    boundary(NSBOOT_STATUS_PANIC, || {
+        // SAFETY: NULL or live (contract).
+        let (Some(s), Some(m), Some(f)) = (unsafe { server.as_ref() }, unsafe { msg.as_ref() }, entry) else {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe {
+                report(err, nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "server, msg or entry is NULL".into()))
+            };
+        };
+        if out.is_null() {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "out is NULL".into())) };
+        }
+        let req = Request { cfg: &m.cfg, program: Program::Callback(f), argv: &[], envp: None, stdio: [None, None, None] };
+        match s.server.run(&req) {
+            Ok(served) => {
+                // SAFETY: out is non-NULL and writable (contract).
+                unsafe { *out = Box::into_raw(Box::new(nsboot_served { served })) };
+                NSBOOT_STATUS_OK
+            }
+            Err(e) => server_error(err, e),
+        }
+    })
+}
+
 /// stage-2's pid (the program), -1 for NULL.
 ///
 /// - NULL: NULL gives -1.
