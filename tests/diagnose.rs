@@ -195,3 +195,48 @@ fn rust_typed_record() {
         other => panic!("want a stage record, got {other:?}"),
     }
 }
+
+/// /proc masked (a file bind-mounted over /proc/kcore or the like, as Docker does, in
+/// a private mount namespace of the test's own): a rootless container's
+/// new procfs is refused ("mount too revealing"), diagnosed as such.
+#[test]
+fn proc_masked_refuses_a_new_procfs() {
+    // One of the files Docker masks, bind-mounted over with /dev/null.
+    let Some(masked) = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sysrq-trigger"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        skip("no /proc file to mask");
+        return;
+    };
+    if !can_run_as_nobody() || !have("unshare") {
+        return;
+    }
+    let Some(bundle) = busybox_bundle("procmask", true) else { return };
+    edit_config(&bundle, |v| {
+        v["process"]["terminal"] = false.into();
+        v["root"]["path"] = "rootfs".into();
+    });
+    let (spawn, probe) = c_programs();
+    let cfg = bundle.join("config.json");
+    // Only this /proc may be visible: other procfs mounts (other jobs' containers)
+    // would let the kernel allow the new one. Unmounted in our namespace only.
+    let script = format!(
+        "grep ' - proc ' /proc/self/mountinfo | awk '{{print $5}}' | grep -vx /proc | while read m; do umount -l \"$m\"; done; \
+         mount --bind /dev/null {masked} && exec \"$@\""
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script, "sh", "runuser", "-u", "nobody", "--"]).arg(spawn);
+    cmd.args(["--errors", "--ns", "user,mnt,pid,uts,ipc", "--rootless", "--uid-map", "0 65534 1", "--gid-map", "0 65534 1"]);
+    cmd.arg("--rootfs").arg(&cfg).arg("--bundle").arg(&*bundle).arg("--").arg(probe).args(["/bin/sh", "-c", "true"]);
+    let mounts = OwnMounts::new(&[bundle.path()]);
+    let o = run_with_timeout(cmd, Duration::from_secs(60));
+    mounts.assert_unchanged("proc masked");
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    let r = record(&o);
+    assert_eq!(r["stage"], "2", "{}", stderr(&o));
+    assert_eq!(r["errno"], "1", "{}", stderr(&o));
+    assert_eq!(r["cause"], "proc_masked", "{}", stderr(&o));
+    assert!(r["hint"].contains("mount too revealing"), "{}", r["hint"]);
+}
+
