@@ -42,6 +42,8 @@
  *   27302 NSBOOT_ROOTFS_FLAGS    u32: NSBOOT_ROOTFS_NO_PIVOT (1)
  *   27303 NSBOOT_TIMENS_OFFSETS  string (runc 1.1 dialect only): lines
  *                                "monotonic|boottime SECS NSECS"
+ *   27304 NSBOOT_CALLER_FLAGS    u32: NSBOOT_CALLER_PIDFDS (1),
+ *                                NSBOOT_CALLER_ERROR_RECORD (2)
  */
 
 #ifndef NSBOOT_H
@@ -61,6 +63,9 @@
 #define NSBOOT_ATTR_ROOTFS_FLAGS 27302
 #define NSBOOT_ATTR_TIMENS_OFFSETS 27303
 #define NSBOOT_ROOTFS_NO_PIVOT 1
+#define NSBOOT_ATTR_CALLER_FLAGS 27304
+#define NSBOOT_CALLER_PIDFDS 1
+#define NSBOOT_CALLER_ERROR_RECORD 2
 
 /*
  * Fix the bootstrap's wire dialect when the program is built: write
@@ -130,6 +135,14 @@ typedef struct nsboot_rootfs_plan nsboot_rootfs_plan;
 // May be shared between threads for spawning (read-only use).
 typedef struct nsboot_sealed_exe nsboot_sealed_exe;
 
+// A program started by the server: pids, pidfds, and its exit status
+// (`nsboot_served_wait`). Use from one thread at a time.
+typedef struct nsboot_served nsboot_served;
+
+// The host's handle on its bootstrap server. Thread-safe; freeing it does
+// not stop the server (the host's exit does).
+typedef struct nsboot_server nsboot_server;
+
 // What a successful `nsboot_spawn` started. The caller owns all three:
 // reap `stage1_pid` (it exits 0 on its own) and `stage2_pid` (the process
 // inside the namespaces) with `waitpid`, and close `init_fd` (the caller's
@@ -139,6 +152,12 @@ typedef struct nsboot_spawned {
   int32_t stage2_pid;
   int init_fd;
 } nsboot_spawned;
+
+// pidfds of a bootstrap's stage-1 and stage-2 (`nsboot_spawn_pidfds`).
+typedef struct nsboot_pidfds {
+  int stage1_pidfd;
+  int stage2_pidfd;
+} nsboot_pidfds;
 
 #ifdef __cplusplus
 extern "C" {
@@ -199,6 +218,88 @@ enum nsboot_status nsboot_spawn(const struct nsboot_sealed_exe *exe,
                                 struct nsboot_spawned *out,
                                 struct nsboot_error **err);
 
+// `nsboot_spawn` that also returns pidfds of stage-1 and stage-2, sent by
+// stage-0 over the init socket (SCM_RIGHTS, after the pid line). Opt-in:
+// it adds the nsboot extension NSBOOT_CALLER_FLAGS to the message, so the
+// program must bootstrap with nsboot (runc's nsexec refuses it);
+// `nsboot_spawn` keeps runc's protocol byte for byte. Stages are created
+// with `clone3(CLONE_PIDFD)` where the kernel has it (else clone and
+// `pidfd_open`). Kill and wait with `nsboot_pidfd_kill`/`nsboot_pidfd_wait`.
+//
+// - NULL: as `nsboot_spawn`; `pidfds` must not be NULL.
+// - Ownership: as `nsboot_spawn`, and the caller owns (closes) the two pidfds (close-on-exec); `*pidfds` is written only on success.
+// - Threads: Any thread, as `nsboot_spawn`.
+// - Errors: as `nsboot_spawn`; `NSBOOT_STATUS_BOOTSTRAP_FAILED` also when stage-0 could not send the pidfds (Linux < 5.3: ENOSYS).
+enum nsboot_status nsboot_spawn_pidfds(const struct nsboot_sealed_exe *exe,
+                                       const char *path,
+                                       const char *const *argv,
+                                       const char *const *envp,
+                                       const struct nsboot_msg *msg,
+                                       int dialect,
+                                       int log_fd,
+                                       struct nsboot_spawned *out,
+                                       struct nsboot_pidfds *pidfds,
+                                       struct nsboot_error **err);
+
+// Send signal `sig` to the process `pidfd` names (`pidfd_send_signal`):
+// ESRCH once it has exited, even when its pid now names another process.
+//
+// - NULL: `err` may be NULL.
+// - Ownership: Borrows `pidfd`.
+// - Threads: Any thread.
+// - Errors: `NSBOOT_STATUS_SYSCALL` with errno ESRCH (exited), EBADF, EINVAL (bad signal), EPERM.
+enum nsboot_status nsboot_pidfd_kill(int pidfd, int sig, struct nsboot_error **err);
+
+// Wait for (and reap) the child `pidfd` names (`waitid(P_PIDFD)`); on
+// success `*status` is its status as a shell shows it: the exit code, or
+// 128 + the signal. With `nohang` true and the child still running,
+// returns OK and writes -1.
+//
+// - NULL: `status` must not be NULL; `err` may be NULL.
+// - Ownership: Borrows `pidfd`.
+// - Threads: Any thread (waits only for that child).
+// - Errors: `NSBOOT_STATUS_SYSCALL` with errno ECHILD (not our child, or already reaped), EBADF, EINVAL (Linux < 5.4).
+enum nsboot_status nsboot_pidfd_wait(int pidfd,
+                                     bool nohang,
+                                     int *status,
+                                     struct nsboot_error **err);
+
+// What this kernel and build support, as a JSON object: openat2,
+// mount_setattr, open_tree, clone3, clone_into_cgroup, pidfd_open,
+// pidfd_send_signal, waitid_pidfd, time_namespace, idmapped_mounts,
+// namespaces, userns_allowed (probed by a child cloned into a user
+// namespace), the userns sysctls, newuidmap/newgidmap (path and whether
+// setuid or with file capabilities), dialects, caller_flags. Each item is
+// probed now. Written NUL-terminated into `buf`; `*out_len` is the size
+// needed (call with NULL/0 to ask).
+//
+// - NULL: `out_len` must not be NULL; `buf` may be NULL with `len` 0; `err` may be NULL.
+// - Ownership: Writes into the caller's buffer.
+// - Threads: Any thread (the userns probe forks a child that only exits).
+// - Errors: `NSBOOT_STATUS_BUFFER_TOO_SMALL` (with `*out_len` set).
+enum nsboot_status nsboot_features(char *buf,
+                                   size_t len,
+                                   size_t *out_len,
+                                   struct nsboot_error **err);
+
+// The dry run: decode the bootstrap message `msg` (`msg_len` bytes,
+// `dialect` 0 = runc 1.1, 1 = runc ≥ 1.2) and write, without doing
+// anything, the ordered steps each stage would take, one
+// "stage-N: step" line each: the list the stages derive from the same
+// plan and log (`step: ...`, debug level) as they take them.
+//
+// - NULL: `msg` and `out_len` must not be NULL; `buf` may be NULL with `len` 0; `err` may be NULL.
+// - Ownership: Borrows `msg`; writes into the caller's buffer.
+// - Threads: Any thread.
+// - Errors: `NSBOOT_STATUS_WIRE` (bad message or plan), `NSBOOT_STATUS_INVALID_ARGUMENT` (dialect), `NSBOOT_STATUS_BUFFER_TOO_SMALL`.
+enum nsboot_status nsboot_plan_explain(const uint8_t *msg,
+                                       size_t msg_len,
+                                       int dialect,
+                                       char *buf,
+                                       size_t len,
+                                       size_t *out_len,
+                                       struct nsboot_error **err);
+
 // runc's `nsexec()`: run the bootstrap if `_LIBCONTAINER_INITPIPE` is set.
 //
 // For programs that call it from their own constructor, as runc's Go
@@ -232,6 +333,62 @@ void nsexec(void);
 // - Threads: As `nsexec`.
 // - Errors: As `nsexec`; returns only 0 (nothing to do) or 1 (in stage-2).
 int nsboot_nsexec(void);
+
+// The stage (0, 1, 2) whose failure `err` reports, or -1 when `err` is
+// not a stage's structured error (see `NSBOOT_CALLER_ERROR_RECORD`).
+//
+// - NULL: NULL `err` gives -1.
+// - Ownership: Borrows `err`.
+// - Threads: Any thread (read-only).
+// - Errors: None.
+int nsboot_error_stage(const struct nsboot_error *err);
+
+// What the failing stage was doing ("clone stage-1", "write uid_map",
+// "join net namespace", ...); NULL when `err` has no stage record.
+//
+// - NULL: NULL `err` (or no record) gives NULL.
+// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+// - Threads: Any thread (read-only).
+// - Errors: None.
+const char *nsboot_error_step(const struct nsboot_error *err);
+
+// The failing system call ("clone", "unshare", "setns", "write",
+// "execve", ...); NULL when unknown or no record.
+//
+// - NULL: NULL `err` (or none) gives NULL.
+// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+// - Threads: Any thread (read-only).
+// - Errors: None.
+const char *nsboot_error_syscall(const struct nsboot_error *err);
+
+// The path involved (a namespace path, /proc/PID/uid_map, the helper);
+// NULL when none.
+//
+// - NULL: NULL `err` (or none) gives NULL.
+// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+// - Threads: Any thread (read-only).
+// - Errors: None.
+const char *nsboot_error_path(const struct nsboot_error *err);
+
+// The diagnosed cause, a stable name ("userns_max_zero",
+// "map_helper_missing", "map_helper_not_setuid", "no_subordinate_ids",
+// "host_seccomp", "userns_clone_disabled", "apparmor_userns",
+// "userns_limit_reached", "proc_masked", "sysfs_without_netns"); NULL
+// when not diagnosed.
+//
+// - NULL: NULL `err` (or none) gives NULL.
+// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+// - Threads: Any thread (read-only).
+// - Errors: None.
+const char *nsboot_error_cause(const struct nsboot_error *err);
+
+// What to change to fix the diagnosed cause; NULL when not diagnosed.
+//
+// - NULL: NULL `err` (or none) gives NULL.
+// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+// - Threads: Any thread (read-only).
+// - Errors: None.
+const char *nsboot_error_hint(const struct nsboot_error *err);
 
 // The message of `err` (NUL-terminated, valid until `nsboot_error_free`).
 //
@@ -413,6 +570,22 @@ enum nsboot_status nsboot_msg_set_rootfs_config(struct nsboot_msg *msg,
                                                 uint32_t flags,
                                                 struct nsboot_error **err);
 
+// Ask for more than runc's answers on the init socket (nsboot extension
+// NSBOOT_CALLER_FLAGS): an OR of `NSBOOT_CALLER_PIDFDS` (pidfds after the
+// pid line; `nsboot_spawn_pidfds` sets it itself) and
+// `NSBOOT_CALLER_ERROR_RECORD` (a failing stage sends a structured error:
+// `nsboot_spawn`'s error then has `nsboot_error_stage`, `_step`,
+// `_syscall`, `_path`, `_cause`, `_hint`). 0 (the default) keeps runc's
+// protocol byte for byte.
+//
+// - NULL: `msg` must not be NULL; `err` may be NULL.
+// - Ownership: Borrows `msg`.
+// - Threads: One thread at a time per message.
+// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` for unknown bits.
+enum nsboot_status nsboot_msg_set_caller_flags(struct nsboot_msg *msg,
+                                               uint32_t flags,
+                                               struct nsboot_error **err);
+
 // Encode the message in `dialect` (0 = runc 1.1, 1 = runc ≥ 1.2) into
 // `buf` (`len` bytes). `*out_len` receives the encoded size; when `buf` is
 // too small (or NULL with `len` 0, to ask the size) the call returns
@@ -506,6 +679,114 @@ enum nsboot_status nsboot_rootfs_plan_prepare(const struct nsboot_rootfs_plan *p
 // - Threads: Must not race with an `nsboot_rootfs_plan_prepare` using `plan`.
 // - Errors: None.
 void nsboot_rootfs_plan_free(struct nsboot_rootfs_plan *plan);
+
+// Fork the bootstrap server. Call while the process has one thread (from
+// a constructor or first thing in `main`); afterwards any thread may call
+// `nsboot_server_run`. The server stays single-threaded, dies with this
+// process (a pidfd of it, not the forking thread) and refuses requests
+// from any other process (SO_PEERCRED).
+//
+// - NULL: `out` must not be NULL; `err` may be NULL.
+// - Ownership: On success the caller owns `*out` (free with `nsboot_server_free`).
+// - Threads: Only while the process is single-threaded (`NSBOOT_STATUS_INVALID_ARGUMENT` otherwise).
+// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` (threads), `NSBOOT_STATUS_SYSCALL` (socket, bind, fork).
+enum nsboot_status nsboot_server_start(struct nsboot_server **out,
+                                       struct nsboot_error **err);
+
+// The server's pid (-1 for NULL).
+//
+// - NULL: NULL gives -1.
+// - Ownership: Borrows `server`.
+// - Threads: Any thread.
+// - Errors: None.
+int32_t nsboot_server_pid(const struct nsboot_server *server);
+
+// Free the handle (the server keeps running until the host exits).
+//
+// - NULL: NULL is a no-op.
+// - Ownership: Frees `server`; no `nsboot_server_run` may use it any more.
+// - Threads: Not concurrently with a `nsboot_server_run` on it.
+// - Errors: None.
+void nsboot_server_free(struct nsboot_server *server);
+
+// Start a program inside the namespaces `msg` describes, through the
+// server: `path` (resolved by stage-2 inside the namespaces) or, when
+// `program_fd` >= 0, that open file (execveat); `argv` (NULL-terminated,
+// `argv[0]` included); `envp` (NULL: the server's environment, the
+// host's when it started); stdio fds (-1: /dev/null). Returns once the
+// program runs (stage-2 execs it); `*out` then gives pids and pidfds and
+// waits for its status. A failing stage's structured error comes back in
+// `*err` (`nsboot_error_stage`, `_cause`, `_hint`, ...).
+//
+// - NULL: `server`, `msg`, `out` must not be NULL; one of `path` and `program_fd` >= 0; `argv`, `envp`, `err` may be NULL.
+// - Ownership: Borrows everything for the call; the fds stay the caller's. On success the caller owns `*out` (free with `nsboot_served_free`).
+// - Threads: Any thread, concurrently.
+// - Errors: `NSBOOT_STATUS_SYSCALL` (connect, send), `NSBOOT_STATUS_WIRE`, `NSBOOT_STATUS_BOOTSTRAP_FAILED` (a stage failed, or the server refused or is gone).
+enum nsboot_status nsboot_server_run(const struct nsboot_server *server,
+                                     const struct nsboot_msg *msg,
+                                     const char *path,
+                                     int program_fd,
+                                     const char *const *argv,
+                                     const char *const *envp,
+                                     int stdin_fd,
+                                     int stdout_fd,
+                                     int stderr_fd,
+                                     struct nsboot_served **out,
+                                     struct nsboot_error **err);
+
+// `nsboot_server_run` without a program: stage-2 calls `entry` (a
+// function of this program; the server, a fork of it, has it at the same
+// address) inside the namespaces and exits with its result. No exec: the
+// cheapest way to run code in new namespaces from a threaded host.
+//
+// - NULL: `server`, `msg`, `entry`, `out` must not be NULL; `err` may be NULL.
+// - Ownership: As `nsboot_server_run`.
+// - Threads: Any thread, concurrently.
+// - Errors: As `nsboot_server_run`.
+enum nsboot_status nsboot_server_call(const struct nsboot_server *server,
+                                      const struct nsboot_msg *msg,
+                                      int (*entry)(void),
+                                      struct nsboot_served **out,
+                                      struct nsboot_error **err);
+
+// stage-2's pid (the program), -1 for NULL.
+//
+// - NULL: NULL gives -1.
+// - Ownership: Borrows `served`.
+// - Threads: Any thread.
+// - Errors: None.
+int32_t nsboot_served_pid(const struct nsboot_served *served);
+
+// A pidfd of stage-2 (the program), owned by `served` (valid until
+// `nsboot_served_free`): signal it with `nsboot_pidfd_kill`, poll it. The
+// server is its parent and reaps it; `nsboot_served_wait` gives the
+// status. -1 for NULL.
+//
+// - NULL: NULL gives -1.
+// - Ownership: The fd belongs to `served`; do not close it.
+// - Threads: Any thread.
+// - Errors: None.
+int nsboot_served_pidfd(const struct nsboot_served *served);
+
+// Wait until the program exits; `*status` = its exit code, or 128 +
+// the signal.
+//
+// - NULL: `served` and `status` must not be NULL; `err` may be NULL.
+// - Ownership: Borrows `served`.
+// - Threads: One thread at a time per `served`.
+// - Errors: `NSBOOT_STATUS_SYSCALL` (read), `NSBOOT_STATUS_BOOTSTRAP_FAILED` (the server is gone).
+enum nsboot_status nsboot_served_wait(struct nsboot_served *served,
+                                      int *status,
+                                      struct nsboot_error **err);
+
+// Free `served` (closes its pidfds and connection; the program keeps
+// running, the server still reaps it).
+//
+// - NULL: NULL is a no-op.
+// - Ownership: Frees `served` once.
+// - Threads: Not concurrently with other uses of `served`.
+// - Errors: None.
+void nsboot_served_free(struct nsboot_served *served);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -7,7 +7,7 @@
 //! reap them.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 
@@ -36,11 +36,25 @@ pub enum SpawnError {
     Failed { status: String, detail: &'static str },
     #[error("bad pid JSON from stage-0: {0:?}")]
     BadPidJson(String),
+    #[error("pidfds were asked for but stage-0 sent {0}")]
+    NoPidfds(String),
+    /// A stage failed and said why (the caller asked for error records).
+    #[error("bootstrap failed: {0}")]
+    Stage(Box<crate::diag::StageFailure>),
 }
 
 impl SpawnError {
+    /// The stage's structured error, when there is one.
+    pub fn stage_failure(&self) -> Option<&crate::diag::StageFailure> {
+        match self {
+            SpawnError::Stage(f) => Some(f.as_ref()),
+            _ => None,
+        }
+    }
+
     pub fn errno(&self) -> Option<Errno> {
         match self {
+            SpawnError::Stage(f) => f.errno.map(Errno::from_raw),
             SpawnError::Socket(e) | SpawnError::Pipe { source: e, .. } => Some(*e),
             SpawnError::Start { source, .. } => source.raw_os_error().map(Errno::from_raw),
             _ => None,
@@ -56,26 +70,64 @@ pub struct Spawned {
     pub stage2: Pid,
     /// The caller's end of the init socket, still connected to stage-2.
     pub init_sock: OwnedFd,
+    /// The stages' pidfds, when [`SpawnOptions::pidfds`] asked for them.
+    pub pidfds: Option<StagePidfds>,
     stage1_reaped: bool,
+}
+
+/// pidfds of stage-1 and stage-2 (close-on-exec), from stage-0 over the
+/// init socket: handles that cannot come to name another process when the
+/// pid is reused.
+#[derive(Debug)]
+pub struct StagePidfds {
+    pub stage1: OwnedFd,
+    pub stage2: OwnedFd,
 }
 
 impl Spawned {
     /// Reap stage-1 (it has exited or is about to).
     pub fn reap_stage1(&mut self) {
         if !self.stage1_reaped {
-            let _ = waitpid(self.stage1, None);
+            match &self.pidfds {
+                Some(p) => {
+                    let _ = crate::sys::process::waitid_pidfd(p.stage1.as_fd(), 0);
+                }
+                None => {
+                    let _ = waitpid(self.stage1, None);
+                }
+            }
             self.stage1_reaped = true;
         }
     }
 
     /// Wait for stage-2 (the container's init) and return its status as a
-    /// shell would: the exit code, or 128 + signal.
+    /// shell would: the exit code, or 128 + signal. By pidfd
+    /// (`waitid(P_PIDFD)`) when there is one.
     pub fn wait_init(&mut self) -> Result<i32, Errno> {
         self.reap_stage1();
-        Ok(match wait_exit(self.stage2)? {
+        let exit = match &self.pidfds {
+            Some(p) => crate::sys::process::waitid_pidfd(p.stage2.as_fd(), 0)?.ok_or(Errno::ECHILD)?,
+            None => wait_exit(self.stage2)?,
+        };
+        Ok(match exit {
             Exit::Code(code) => code,
             Exit::Signal(sig) => 128 + sig,
         })
+    }
+
+    /// Signal stage-2: by pidfd (`pidfd_send_signal`) when there is one, so
+    /// a stage-2 that exited and was reaped is ESRCH even if its pid now
+    /// names another process; by pid otherwise.
+    pub fn signal_init(&self, sig: Signal) -> Result<(), Errno> {
+        match &self.pidfds {
+            Some(p) => crate::sys::process::pidfd_send_signal(p.stage2.as_fd(), sig as i32),
+            None => kill(self.stage2, sig),
+        }
+    }
+
+    /// stage-2's pidfd, when asked for.
+    pub fn init_pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.pidfds.as_ref().map(|p| p.stage2.as_fd())
     }
 }
 
@@ -87,6 +139,39 @@ pub struct SpawnOptions<'a> {
     pub log_fd: Option<std::os::fd::BorrowedFd<'a>>,
     /// `_LIBCONTAINER_LOGLEVEL` (0..6); unset means debug.
     pub log_level: Option<u8>,
+    /// Ask stage-0 for pidfds of stage-1 and stage-2 ([`Spawned::pidfds`]):
+    /// adds the nsboot extension NSBOOT_CALLER_FLAGS to the message, so the
+    /// program must run nsboot's bootstrap (runc's nsexec would refuse the
+    /// attribute). Off: the message and the init socket are runc's, byte
+    /// for byte.
+    pub pidfds: bool,
+    /// Ask a failing stage for a structured error record (stage, step,
+    /// syscall, errno, path, cause, hint): [`SpawnError::Stage`]. Adds
+    /// NSBOOT_CALLER_FLAGS like `pidfds`; the log line stays runc's.
+    pub error_records: bool,
+}
+
+fn caller_flags(cfg: &BootstrapConfig, opts: &SpawnOptions<'_>) -> u32 {
+    let mut f = cfg.caller_flags;
+    if opts.pidfds {
+        f |= wire::CALLER_FLAG_PIDFDS;
+    }
+    if opts.error_records {
+        f |= wire::CALLER_FLAG_ERROR_RECORD;
+    }
+    f
+}
+
+/// The message for `cfg` with the caller flags `opts` asks for.
+fn encode_for(cfg: &BootstrapConfig, opts: &SpawnOptions<'_>) -> Result<Vec<u8>, WireError> {
+    let flags = caller_flags(cfg, opts);
+    if flags != cfg.caller_flags {
+        let mut c = cfg.clone();
+        c.caller_flags = flags;
+        wire::encode(&c, opts.dialect)
+    } else {
+        wire::encode(cfg, opts.dialect)
+    }
 }
 
 fn read_some(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, Errno> {
@@ -154,7 +239,8 @@ impl Stage0 for RawStage0 {
 /// runc's nsexec) before `main` or first thing in it. Sends `cfg`, waits for
 /// stage-0, returns the pids. On failure nothing is left running.
 pub fn spawn(mut cmd: Command, cfg: &BootstrapConfig, opts: SpawnOptions<'_>) -> Result<Spawned, SpawnError> {
-    let msg = wire::encode(cfg, opts.dialect)?;
+    let msg = encode_for(cfg, &opts)?;
+    let flags = caller_flags(cfg, &opts);
     let (parent, child) = crate::stages::sync::pair().map_err(SpawnError::Socket)?;
     let child_fd = child.as_raw_fd();
     for (k, v) in bootstrap_env(child_fd, &opts) {
@@ -164,7 +250,7 @@ pub fn spawn(mut cmd: Command, cfg: &BootstrapConfig, opts: SpawnOptions<'_>) ->
     let program = cmd.get_program().to_string_lossy().into_owned();
     let stage0 = cmd.spawn().map_err(|source| SpawnError::Start { program, source })?;
     drop(child);
-    finish(stage0, parent, &msg, opts.dialect)
+    finish(stage0, parent, &msg, opts.dialect, flags)
 }
 
 /// [`spawn`] for a program given as C strings (the C API): `prog` is run
@@ -181,7 +267,8 @@ pub fn spawn_program(
 ) -> Result<Spawned, SpawnError> {
     let shown = || String::from_utf8_lossy(prog.to_bytes()).into_owned();
     let start = |e: Errno| SpawnError::Start { program: shown(), source: std::io::Error::from_raw_os_error(e as i32) };
-    let msg = wire::encode(cfg, opts.dialect)?;
+    let msg = encode_for(cfg, &opts)?;
+    let flags = caller_flags(cfg, &opts);
     let (parent, child) = crate::stages::sync::pair().map_err(SpawnError::Socket)?;
     let child_fd = child.as_raw_fd();
     let ours = bootstrap_env(child_fd, &opts);
@@ -200,36 +287,44 @@ pub fn spawn_program(
     let inherit: Vec<i32> = std::iter::once(child_fd).chain(opts.log_fd.map(|f| f.as_raw_fd())).collect();
     let pid = spawn_exec(prog, &argv, &env, ExecSetup { inherit: &inherit, die_with_parent: false }).map_err(start)?;
     drop(child);
-    finish(RawStage0(pid), parent, &msg, opts.dialect)
+    finish(RawStage0(pid), parent, &msg, opts.dialect, flags)
 }
 
 /// The caller's side after stage-0 started: the handshake, then stage-0's
 /// exit; on any failure the stages it reported are killed and reaped.
-fn finish(mut stage0: impl Stage0, parent: OwnedFd, msg: &[u8], dialect: Dialect) -> Result<Spawned, SpawnError> {
-    let result = handshake(&parent, msg, dialect);
+fn finish(mut stage0: impl Stage0, parent: OwnedFd, msg: &[u8], dialect: Dialect, flags: u32) -> Result<Spawned, SpawnError> {
+    let result = handshake(&parent, msg, dialect, flags & wire::CALLER_FLAG_PIDFDS != 0);
     if result.is_err() {
         // Stage-0 may still be blocked on us: end it. Its children see the
         // sync sockets close and exit too.
         stage0.kill();
     }
     let status = stage0.wait();
-    let pids = result?;
+    let (pids, fds) = result?;
     let (s1, s2) = pids;
     if status != Ok(Exit::Code(0)) {
         let _ = kill(s2, Signal::SIGKILL);
         let _ = kill(s1, Signal::SIGKILL);
         let _ = waitpid(s1, None);
         let _ = waitpid(s2, None);
+        if flags & wire::CALLER_FLAG_ERROR_RECORD != 0 {
+            // Every stage is gone: what they wrote is followed by EOF.
+            if let Some(f) = read_error_record(&parent) {
+                return Err(SpawnError::Stage(Box::new(f)));
+            }
+        }
         let shown = match status {
             Ok(e) => e.to_string(),
             Err(e) => format!("could not be waited for: {e}"),
         };
         return Err(SpawnError::Failed { status: shown, detail: "after reporting pids" });
     }
-    Ok(Spawned { stage1: s1, stage2: s2, init_sock: parent, stage1_reaped: false })
+    Ok(Spawned { stage1: s1, stage2: s2, init_sock: parent, pidfds: fds, stage1_reaped: false })
 }
 
-fn handshake(sock: &OwnedFd, msg: &[u8], dialect: Dialect) -> Result<(Pid, Pid), SpawnError> {
+type Handshake = ((Pid, Pid), Option<StagePidfds>);
+
+fn handshake(sock: &OwnedFd, msg: &[u8], dialect: Dialect, pidfds: bool) -> Result<Handshake, SpawnError> {
     if dialect == Dialect::Runc11 {
         let mut b = [0u8; 1];
         match read_some(sock, &mut b) {
@@ -241,7 +336,37 @@ fn handshake(sock: &OwnedFd, msg: &[u8], dialect: Dialect) -> Result<(Pid, Pid),
     }
     crate::sys::process::write_all_raw(sock.as_raw_fd(), msg)
         .map_err(|source| SpawnError::Pipe { what: "write message", source })?;
-    read_pids(sock)
+    let pids = read_pids(sock)?;
+    if !pidfds {
+        return Ok((pids, None));
+    }
+    match read_pidfds(sock) {
+        Ok(fds) => Ok((pids, Some(fds))),
+        Err(e) => {
+            // The pids are known: stage-0 killed them when it failed; reap.
+            for p in [pids.0, pids.1] {
+                let _ = kill(p, Signal::SIGKILL);
+                let _ = waitpid(p, None);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Read the opt-in pidfds that follow the pid JSON line: one byte `P` with
+/// two fds (stage-1, stage-2) as SCM_RIGHTS.
+pub fn read_pidfds(sock: &OwnedFd) -> Result<StagePidfds, SpawnError> {
+    let (tag, fds) = crate::stages::sync::recv_tagged_fds::<2>(sock.as_raw_fd())
+        .map_err(|source| SpawnError::Pipe { what: "read pidfds", source })?;
+    let mut fds = fds.into_iter();
+    match (tag, fds.next(), fds.next()) {
+        (Some(b'P'), Some(stage1), Some(stage2)) => Ok(StagePidfds { stage1, stage2 }),
+        (None, ..) => Err(SpawnError::NoPidfds("EOF (it failed: see its log)".into())),
+        (Some(t), a, b) => Err(SpawnError::NoPidfds(format!(
+            "byte {t:#x} with {} fds",
+            a.is_some() as usize + b.is_some() as usize
+        ))),
+    }
 }
 
 /// Read and parse the pid line stage-0 writes on the init socket:
@@ -257,14 +382,32 @@ pub fn read_pids(sock: &OwnedFd) -> Result<(Pid, Pid), SpawnError> {
             Ok(_) if b[0] == b'\n' => break,
             Ok(_) => {
                 line.push(b[0]);
-                if line.len() > 256 {
+                // An error record (CALLER_FLAG_ERROR_RECORD) is longer.
+                if line.len() > 65536 || (line.len() > 256 && !line.starts_with(b"{\"nsboot_error\"")) {
                     return Err(SpawnError::BadPidJson(String::from_utf8_lossy(&line).into_owned()));
                 }
             }
             Err(source) => return Err(SpawnError::Pipe { what: "read pid JSON", source }),
         }
     }
+    if let Some(f) = crate::diag::StageFailure::parse(&line) {
+        return Err(SpawnError::Stage(Box::new(f)));
+    }
     parse_pid_json(&line)
+}
+
+/// The first error record among the lines left on the init socket (at
+/// most 64 KiB are read), once every stage has exited.
+fn read_error_record(sock: &OwnedFd) -> Option<crate::diag::StageFailure> {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    while all.len() < 65536 {
+        match read_some(sock, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => all.extend_from_slice(buf.get(..n).unwrap_or_default()),
+        }
+    }
+    all.split(|b| *b == b'\n').find_map(crate::diag::StageFailure::parse)
 }
 
 /// Parse `{"stage1_pid":N,"stage2_pid":M}` strictly (no other keys).

@@ -15,11 +15,14 @@
 #![deny(unsafe_code)]
 
 pub mod caller;
+pub mod diag;
 pub mod entry;
+pub mod features;
 pub mod log;
 pub mod ns;
 pub mod rootfs_plugin;
 pub mod sealed;
+pub mod server;
 pub mod stages;
 pub mod sys;
 pub mod text;

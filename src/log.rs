@@ -70,6 +70,11 @@ pub fn set_stage(stage: u8) {
     STAGE.store(stage, Ordering::Relaxed);
 }
 
+/// The stage this process runs (255 before the stage machine started).
+pub fn stage() -> u8 {
+    STAGE.load(Ordering::Relaxed)
+}
+
 /// Append `s` to `out` as JSON string content.
 pub fn json_escape(out: &mut String, s: &str) {
     for c in s.chars() {

@@ -5,7 +5,7 @@
 use nsboot::ns::{NsKind, NsPath, NsSet};
 use nsboot::wire::{
     decode, decode_header, encode, encode_with, BootstrapConfig, Clock, Dialect, IdMap, IdRange,
-    TimeOffset, INIT_MSG, MAX_OFFSET_SECS, MAX_ID_EXTENTS, NLM_F_REQUEST, ROOTFS_FLAG_NO_PIVOT,
+    TimeOffset, INIT_MSG, MAX_OFFSET_SECS, MAX_ID_EXTENTS, NLM_F_REQUEST, ROOTFS_FLAG_NO_PIVOT, CALLER_FLAG_PIDFDS,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -86,6 +86,7 @@ prop_compose! {
         rootfs_config in option::of(no_nul(0, 300)),
         rootfs_bundle in option::of(c_path()),
         no_pivot in any::<bool>(),
+        pidfds in any::<bool>(),
     ) -> BootstrapConfig {
         BootstrapConfig {
             clone_flags,
@@ -102,6 +103,7 @@ prop_compose! {
             rootfs_config,
             rootfs_bundle,
             rootfs_flags: if no_pivot { ROOTFS_FLAG_NO_PIVOT } else { 0 },
+            caller_flags: if pidfds { CALLER_FLAG_PIDFDS } else { 0 },
         }
     }
 }

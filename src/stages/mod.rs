@@ -21,7 +21,9 @@ pub mod watch;
 
 pub use env::BootEnv;
 pub use error::StageError;
-pub use plan::Plan;
+pub use plan::{explain_message, Plan, Step};
+
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::log;
 
@@ -64,6 +66,7 @@ pub struct GivenOptions {
 /// be repeated, since that re-executes the program).
 pub fn run_config_to_stage2(env: &BootEnv, cfg: crate::wire::BootstrapConfig, opts: GivenOptions, token: &SingleThreaded) {
     log::configure(env.log_fd, env.log_level);
+    arm_error_record(env.init_fd, &cfg);
     let prepared = Plan::new(cfg, env).and_then(|mut plan| {
         plan.new_session = opts.new_session;
         stage0::prepare_plan(plan)
@@ -74,8 +77,40 @@ pub fn run_config_to_stage2(env: &BootEnv, cfg: crate::wire::BootstrapConfig, op
     }
 }
 
-/// Log `e` as fatal and exit 1 (no unwinding, no atexit handlers).
+/// Where a failing stage writes its error record (the init socket, when
+/// the caller set CALLER_FLAG_ERROR_RECORD); -1: nowhere. Set by stage-0
+/// once the message is read, inherited by stage-1 and stage-2 through
+/// fork, cleared before stage-2 returns to the host program.
+static ERROR_RECORD_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Send error records to `fd` from now on, if `cfg` asks for them.
+pub(crate) fn arm_error_record(fd: i32, cfg: &crate::wire::BootstrapConfig) {
+    if cfg.caller_flags & crate::wire::CALLER_FLAG_ERROR_RECORD != 0 {
+        ERROR_RECORD_FD.store(fd, Ordering::Relaxed);
+    }
+}
+
+/// Stop sending error records (stage-2 hands the init socket to the host).
+pub(crate) fn disarm_error_record() {
+    ERROR_RECORD_FD.store(-1, Ordering::Relaxed);
+}
+
+/// Log `e` as fatal (runc's log line) and, when the caller asked for it,
+/// write the structured record with its diagnosis on the init socket;
+/// then exit 1 (no unwinding, no atexit handlers).
 pub(crate) fn die(e: &StageError) -> ! {
     log::fatal(&e.to_string());
+    let fd = ERROR_RECORD_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let stage = match log::stage() {
+            255 => 0,
+            s => s,
+        };
+        let rec = crate::diag::StageFailure::from_error(stage, e);
+        if let Some(h) = &rec.hint {
+            crate::nslog!(Debug, "diagnosis: {h}");
+        }
+        let _ = crate::sys::process::write_all_raw(fd, rec.to_json_line().as_bytes());
+    }
     crate::sys::process::exit_now(1)
 }

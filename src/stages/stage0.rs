@@ -2,19 +2,19 @@
 //! forks stage-1, serves its requests (id maps, pid, mount sources or time
 //! offsets), releases stage-2 and exits 0 once stage-2 has finished.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{getppid, Pid};
 
 use super::error::{sys, StageError};
-use super::plan::Plan;
+use super::plan::{Plan, Step};
 use super::sync::{self, SyncChannel, SyncMsg};
 use super::{die, idmap, message, stage1, BootEnv, SingleThreaded};
 use crate::log;
 use crate::ns::NsKind;
-use crate::sys::process::{clone_parent, exit_now, write_all_raw, Forked};
-use crate::wire::Dialect;
+use crate::sys::process::{clone_pidfd, exit_now, write_all_raw, Forked};
+use crate::wire::{Dialect, CALLER_FLAG_PIDFDS};
 
 /// Everything stage-0 does before forking, for a runc-style caller: seal,
 /// the setup byte, the message off the init pipe.
@@ -34,6 +34,7 @@ pub fn prepare(env: &BootEnv, token: &SingleThreaded) -> Result<Plan, StageError
         log_cpu_affinity();
     }
     let cfg = message::read(env.init_fd, env.dialect)?;
+    super::arm_error_record(env.init_fd, &cfg);
     env.fault_point("stage0-after-message");
     prepare_plan(Plan::new(cfg, env)?)
 }
@@ -87,30 +88,42 @@ pub fn fork_stages(env: &BootEnv, plan: Plan, token: &SingleThreaded) {
     let (s0_grand, s2_end) = sync::pair().unwrap_or_else(|e| die(&sys("socketpair (stage-2)")(e)));
 
     let flags = libc::CLONE_PARENT | if plan.user_at_clone() { libc::CLONE_NEWUSER } else { 0 };
-    match clone_parent(token, flags) {
+    plan.mark(Step::CloneStage1 { new_user: plan.user_at_clone() });
+    // clone3(CLONE_PIDFD) where the kernel has it: stage-1's pidfd is
+    // exact from birth (kills below, and the caller's copy when it asked).
+    match clone_pidfd(token, flags) {
         Err(source) if plan.user_at_clone() => die(&StageError::Unshare {
             flags: libc::CLONE_NEWUSER as u32,
             what: "user namespace (clone of stage-1)".to_owned(),
             source,
         }),
         Err(e) => die(&sys("clone stage-1")(e)),
-        Ok(Forked::Child) => {
+        Ok((Forked::Child, _, _)) => {
             drop(s0_child);
             drop(s0_grand);
             stage1::run(env, &plan, SyncChannel::new(s1_end, "stage-0"), s2_end, caller, token)
         }
-        Ok(Forked::Parent(stage1)) => {
+        Ok((Forked::Parent(stage1), stage1_pidfd, source)) => {
             drop(s1_end);
             drop(s2_end);
+            crate::nslog!(Debug, "stage-1 is pid {stage1} (pidfd: {source:?})");
             let ch1 = SyncChannel::new(s0_child, "stage-1");
             let ch2 = SyncChannel::new(s0_grand, "stage-2");
             let mut stage2 = None;
-            match serve(env, &plan, stage1, &ch1, &ch2, &mut stage2) {
+            let s1 = Stage1 { pid: stage1, pidfd: stage1_pidfd };
+            match serve(env, &plan, &s1, &ch1, &ch2, &mut stage2) {
                 Ok(()) => exit_now(0),
                 Err(e) => {
                     // Leave nothing running: the caller only learns the pids
                     // from the JSON line, which may not have been sent.
-                    let _ = kill(stage1, Signal::SIGKILL);
+                    match &s1.pidfd {
+                        Some(fd) => {
+                            let _ = crate::sys::process::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+                        }
+                        None => {
+                            let _ = kill(stage1, Signal::SIGKILL);
+                        }
+                    }
                     if let Some(p) = stage2 {
                         let _ = kill(p, Signal::SIGKILL);
                     }
@@ -121,14 +134,22 @@ pub fn fork_stages(env: &BootEnv, plan: Plan, token: &SingleThreaded) {
     }
 }
 
+/// Stage-1 as stage-0 knows it.
+struct Stage1 {
+    pid: Pid,
+    /// From clone3(CLONE_PIDFD), or pidfd_open right after clone.
+    pidfd: Option<OwnedFd>,
+}
+
 fn serve(
     env: &BootEnv,
     plan: &Plan,
-    stage1: Pid,
+    s1: &Stage1,
     ch1: &SyncChannel,
     ch2: &SyncChannel,
     stage2: &mut Option<Pid>,
 ) -> Result<(), StageError> {
+    let stage1 = s1.pid;
     if plan.user_at_clone() {
         // Stage-1 was born in its user namespace: map it now, unasked.
         crate::nslog!(Debug, "map stage-1's new user namespace");
@@ -151,7 +172,11 @@ fn serve(
                 // No RECVPID_ACK: stage-1 does not wait for one (it sends
                 // CHILD_FINISH with the pid and exits).
                 let line = format!("{{\"stage1_pid\":{stage1},\"stage2_pid\":{pid}}}\n");
+                plan.mark(Step::ReportPids { pidfds: plan.cfg.caller_flags & CALLER_FLAG_PIDFDS != 0 });
                 write_all_raw(env.init_fd, line.as_bytes()).map_err(StageError::PidJson)?;
+                if plan.cfg.caller_flags & CALLER_FLAG_PIDFDS != 0 {
+                    send_pidfds(env, s1, Pid::from_raw(pid))?;
+                }
                 env.fault_point("stage0-after-pid");
             }
             Some(m) if m == SyncMsg::time_offsets_pair(plan.dialect).0 => {
@@ -161,11 +186,13 @@ fn serve(
                 // namespaces) in both dialects.
                 crate::nslog!(Debug, "stage-1 requested timens offsets");
                 env.fault_point("stage0-before-timens-offsets");
+                plan.mark(Step::WriteTimeOffsets);
                 idmap::write_time_offsets(stage1, &plan.cfg)?;
                 let (_, ack) = SyncMsg::time_offsets_pair(plan.dialect);
                 ch1.send(ack, "TIMEOFFSETS_ACK")?;
             }
             Some(SyncMsg::ExtraPls) if plan.dialect == Dialect::Runc11 => {
+                plan.mark(Step::SendMountSources(plan.mount_sources.len()));
                 send_mount_sources(plan, stage1, ch1)?;
                 ch1.send(SyncMsg::ExtraAck, "MOUNTSOURCES_ACK")?;
             }
@@ -185,15 +212,35 @@ fn serve(
         return Err(StageError::Plan("stage-1 finished without reporting stage-2's pid".to_owned()));
     }
     env.fault_point("stage0-before-grandchild");
+    plan.mark(Step::ReleaseStage2);
     ch2.send(SyncMsg::Grandchild, "GRANDCHILD")?;
     ch2.expect(SyncMsg::ChildFinish, "finishing its work")?;
     crate::nslog!(Debug, "<~ nsexec stage-0");
     Ok(())
 }
 
+/// The opt-in answer after the pid JSON line (NSBOOT_CALLER_FLAGS bit
+/// CALLER_FLAG_PIDFDS): one byte `P` carrying the pidfds of stage-1 and
+/// stage-2. stage-2's is opened here, by pid, and that is exact: stage-2
+/// is blocked until GRANDCHILD, and were it killed meanwhile it would stay
+/// an unreaped zombie (the caller does not know its pid yet), so the pid
+/// cannot name another process.
+fn send_pidfds(env: &BootEnv, s1: &Stage1, stage2: Pid) -> Result<(), StageError> {
+    let no_pidfd = |e| StageError::Sys { op: "pidfds for the caller (NSBOOT_CALLER_FLAGS): pidfd_open", source: e };
+    let one = match &s1.pidfd {
+        Some(fd) => fd.as_raw_fd(),
+        None => return Err(no_pidfd(nix::errno::Errno::ENOSYS)),
+    };
+    let two = crate::sys::process::pidfd_open(stage2).map_err(no_pidfd)?;
+    crate::nslog!(Debug, "sending the pidfds of stage-1 and stage-2 to the caller");
+    sync::send_tagged_fds(env.init_fd, b'P', &[one, two.as_raw_fd()])
+        .map_err(|e| StageError::Sys { op: "send pidfds on the init pipe (sendmsg)", source: e })
+}
+
 /// Write stage-1's id maps and tell it so (USERMAP_ACK).
 fn map_stage1(env: &BootEnv, plan: &Plan, stage1: Pid, ch1: &SyncChannel) -> Result<(), StageError> {
     env.fault_point("stage0-before-usermap");
+    plan.mark(plan.id_maps_step());
     idmap::write_maps(stage1, &plan.cfg)?;
     env.fault_point("stage0-after-usermap");
     Ok(ch1.send(SyncMsg::UsermapAck, "USERMAP_ACK")?)

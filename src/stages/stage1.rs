@@ -10,7 +10,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{setresuid, Pid, Uid};
 
 use super::error::{sys, StageError};
-use super::plan::Plan;
+use super::plan::{Plan, Step};
 use super::sync::{SyncChannel, SyncMsg};
 use super::watch::{rearm_pdeathsig, tie_to_caller};
 use super::{die, stage2, BootEnv, SingleThreaded};
@@ -33,6 +33,7 @@ pub fn run(
     if let Err(e) = tie_to_caller(caller, true).and_then(|()| setup(env, plan, &ch)) {
         die(&e)
     }
+    plan.mark(Step::CloneStage2);
     match clone_parent(token, libc::CLONE_PARENT) {
         Err(e) => die(&sys("clone stage-2")(e)),
         Ok(Forked::Child) => {
@@ -60,6 +61,7 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
     let cfg = &plan.cfg;
     env.fault_point("stage1-start");
     if plan.joins() {
+        plan.mark(plan.join_step());
         join_namespaces(plan)?;
     }
     let mut remaining: NsSet = cfg.clone_flags;
@@ -71,6 +73,7 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
             env.fault_point("stage1-before-usermap");
         } else {
             crate::nslog!(Debug, "unshare user namespace");
+            plan.mark(Step::UnshareUser);
             unshare(CloneFlags::CLONE_NEWUSER).map_err(|source| StageError::Unshare {
                 flags: libc::CLONE_NEWUSER as u32,
                 what: "user namespace".to_owned(),
@@ -92,6 +95,7 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
         if plan.joins() {
             nix::sys::prctl::set_dumpable(false).map_err(sys("prctl(PR_SET_DUMPABLE, 0)"))?;
         }
+        plan.mark(Step::BecomeRoot);
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .map_err(sys("setresuid(0, 0, 0) in the new user namespace"))?;
         rearm_pdeathsig()?;
@@ -102,6 +106,7 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
     }
     if !remaining.is_empty() {
         crate::nslog!(Debug, "unshare remaining namespaces (flags {:#x})", remaining.clone_flags());
+        plan.mark(Step::Unshare(plan.unshared_by_stage1().unwrap_or_default()));
         unshare(CloneFlags::from_bits_retain(remaining.clone_flags() as libc::c_int)).map_err(
             |source| StageError::Unshare {
                 flags: remaining.clone_flags(),
@@ -125,6 +130,7 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
     }
     if !plan.mount_sources.is_empty() {
         crate::nslog!(Debug, "request stage-0 to send mount sources");
+        plan.mark(Step::ReceiveMountSources(plan.mount_sources.len()));
         ch.send(SyncMsg::ExtraPls, "MOUNTSOURCES_PLS")?;
         for (src, target) in &plan.mount_sources {
             let fd = ch.recv_fd("receiving mount sources")?;

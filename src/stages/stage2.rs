@@ -7,7 +7,7 @@ use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{setgid, setgroups, setsid, setuid, Gid, Pid, Uid};
 
 use super::error::{sys, StageError};
-use super::plan::Plan;
+use super::plan::{Plan, Step};
 use super::sync::{SyncChannel, SyncMsg};
 use super::watch::{rearm_pdeathsig, tie_to_caller};
 use super::{die, BootEnv, SingleThreaded};
@@ -28,6 +28,7 @@ pub fn run(env: &BootEnv, plan: &Plan, ch: SyncChannel, caller: Pid, _token: &Si
     drop(ch);
     // Handed back: the host program decides its own parent-death policy.
     super::watch::release();
+    super::disarm_error_record();
     let _ = nix::sys::prctl::set_pdeathsig(None);
 }
 
@@ -39,8 +40,10 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
     // outside stage-2 can tell the difference, and it takes these calls off
     // the bootstrap's critical path on a machine with more than one core).
     if plan.new_session {
+        plan.mark(Step::Setsid);
         setsid().map_err(sys("setsid"))?;
     }
+    plan.mark(Step::SetIds { setgroups: !cfg.rootless_euid && cfg.setgroup });
     setuid(Uid::from_raw(0)).map_err(sys("setuid(0)"))?;
     setgid(Gid::from_raw(0)).map_err(sys("setgid(0)"))?;
     if !cfg.rootless_euid && cfg.setgroup {
@@ -50,6 +53,7 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
     ch.expect(SyncMsg::Grandchild, "waiting for GRANDCHILD")?;
     if plan.dialect == Dialect::Runc11 && cfg.clone_flags.contains(NsKind::Cgroup) {
         crate::nslog!(Debug, "unshare cgroup namespace");
+        plan.mark(Step::UnshareCgroup);
         unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|source| StageError::Unshare {
             flags: libc::CLONE_NEWCGROUP as u32,
             what: "cgroup namespace".to_owned(),
@@ -59,9 +63,11 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
     if let Some(rootfs) = &plan.rootfs {
         env.fault_point("stage2-before-rootfs");
         crate::nslog!(Debug, "prepare rootfs");
+        plan.mark(Step::PrepareRootfs);
         rootfs.prepare(&mut |w| crate::nslog!(Warning, "rootfs: {w}"), &|p| env.fault_point(p))?;
     }
     env.fault_point("stage2-before-finish");
+    plan.mark(Step::ReturnToProgram);
     crate::nslog!(Debug, "signal completion to stage-0");
     ch.send(SyncMsg::ChildFinish, "CHILD_FINISH (stage-2)")?;
     Ok(())

@@ -229,6 +229,97 @@ impl SyncChannel {
     }
 }
 
+/// Send `bytes` (all of them) with `fds` attached to the first byte.
+pub fn send_bytes_fds(sock: RawFd, bytes: &[u8], fds: &[RawFd]) -> Result<(), Errno> {
+    let iov = [IoSlice::new(bytes)];
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &cmsg };
+    let n = loop {
+        match sendmsg::<()>(sock, &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+            Ok(n) => break n,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    crate::sys::process::write_all_raw(sock, bytes.get(n..).unwrap_or_default())
+}
+
+/// Receive exactly `buf.len()` bytes (or fewer at EOF: the count says)
+/// and the fds attached to them (close-on-exec, at most `N`).
+pub fn recv_bytes_fds<const N: usize>(sock: RawFd, buf: &mut [u8]) -> Result<(usize, Vec<OwnedFd>), Errno> {
+    let mut got = 0;
+    let mut fds = Vec::new();
+    while got < buf.len() {
+        let mut space = nix::cmsg_space!([RawFd; N]);
+        let mut iov = [IoSliceMut::new(buf.get_mut(got..).unwrap_or_default())];
+        let (n, mut new) = loop {
+            match recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+                Ok(m) => {
+                    let mut f = Vec::new();
+                    if let Ok(cmsgs) = m.cmsgs() {
+                        for c in cmsgs {
+                            if let ControlMessageOwned::ScmRights(r) = c {
+                                f.extend(r.into_iter().map(crate::sys::process::own_received_fd));
+                            }
+                        }
+                    }
+                    break (m.bytes, f);
+                }
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        fds.append(&mut new);
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    fds.truncate(N);
+    Ok((got, fds))
+}
+
+/// Send one byte `tag` with `fds` attached (SCM_RIGHTS) on the socket
+/// `sock` (the init socket: the caller's pidfds).
+pub fn send_tagged_fds(sock: RawFd, tag: u8, fds: &[RawFd]) -> Result<(), Errno> {
+    let data = [tag];
+    let iov = [IoSlice::new(&data)];
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    loop {
+        match sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::empty(), None) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Receive what [`send_tagged_fds`] sent: the tag byte (None at EOF) and
+/// the fds (close-on-exec), at most `N` of them (extras are closed).
+pub fn recv_tagged_fds<const N: usize>(sock: RawFd) -> Result<(Option<u8>, Vec<OwnedFd>), Errno> {
+    let mut data = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut data)];
+    let mut space = nix::cmsg_space!([RawFd; N]);
+    let (bytes, fds) = loop {
+        match recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Ok(m) => {
+                let mut fds = Vec::new();
+                if let Ok(cmsgs) = m.cmsgs() {
+                    for c in cmsgs {
+                        if let ControlMessageOwned::ScmRights(got) = c {
+                            fds.extend(got.into_iter().map(crate::sys::process::own_received_fd));
+                        }
+                    }
+                }
+                break (m.bytes, fds);
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    Ok(((bytes > 0).then_some(data[0]), fds.into_iter().take(N).collect()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

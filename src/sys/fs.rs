@@ -334,3 +334,13 @@ pub fn fsetxattr(fd: BorrowedFd<'_>, name: &CStr, value: &[u8]) -> Result<(), Er
     };
     unit(ret.into())
 }
+
+/// `getxattr(path, name, NULL, 0)`: the size of an extended attribute, or
+/// `None` when it is absent or cannot be read.
+pub fn getxattr_len(path: &str, name: &CStr) -> Option<usize> {
+    let p = std::ffi::CString::new(path).ok()?;
+    // SAFETY: both strings are NUL-terminated and live for the call; a
+    // NULL buffer of size 0 asks only for the size (nothing is written).
+    let r = unsafe { libc::getxattr(p.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
+    usize::try_from(r).ok()
+}

@@ -6,5 +6,6 @@
 pub mod dl;
 pub mod fs;
 pub mod link;
+pub mod probe;
 pub mod process;
 pub mod signal;

@@ -69,6 +69,130 @@ pub fn clone_parent(_proof: &SingleThreaded, flags: libc::c_int) -> Result<Forke
     }
 }
 
+/// The first 64 bytes of `struct clone_args` (CLONE_ARGS_SIZE_VER0),
+/// the fields every clone3 kernel (≥ 5.3) knows.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
+/// How [`clone_pidfd`] got its pidfd, for the debug log and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PidfdSource {
+    /// `clone3(CLONE_PIDFD)`: atomic with the child's creation.
+    Clone3,
+    /// clone3 missing or filtered: `clone` then `pidfd_open(child)`. Still
+    /// exact: the child cannot have been reaped yet (with `CLONE_PARENT`
+    /// only a caller reaping *any* child, `waitpid(-1)`, could).
+    PidfdOpen,
+    /// Neither (Linux < 5.3): no pidfd.
+    None,
+}
+
+/// [`clone_parent`] that also returns a pidfd of the child (in the
+/// parent): `clone3` with `CLONE_PIDFD` where the kernel has it, else
+/// `clone` + `pidfd_open`. The child gets `(Forked::Child, None)`.
+pub fn clone_pidfd(
+    proof: &SingleThreaded,
+    flags: libc::c_int,
+) -> Result<(Forked, Option<OwnedFd>, PidfdSource), Errno> {
+    let mut pidfd: libc::c_int = -1;
+    let args = CloneArgs {
+        flags: (flags as u32 as u64) | libc::CLONE_PIDFD as u64,
+        pidfd: std::ptr::addr_of_mut!(pidfd) as u64,
+        // clone3 refuses an exit signal with CLONE_PARENT (EINVAL): the
+        // kernel gives such a child the exit signal of the parent itself
+        // (SIGCHLD for a stage-0 started by fork/exec).
+        exit_signal: if flags & libc::CLONE_PARENT != 0 { 0 } else { libc::SIGCHLD as u64 },
+        ..Default::default()
+    };
+    // SAFETY: clone3(args, size) reads `args` (a live, fully initialised
+    // CLONE_ARGS_SIZE_VER0 struct) and writes the new pidfd into `pidfd`
+    // (live until after the call, in both processes: the child's copy of
+    // the stack holds its own copy). stack = 0 gives fork semantics: the
+    // child continues on a copy-on-write copy of this stack. `proof`
+    // shows the process is single-threaded, as for `clone_parent`.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_clone3, std::ptr::addr_of!(args), std::mem::size_of::<CloneArgs>())
+    };
+    match ret {
+        0 => return Ok((Forked::Child, None, PidfdSource::Clone3)),
+        pid if pid > 0 => {
+            // SAFETY: the kernel just stored a new fd (O_CLOEXEC is implied
+            // by CLONE_PIDFD) in `pidfd`; nothing else owns it.
+            let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(pidfd) };
+            return Ok((Forked::Parent(Pid::from_raw(pid as libc::pid_t)), Some(fd), PidfdSource::Clone3));
+        }
+        _ => {}
+    }
+    match Errno::last() {
+        // No clone3 (< 5.3), or a host seccomp profile that answers ENOSYS
+        // or EPERM for it (Docker's does so, to push callers back to clone).
+        Errno::ENOSYS | Errno::EPERM | Errno::E2BIG => {}
+        e => return Err(e),
+    }
+    match clone_parent(proof, flags)? {
+        Forked::Child => Ok((Forked::Child, None, PidfdSource::PidfdOpen)),
+        Forked::Parent(pid) => match pidfd_open(pid) {
+            Ok(fd) => Ok((Forked::Parent(pid), Some(fd), PidfdSource::PidfdOpen)),
+            Err(_) => Ok((Forked::Parent(pid), None, PidfdSource::None)),
+        },
+    }
+}
+
+/// `pidfd_send_signal(pidfd, sig, NULL, 0)`: signal exactly the process
+/// the pidfd names; ESRCH once it has exited (even if its pid was reused).
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: pidfd_send_signal takes an fd, a signal number, a NULL
+    // siginfo pointer (the kernel fills in a SI_USER one) and flags 0.
+    let r = unsafe {
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
+    };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// `waitid(P_PIDFD, pidfd, WEXITED | extra)`, retried on EINTR: the exit
+/// of exactly the process the pidfd names (it must be our child). `None`
+/// with `WNOHANG` while it still runs. ECHILD once it was reaped.
+pub fn waitid_pidfd(pidfd: BorrowedFd<'_>, extra: libc::c_int) -> Result<Option<Exit>, Errno> {
+    const P_PIDFD: libc::idtype_t = 3;
+    loop {
+        // SAFETY: an all-zero siginfo_t is a valid value of the C struct.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid writes one siginfo_t into `info`, live for the call.
+        let r = unsafe { libc::waitid(P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED | extra) };
+        if r < 0 {
+            let e = Errno::last();
+            if e == Errno::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        // SAFETY: after a successful waitid the kernel filled `info` as a
+        // SIGCHLD siginfo, whose pid/status union members are the valid ones.
+        let (pid, code, status) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
+        if pid == 0 {
+            return Ok(None);
+        }
+        return Ok(Some(match code {
+            libc::CLD_EXITED => Exit::Code(status),
+            _ => Exit::Signal(status),
+        }));
+    }
+}
+
 /// `_exit(2)`: leave without running atexit handlers or unwinding (a stage
 /// child must never run the host program's exit path).
 pub fn exit_now(code: i32) -> ! {
@@ -446,6 +570,49 @@ pub fn poll_in<const N: usize>(fds: [RawFd; N], timeout_ms: i32) -> Result<[bool
         let r = unsafe { libc::poll(p.as_mut_ptr(), N as libc::nfds_t, timeout_ms) };
         if r >= 0 {
             return Ok(p.map(|x| x.revents != 0));
+        }
+        let e = Errno::last();
+        if e != Errno::EINTR {
+            return Err(e);
+        }
+    }
+}
+
+/// `dup2(fd, target)`: `target` becomes a copy of `fd` without
+/// close-on-exec (stdio for an exec). The caller owns `target` afterwards.
+pub fn dup2_raw(fd: RawFd, target: RawFd) -> Result<(), Errno> {
+    // SAFETY: dup2 only takes fd numbers; an invalid one is EBADF. The
+    // number `target` is replaced atomically; it is the caller's to give.
+    let r = unsafe { libc::dup2(fd, target) };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// Call the `extern "C" fn() -> c_int` at `addr` (the bootstrap server's
+/// callback entry) and return its result.
+pub fn call_host_fn(addr: usize) -> i32 {
+    // SAFETY: `addr` was sent by the host, the only process the server
+    // accepts requests from (SO_PEERCRED), as the address of an
+    // `extern "C" fn() -> c_int` of its image (`server::Program::Callback`);
+    // the server and this stage are forks of the host, so the same
+    // address holds the same function here. It is non-zero (checked when
+    // the request was decoded).
+    let f: extern "C" fn() -> libc::c_int = unsafe { std::mem::transmute::<usize, extern "C" fn() -> libc::c_int>(addr) };
+    f()
+}
+
+/// [`poll_in`] for a list whose length is known only at run time.
+pub fn poll_many(fds: &[RawFd], timeout_ms: i32) -> Result<Vec<bool>, Errno> {
+    let mut p: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    loop {
+        // SAFETY: `p` is a live vector of `p.len()` pollfd structs; poll
+        // reads the fd numbers and writes `revents` only.
+        let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
+        if r >= 0 {
+            return Ok(p.iter().map(|x| x.revents != 0).collect());
         }
         let e = Errno::last();
         if e != Errno::EINTR {

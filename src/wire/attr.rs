@@ -35,6 +35,20 @@ pub const NSBOOT_ROOTFS_FLAGS_ATTR: u16 = 27302;
 /// nsboot extension, runc 1.1 dialect only: time namespace offsets (string,
 /// same lines as runc ≥ 1.2's TIMENSOFFSET).
 pub const NSBOOT_TIMENS_OFFSETS_ATTR: u16 = 27303;
+/// nsboot extension: what the caller wants back on the init socket beyond
+/// runc's protocol (u32, `CALLER_FLAG_*`). Absent (runc's callers): the
+/// init socket carries exactly runc's bytes.
+pub const NSBOOT_CALLER_FLAGS_ATTR: u16 = 27304;
+
+/// `CALLER_FLAG_PIDFDS`: after the pid JSON line, stage-0 sends one byte
+/// `P` carrying two pidfds (stage-1, stage-2) as SCM_RIGHTS.
+pub const CALLER_FLAG_PIDFDS: u32 = 1;
+/// `CALLER_FLAG_ERROR_RECORD`: a failing stage writes one JSON line
+/// `{"nsboot_error":{...}}` (stage, step, syscall, errno, path, cause,
+/// hint, message) on the init socket before it exits; see `crate::diag`.
+pub const CALLER_FLAG_ERROR_RECORD: u32 = 2;
+/// Every defined caller flag.
+pub const CALLER_FLAGS_ALL: u32 = CALLER_FLAG_PIDFDS | CALLER_FLAG_ERROR_RECORD;
 
 /// `ROOTFS_FLAG_NO_PIVOT`: chroot after `MS_MOVE` instead of pivot_root.
 pub const ROOTFS_FLAG_NO_PIVOT: u32 = 1;
@@ -61,6 +75,7 @@ pub fn attr_name(kind: u16, dialect: super::Dialect) -> &'static str {
         NSBOOT_ROOTFS_BUNDLE_ATTR => "NSBOOT_ROOTFS_BUNDLE",
         NSBOOT_ROOTFS_FLAGS_ATTR => "NSBOOT_ROOTFS_FLAGS",
         NSBOOT_TIMENS_OFFSETS_ATTR => "NSBOOT_TIMENS_OFFSETS",
+        NSBOOT_CALLER_FLAGS_ATTR => "NSBOOT_CALLER_FLAGS",
         _ => "unknown",
     }
 }

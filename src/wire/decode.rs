@@ -274,6 +274,16 @@ fn apply(cfg: &mut BootstrapConfig, at: At, v: &[u8], dialect: Dialect) -> Resul
             }
             cfg.rootfs_flags = flags;
         }
+        NSBOOT_CALLER_FLAGS_ATTR => {
+            let flags = at.u32(v)?;
+            if flags & !CALLER_FLAGS_ALL != 0 {
+                return Err(at.bad_value(format!(
+                    "flags {flags:#x} have unknown bits {:#x}",
+                    flags & !CALLER_FLAGS_ALL
+                )));
+            }
+            cfg.caller_flags = flags;
+        }
         NSBOOT_TIMENS_OFFSETS_ATTR => match dialect {
             Dialect::Runc11 => cfg.time_offsets = at.time_offsets(v)?,
             Dialect::Runc12 => {
@@ -725,8 +735,16 @@ mod tests {
     }
 
     #[test]
+    fn caller_flags() {
+        let c = d11(&u32_attr(NSBOOT_CALLER_FLAGS_ATTR, CALLER_FLAG_PIDFDS)).unwrap();
+        assert_eq!(c.caller_flags, CALLER_FLAG_PIDFDS);
+        let e = d11(&u32_attr(NSBOOT_CALLER_FLAGS_ATTR, 0x80)).unwrap_err();
+        assert!(matches!(e, WireError::BadValue { name: "NSBOOT_CALLER_FLAGS", .. }));
+    }
+
+    #[test]
     fn unknown_attr() {
-        for kind in [0u16, 27280, 27291, 27299, 27304, 0x2A91 /* 27281 & ~0x4000 */] {
+        for kind in [0u16, 27280, 27291, 27299, 27305, 0x2A91 /* 27281 & ~0x4000 */] {
             let mut a = u32_attr(CLONE_FLAGS_ATTR, 0);
             a.extend(u32_attr(kind, 0));
             assert_eq!(d11(&a), Err(WireError::UnknownAttr { kind, offset: 24 }));

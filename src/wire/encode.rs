@@ -189,6 +189,13 @@ pub fn encode_with(
         }
         w.int32(NSBOOT_ROOTFS_FLAGS_ATTR, cfg.rootfs_flags);
     }
+    if cfg.caller_flags != 0 {
+        let unknown = cfg.caller_flags & !CALLER_FLAGS_ALL;
+        if unknown != 0 {
+            return Err(WireError::Encode(format!("NSBOOT_CALLER_FLAGS: unknown bits {unknown:#x}")));
+        }
+        w.int32(NSBOOT_CALLER_FLAGS_ATTR, cfg.caller_flags);
+    }
     if dialect == Dialect::Runc11 && !cfg.time_offsets.is_empty() {
         w.bytes(NSBOOT_TIMENS_OFFSETS_ATTR, &TimeOffset::list_to_proc_text(&cfg.time_offsets))?;
     }
@@ -279,6 +286,7 @@ mod tests {
             rootfs_config: Some(b"{}".to_vec()),
             rootfs_bundle: Some(CString::new("/b").unwrap()),
             rootfs_flags: ROOTFS_FLAG_NO_PIVOT,
+            caller_flags: 0,
         }
     }
 

@@ -97,6 +97,66 @@ impl<'a> Cursor<'a> {
         Ok(out)
     }
 
+    /// A JSON string with escapes (`\uXXXX` surrogate pairs included).
+    fn string(&mut self) -> Result<String, JsonError> {
+        if !self.eat(b'"') {
+            return Err(JsonError::Syntax);
+        }
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            let c = *self.s.get(self.i).ok_or(JsonError::Syntax)?;
+            self.i += 1;
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    let e = *self.s.get(self.i).ok_or(JsonError::Syntax)?;
+                    self.i += 1;
+                    let ch = match e {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let code = if (0xD800..0xDC00).contains(&hi) {
+                                if self.s.get(self.i..self.i + 2) != Some(b"\\u") {
+                                    return Err(JsonError::Syntax);
+                                }
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return Err(JsonError::Syntax);
+                                }
+                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                            } else {
+                                hi
+                            };
+                            char::from_u32(code).ok_or(JsonError::Syntax)?
+                        }
+                        _ => return Err(JsonError::Syntax),
+                    };
+                    let mut b = [0u8; 4];
+                    out.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
+                }
+                c if c < 0x20 => return Err(JsonError::Syntax),
+                c => out.push(c),
+            }
+        }
+        String::from_utf8(out).map_err(|_| JsonError::Syntax)
+    }
+
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let h = self.s.get(self.i..self.i + 4).ok_or(JsonError::Syntax)?;
+        let t = std::str::from_utf8(h).map_err(|_| JsonError::Syntax)?;
+        let v = u32::from_str_radix(t, 16).map_err(|_| JsonError::Syntax)?;
+        self.i += 4;
+        Ok(v)
+    }
+
     fn end(&mut self) -> Result<(), JsonError> {
         self.ws();
         if self.i == self.s.len() {
@@ -168,6 +228,55 @@ pub fn pid_pair(s: &[u8]) -> Result<(i32, i32), JsonError> {
         (Some(a), Some(b)) => Ok((a, b)),
         _ => Err(JsonError::Syntax),
     }
+}
+
+/// `{"nsboot_error":{"stage":N,"step":"...",...}}`: a stage's error record
+/// (see [`crate::diag`]); `None` for anything else. Unknown keys inside
+/// are skipped when their values are strings or integers (newer writers).
+pub fn error_record(s: &[u8]) -> Option<crate::diag::StageFailure> {
+    let mut c = Cursor { s, i: 0 };
+    if !c.eat(b'{') || c.plain_string().ok()? != b"nsboot_error" || !c.eat(b':') || !c.eat(b'{') {
+        return None;
+    }
+    let mut f = crate::diag::StageFailure::default();
+    if c.peek() != Some(b'}') {
+        loop {
+            let key = c.plain_string().ok()?;
+            if !c.eat(b':') {
+                return None;
+            }
+            if c.peek() == Some(b'"') {
+                let v = c.string().ok()?;
+                match key {
+                    b"step" => f.step = v,
+                    b"syscall" => f.syscall = Some(v),
+                    b"path" => f.path = Some(v),
+                    b"cause" => f.cause = crate::diag::Cause::from_name(&v),
+                    b"hint" => f.hint = Some(v),
+                    b"message" => f.message = v,
+                    _ => {}
+                }
+            } else {
+                let v = c.int().ok()?;
+                match key {
+                    b"stage" => f.stage = u8::try_from(v).ok()?,
+                    b"errno" => f.errno = Some(i32::try_from(v).ok()?),
+                    _ => {}
+                }
+            }
+            if c.peek() == Some(b'}') {
+                break;
+            }
+            if !c.eat(b',') {
+                return None;
+            }
+        }
+    }
+    if !c.eat(b'}') || !c.eat(b'}') {
+        return None;
+    }
+    c.end().ok()?;
+    Some(f)
 }
 
 #[cfg(test)]

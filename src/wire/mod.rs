@@ -72,6 +72,9 @@ pub struct BootstrapConfig {
     pub rootfs_bundle: Option<CString>,
     /// Extension NSBOOT_ROOTFS_FLAGS (bit set, see `ROOTFS_FLAG_*`).
     pub rootfs_flags: u32,
+    /// Extension NSBOOT_CALLER_FLAGS (bit set, see `CALLER_FLAG_*`): extra
+    /// answers the caller asked for (pidfds). 0 = runc's protocol exactly.
+    pub caller_flags: u32,
 }
 
 /// Why a message was refused. Every variant says what was wrong and where

@@ -7,7 +7,16 @@
  *         [--uidmap-helper PATH] [--gidmap-helper PATH] [--setgroup]
  *         [--rootless] [--oom N] [--time TEXT] [--dialect 1.1|1.2]
  *         [--sealed] [--log FILE] [--rootfs CONFIG.JSON [--bundle DIR]
- *         [--no-pivot]] -- PROGRAM [ARG...]
+ *         [--no-pivot]] [--errors] [--seccomp-deny unshare|clone3]
+ *         -- PROGRAM [ARG...]
+ *
+ * --errors asks for the stages' structured errors (NSBOOT_CALLER_ERROR_RECORD)
+ * and prints them on a failure as one line
+ * "spawn: record stage=N step=... syscall=... errno=N path=... cause=... hint=...".
+ * --explain prints the dry-run plan of the message (nsboot_plan_explain)
+ * and exits; --features prints nsboot_features() and exits.
+ * --seccomp-deny installs a seccomp filter (inherited by the bootstrap)
+ * making that system call fail with EPERM: a host seccomp profile.
  *
  * LIST is a comma-separated list of namespace names. Map TEXT uses ';'
  * between lines. Exit: the program's status (128+N for a signal), or 125
@@ -23,7 +32,33 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
 #include "nsboot.h"
+
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
+/* A filter: `nr` fails with EPERM, everything else is allowed. */
+static void deny_syscall(long nr)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) {
+		perror("spawn: seccomp");
+		exit(125);
+	}
+}
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -57,6 +92,14 @@ static int check(nsboot_status st, nsboot_error **errp, const char *what)
 	nsboot_error *err = *errp;
 	if (st == NSBOOT_STATUS_OK)
 		return 0;
+	if (nsboot_error_stage(err) >= 0) {
+#define S(x) ((x) ? (x) : "-")
+		fprintf(stderr, "spawn: record stage=%d step=%s syscall=%s errno=%d path=%s cause=%s hint=%s\n",
+			nsboot_error_stage(err), S(nsboot_error_step(err)), S(nsboot_error_syscall(err)),
+			nsboot_error_errno(err), S(nsboot_error_path(err)), S(nsboot_error_cause(err)),
+			S(nsboot_error_hint(err)));
+#undef S
+	}
 	fprintf(stderr, "spawn: %s: %s (status %d, errno %d)\n", what, nsboot_error_message(err), (int)st,
 		nsboot_error_errno(err));
 	nsboot_error_free(err);
@@ -69,6 +112,8 @@ int main(int argc, char **argv)
 	nsboot_error *err = NULL;
 	int dialect = NSBOOT_DIALECT_RUNC_1_1, sealed = 0, logfd = -1, i;
 	unsigned flags = 0, rootfs_flags = 0;
+	long deny = -1;
+	int explain = 0;
 	const char *rootfs = NULL, *bundle = NULL;
 
 	for (i = 1; i < argc; i++) {
@@ -131,6 +176,19 @@ int main(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--no-pivot") == 0) {
 			rootfs_flags |= NSBOOT_ROOTFS_NO_PIVOT;
+		} else if (strcmp(a, "--explain") == 0) {
+			explain = 1;
+		} else if (strcmp(a, "--features") == 0) {
+			static char fb[65536];
+			size_t n = 0;
+			check(nsboot_features(fb, sizeof fb, &n, &err), &err, "features");
+			puts(fb);
+			return 0;
+		} else if (strcmp(a, "--errors") == 0) {
+			check(nsboot_msg_set_caller_flags(msg, NSBOOT_CALLER_ERROR_RECORD, &err), &err, "caller flags");
+		} else if (strcmp(a, "--seccomp-deny") == 0 && v) {
+			deny = strcmp(v, "clone3") == 0 ? SYS_clone3 : SYS_unshare;
+			i++;
 		} else if (strcmp(a, "--sealed") == 0) {
 			sealed = 1;
 		} else if (strcmp(a, "--log") == 0 && v) {
@@ -163,6 +221,17 @@ int main(int argc, char **argv)
 		      "rootfs config");
 	}
 
+	if (explain) {
+		static uint8_t mb[1 << 20];
+		static char text[1 << 16];
+		size_t n = 0, tn = 0;
+		check(nsboot_msg_encode(msg, dialect, mb, sizeof mb, &n, &err), &err, "encode");
+		check(nsboot_plan_explain(mb, n, dialect, text, sizeof text, &tn, &err), &err, "explain");
+		fputs(text, stdout);
+		return 0;
+	}
+	if (deny >= 0)
+		deny_syscall(deny);
 	nsboot_sealed_exe *exe = NULL;
 	if (sealed)
 		check(nsboot_sealed_exe_new(argv[i], &exe, &err), &err, "seal");

@@ -96,6 +96,15 @@ type Config struct {
 	RootfsConfig []byte
 	RootfsBundle string
 	NoPivot      bool
+	// Pidfds asks stage-0 for pidfds of stage-1 and stage-2 (nsboot
+	// extension NSBOOT_CALLER_FLAGS, so the program must bootstrap with
+	// nsboot): Process.Stage1Pidfd/Stage2Pidfd, and Signal and Wait go by
+	// pidfd. Off, the message is runc's byte for byte.
+	Pidfds bool
+	// ErrorRecords asks a failing stage for a structured error: Start then
+	// returns a *StageError (stage, step, syscall, errno, path, cause,
+	// hint). Same extension attribute as Pidfds.
+	ErrorRecords bool
 }
 
 // Message and attribute numbers (runc's libcontainer/message_linux.go).
@@ -116,6 +125,9 @@ const (
 	attrRootfsFlags  = 27302
 	attrTimensOffset = 27290 // runc >= 1.2 only
 	attrNsbootTimens = 27303 // runc 1.1 dialect only (nsboot extension)
+	attrCallerFlags  = 27304 // nsboot extension: CALLER_FLAG_* bits
+	callerPidfds     = 1
+	callerErrors     = 2
 	rootfsNoPivot    = 1
 	rootfsChunk      = 65530 // largest string in one attribute
 	maxOffsetSecs    = 4611686018
@@ -317,6 +329,16 @@ func (c *Config) Encode() ([]byte, error) {
 	}
 	if c.NoPivot {
 		w.int32(attrRootfsFlags, rootfsNoPivot)
+	}
+	if c.Pidfds || c.ErrorRecords {
+		var f uint32
+		if c.Pidfds {
+			f |= callerPidfds
+		}
+		if c.ErrorRecords {
+			f |= callerErrors
+		}
+		w.int32(attrCallerFlags, f)
 	}
 	if c.Dialect == Runc11 && offsets != nil {
 		if err := w.bytes("NSBOOT_TIMENS_OFFSETS", attrNsbootTimens, offsets); err != nil {

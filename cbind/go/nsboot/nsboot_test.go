@@ -3,6 +3,7 @@ package nsboot
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -103,6 +104,55 @@ func TestExitStatusAndSignal(t *testing.T) {
 	}
 	if status, err := p.Wait(); err != nil || status != 128+9 {
 		t.Fatalf("want 137, got %d (%v)\n%s", status, err, out.String())
+	}
+}
+
+// Pidfds: kill and wait by pidfd; the pidfd names the reported stage-2
+// (its fdinfo "Pid:"), and says ESRCH once the stage is reaped.
+func TestPidfdsKillAndWait(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Pidfds = true
+	p, out := startSelf(t, cfg, "sleep")
+	if p.Stage1Pidfd == nil || p.Stage2Pidfd == nil {
+		t.Fatalf("no pidfds\n%s", out.String())
+	}
+	info, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", p.Stage2Pidfd.Fd()))
+	if err != nil || !strings.Contains(string(info), fmt.Sprintf("Pid:\t%d\n", p.Stage2Pid)) {
+		t.Fatalf("stage-2 pidfd fdinfo %q (%v), want pid %d", info, err, p.Stage2Pid)
+	}
+	keep, err := syscall.Dup(int(p.Stage2Pidfd.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := os.NewFile(uintptr(keep), "kept")
+	defer kept.Close()
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if status, err := p.Wait(); err != nil || status != 128+9 {
+		t.Fatalf("want 137, got %d (%v)\n%s", status, err, out.String())
+	}
+	if err := PidfdSignal(kept, 0); err != syscall.ESRCH {
+		t.Fatalf("signal after reap: %v, want ESRCH", err)
+	}
+}
+
+// ErrorRecords: a namespace path that does not exist comes back as a
+// *StageError naming stage-1, open(2), ENOENT and the path.
+func TestStageErrorRecord(t *testing.T) {
+	cfg := baseConfig()
+	cfg.ErrorRecords = true
+	missing := fmt.Sprintf("/nonexistent/nsboot-go-%d/net", os.Getpid())
+	cfg.Join = []JoinPath{{Net, missing}}
+	cmd := exec.Command("/proc/self/exe", "-test.run=^TestHelperInside$")
+	cmd.Env = append(os.Environ(), "NSBOOTGO_INSIDE=exit7")
+	_, err := Start(cmd, cfg)
+	var se *StageError
+	if !errors.As(err, &se) {
+		t.Fatalf("want a *StageError, got %v", err)
+	}
+	if se.Stage != 1 || se.Syscall != "open" || se.Path != missing || !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("record %+v", se)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"syscall"
+	"unsafe"
 )
 
 // Process is a bootstrapped program: stage-0 has exited 0 and stage-2 runs
@@ -22,10 +23,15 @@ type Process struct {
 	// InitPipe is the caller's end of the init socket, still connected to
 	// stage-2; Wait closes it.
 	InitPipe *os.File
+	// Stage1Pidfd and Stage2Pidfd are pidfds of the stages when
+	// Config.Pidfds asked for them (nil otherwise): handles that never
+	// come to name another process when a pid is reused. Wait closes them.
+	Stage1Pidfd, Stage2Pidfd *os.File
 
-	cmd    *exec.Cmd
-	done   bool
-	status syscall.WaitStatus
+	cmd         *exec.Cmd
+	done        bool
+	status      syscall.WaitStatus
+	pidfdStatus int
 }
 
 // Start runs cmd as a bootstrap: cmd must be a program that runs nsboot's
@@ -74,6 +80,18 @@ func Start(cmd *exec.Cmd, cfg *Config) (*Process, error) {
 	child.Close()
 
 	pids, herr := handshake(parent, msg, cfg.Dialect)
+	var pidfds []*os.File
+	if herr == nil && cfg.Pidfds {
+		pidfds, herr = readPidfds(parent)
+		if herr != nil {
+			// The pids are known: stage-0 killed them as it failed; reap.
+			for _, pid := range []int{pids.Stage1, pids.Stage2} {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				var ws syscall.WaitStatus
+				_, _ = syscall.Wait4(pid, &ws, 0, nil)
+			}
+		}
+	}
 	if herr != nil {
 		_ = cmd.Process.Kill()
 	}
@@ -86,15 +104,88 @@ func Start(cmd *exec.Cmd, cfg *Config) (*Process, error) {
 		return nil, herr
 	}
 	p := &Process{Stage1Pid: pids.Stage1, Stage2Pid: pids.Stage2, InitPipe: parent, cmd: cmd}
+	if pidfds != nil {
+		p.Stage1Pidfd, p.Stage2Pidfd = pidfds[0], pidfds[1]
+	}
 	if werr == nil && !state.Success() {
 		werr = errors.New(state.String())
 	}
 	if werr != nil {
 		p.Kill()
 		_, _ = p.Wait()
+		if cfg.ErrorRecords {
+			if se := readErrorRecord(parent); se != nil {
+				return nil, se
+			}
+		}
 		return nil, fmt.Errorf("nsboot: bootstrap failed: stage-0: %w", werr)
 	}
 	return p, nil
+}
+
+// StageError is a stage's structured error (Config.ErrorRecords).
+type StageError struct {
+	Stage   int           `json:"stage"`
+	Step    string        `json:"step"`
+	Syscall string        `json:"syscall"`
+	Errno   syscall.Errno `json:"errno"`
+	Path    string        `json:"path"`
+	// Cause is a stable name ("userns_max_zero", "map_helper_missing",
+	// "map_helper_not_setuid", "no_subordinate_ids", "host_seccomp", ...)
+	// and Hint says what to change; both empty when not diagnosed.
+	Cause   string `json:"cause"`
+	Hint    string `json:"hint"`
+	Message string `json:"message"`
+}
+
+func (e *StageError) Error() string {
+	s := fmt.Sprintf("nsboot: bootstrap failed: stage-%d: %s", e.Stage, e.Message)
+	if e.Hint != "" {
+		s += " (hint: " + e.Hint + ")"
+	}
+	return s
+}
+
+// Unwrap gives the errno, so errors.Is(err, syscall.ENOENT) works.
+func (e *StageError) Unwrap() error {
+	if e.Errno == 0 {
+		return nil
+	}
+	return e.Errno
+}
+
+// parseErrorRecord decodes a {"nsboot_error":{...}} line, nil otherwise.
+func parseErrorRecord(line []byte) *StageError {
+	if !bytes.HasPrefix(line, []byte(`{"nsboot_error"`)) {
+		return nil
+	}
+	var rec struct {
+		E *StageError `json:"nsboot_error"`
+	}
+	if json.Unmarshal(line, &rec) != nil {
+		return nil
+	}
+	return rec.E
+}
+
+// readErrorRecord reads what the (now all exited) stages left on the init
+// socket and returns the first error record.
+func readErrorRecord(sock *os.File) *StageError {
+	var all []byte
+	buf := make([]byte, 4096)
+	for len(all) < 1<<16 {
+		n, err := sock.Read(buf)
+		all = append(all, buf[:n]...)
+		if err != nil || n == 0 {
+			break
+		}
+	}
+	for _, l := range bytes.Split(all, []byte("\n")) {
+		if e := parseErrorRecord(l); e != nil {
+			return e
+		}
+	}
+	return nil
 }
 
 type pidLine struct {
@@ -119,11 +210,14 @@ func handshake(sock *os.File, msg []byte, dialect Dialect) (pidLine, error) {
 		if n == 1 && b[0] == '\n' {
 			break
 		}
-		if n == 1 && len(line) < 256 {
+		if n == 1 && (len(line) < 256 || (len(line) < 1<<16 && bytes.HasPrefix(line, []byte(`{"nsboot_error"`)))) {
 			line = append(line, b[0])
 			continue
 		}
 		return p, fmt.Errorf("nsboot: bootstrap failed before the pid line (%q, %v)", line, err)
+	}
+	if e := parseErrorRecord(line); e != nil {
+		return p, e
 	}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
@@ -133,16 +227,87 @@ func handshake(sock *os.File, msg []byte, dialect Dialect) (pidLine, error) {
 	return p, nil
 }
 
-// Signal sends sig to the program (stage-2).
+// readPidfds reads what follows the pid line when Config.Pidfds is set:
+// one byte 'P' carrying the pidfds of stage-1 and stage-2 (SCM_RIGHTS).
+func readPidfds(sock *os.File) ([]*os.File, error) {
+	b := make([]byte, 1)
+	oob := make([]byte, syscall.CmsgSpace(2*4))
+	n, oobn, _, _, err := syscall.Recvmsg(int(sock.Fd()), b, oob, syscall.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("nsboot: read pidfds: %w", err)
+	}
+	var fds []int
+	if msgs, perr := syscall.ParseSocketControlMessage(oob[:oobn]); perr == nil {
+		for _, m := range msgs {
+			if got, rerr := syscall.ParseUnixRights(&m); rerr == nil {
+				fds = append(fds, got...)
+			}
+		}
+	}
+	if n != 1 || b[0] != 'P' || len(fds) != 2 {
+		for _, fd := range fds {
+			syscall.Close(fd)
+		}
+		return nil, fmt.Errorf("nsboot: pidfds were asked for but stage-0 sent %d bytes (%q) with %d fds", n, b[:n], len(fds))
+	}
+	return []*os.File{os.NewFile(uintptr(fds[0]), "nsboot-stage1-pidfd"), os.NewFile(uintptr(fds[1]), "nsboot-stage2-pidfd")}, nil
+}
+
+// sysPidfdSendSignal is pidfd_send_signal(2): the same number on every
+// architecture (syscalls added after 5.0 share one table).
+const sysPidfdSendSignal = 424
+
+// PidfdSignal sends sig to the process pidfd names (pidfd_send_signal):
+// ESRCH once it has exited, even when its pid names another process now.
+func PidfdSignal(pidfd *os.File, sig syscall.Signal) error {
+	_, _, e := syscall.Syscall6(sysPidfdSendSignal, pidfd.Fd(), uintptr(sig), 0, 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// PidfdWait waits for and reaps the child pidfd names (waitid(P_PIDFD))
+// and returns its status as a shell reports it.
+func PidfdWait(pidfd *os.File) (int, error) {
+	const pPidfd = 3
+	// siginfo_t: signo, errno, code, pad (int32 each), then pid, uid, status.
+	var info [32]int32
+	for {
+		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pPidfd, pidfd.Fd(), uintptr(unsafe.Pointer(&info[0])), syscall.WEXITED, 0, 0)
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return -1, e
+		}
+		break
+	}
+	const cldExited = 1
+	if info[2] == cldExited {
+		return int(info[6]), nil
+	}
+	return 128 + int(info[6]), nil
+}
+
+// Signal sends sig to the program (stage-2): by pidfd when there is one.
 func (p *Process) Signal(sig syscall.Signal) error {
 	if p.done {
 		return errors.New("nsboot: process already waited for")
+	}
+	if p.Stage2Pidfd != nil {
+		return PidfdSignal(p.Stage2Pidfd, sig)
 	}
 	return syscall.Kill(p.Stage2Pid, sig)
 }
 
 // Kill sends SIGKILL to stage-2 and stage-1.
 func (p *Process) Kill() {
+	if !p.done && p.Stage2Pidfd != nil {
+		_ = PidfdSignal(p.Stage2Pidfd, syscall.SIGKILL)
+		_ = PidfdSignal(p.Stage1Pidfd, syscall.SIGKILL)
+		return
+	}
 	if !p.done {
 		_ = syscall.Kill(p.Stage2Pid, syscall.SIGKILL)
 		_ = syscall.Kill(p.Stage1Pid, syscall.SIGKILL)
@@ -152,6 +317,22 @@ func (p *Process) Kill() {
 // Wait reaps stage-1 and stage-2 and returns the program's status as a
 // shell reports it: the exit code, or 128+N after signal N.
 func (p *Process) Wait() (int, error) {
+	if !p.done && p.Stage2Pidfd != nil {
+		_, _ = PidfdWait(p.Stage1Pidfd)
+		code, err := PidfdWait(p.Stage2Pidfd)
+		if err != nil {
+			return -1, fmt.Errorf("nsboot: wait for stage-2 by pidfd: %w", err)
+		}
+		p.done = true
+		p.pidfdStatus = code
+		p.Stage1Pidfd.Close()
+		p.Stage2Pidfd.Close()
+		p.InitPipe.Close()
+		_ = p.cmd.Wait()
+	}
+	if p.Stage2Pidfd != nil {
+		return p.pidfdStatus, nil
+	}
 	if !p.done {
 		var ws syscall.WaitStatus
 		for {

@@ -100,7 +100,7 @@ pub extern "C" fn nsboot_sealed_exe_free(exe: *mut nsboot_sealed_exe) {
 ///
 /// # Safety
 /// `v` is NULL or a NULL-terminated array of valid C strings.
-unsafe fn c_vec<'a>(v: *const *const c_char) -> Vec<&'a [u8]> {
+pub(crate) unsafe fn c_vec<'a>(v: *const *const c_char) -> Vec<&'a [u8]> {
     let mut out = Vec::new();
     if v.is_null() {
         return out;
@@ -148,6 +148,132 @@ pub extern "C" fn nsboot_spawn(
     out: *mut nsboot_spawned,
     err: *mut *mut nsboot_error,
 ) -> nsboot_status {
+    spawn_inner(exe, path, argv, envp, msg, dialect, log_fd, out, std::ptr::null_mut(), err)
+}
+
+/// pidfds of a bootstrap's stage-1 and stage-2 (`nsboot_spawn_pidfds`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct nsboot_pidfds {
+    pub stage1_pidfd: c_int,
+    pub stage2_pidfd: c_int,
+}
+
+/// `nsboot_spawn` that also returns pidfds of stage-1 and stage-2, sent by
+/// stage-0 over the init socket (SCM_RIGHTS, after the pid line). Opt-in:
+/// it adds the nsboot extension NSBOOT_CALLER_FLAGS to the message, so the
+/// program must bootstrap with nsboot (runc's nsexec refuses it);
+/// `nsboot_spawn` keeps runc's protocol byte for byte. Stages are created
+/// with `clone3(CLONE_PIDFD)` where the kernel has it (else clone and
+/// `pidfd_open`). Kill and wait with `nsboot_pidfd_kill`/`nsboot_pidfd_wait`.
+///
+/// - NULL: as `nsboot_spawn`; `pidfds` must not be NULL.
+/// - Ownership: as `nsboot_spawn`, and the caller owns (closes) the two pidfds (close-on-exec); `*pidfds` is written only on success.
+/// - Threads: Any thread, as `nsboot_spawn`.
+/// - Errors: as `nsboot_spawn`; `NSBOOT_STATUS_BOOTSTRAP_FAILED` also when stage-0 could not send the pidfds (Linux < 5.3: ENOSYS).
+#[no_mangle]
+pub extern "C" fn nsboot_spawn_pidfds(
+    exe: *const nsboot_sealed_exe,
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    msg: *const nsboot_msg,
+    dialect: c_int,
+    log_fd: c_int,
+    out: *mut nsboot_spawned,
+    pidfds: *mut nsboot_pidfds,
+    err: *mut *mut nsboot_error,
+) -> nsboot_status {
+    if pidfds.is_null() {
+        // SAFETY: err is NULL or valid (contract).
+        return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "pidfds is NULL".into())) };
+    }
+    spawn_inner(exe, path, argv, envp, msg, dialect, log_fd, out, pidfds, err)
+}
+
+/// Send signal `sig` to the process `pidfd` names (`pidfd_send_signal`):
+/// ESRCH once it has exited, even when its pid now names another process.
+///
+/// - NULL: `err` may be NULL.
+/// - Ownership: Borrows `pidfd`.
+/// - Threads: Any thread.
+/// - Errors: `NSBOOT_STATUS_SYSCALL` with errno ESRCH (exited), EBADF, EINVAL (bad signal), EPERM.
+#[no_mangle]
+pub extern "C" fn nsboot_pidfd_kill(pidfd: c_int, sig: c_int, err: *mut *mut nsboot_error) -> nsboot_status {
+    boundary(NSBOOT_STATUS_PANIC, || {
+        if pidfd < 0 {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_INVALID_ARGUMENT, None, format!("pidfd {pidfd}"))) };
+        }
+        // SAFETY: a non-negative pidfd is an open fd of the caller for the
+        // call (contract).
+        let fd = unsafe { BorrowedFd::borrow_raw(pidfd) };
+        match nsboot::sys::process::pidfd_send_signal(fd, sig) {
+            Ok(()) => NSBOOT_STATUS_OK,
+            // SAFETY: err is NULL or valid (contract).
+            Err(e) => unsafe {
+                report(err, nsboot_error::new(NSBOOT_STATUS_SYSCALL, Some(e), format!("pidfd_send_signal({pidfd}, {sig}): {e}")))
+            },
+        }
+    })
+}
+
+/// Wait for (and reap) the child `pidfd` names (`waitid(P_PIDFD)`); on
+/// success `*status` is its status as a shell shows it: the exit code, or
+/// 128 + the signal. With `nohang` true and the child still running,
+/// returns OK and writes -1.
+///
+/// - NULL: `status` must not be NULL; `err` may be NULL.
+/// - Ownership: Borrows `pidfd`.
+/// - Threads: Any thread (waits only for that child).
+/// - Errors: `NSBOOT_STATUS_SYSCALL` with errno ECHILD (not our child, or already reaped), EBADF, EINVAL (Linux < 5.4).
+#[no_mangle]
+pub extern "C" fn nsboot_pidfd_wait(pidfd: c_int, nohang: bool, status: *mut c_int, err: *mut *mut nsboot_error) -> nsboot_status {
+    boundary(NSBOOT_STATUS_PANIC, || {
+        if status.is_null() {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "status is NULL".into())) };
+        }
+        if pidfd < 0 {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_INVALID_ARGUMENT, None, format!("pidfd {pidfd}"))) };
+        }
+        // SAFETY: a non-negative pidfd is an open fd of the caller for the
+        // call (contract).
+        let fd = unsafe { BorrowedFd::borrow_raw(pidfd) };
+        let flags = if nohang { libc::WNOHANG } else { 0 };
+        match nsboot::sys::process::waitid_pidfd(fd, flags) {
+            Ok(exit) => {
+                let v = match exit {
+                    None => -1,
+                    Some(nsboot::sys::process::Exit::Code(c)) => c,
+                    Some(nsboot::sys::process::Exit::Signal(s)) => 128 + s,
+                };
+                // SAFETY: status is non-NULL and writable (contract).
+                unsafe { *status = v };
+                NSBOOT_STATUS_OK
+            }
+            // SAFETY: err is NULL or valid (contract).
+            Err(e) => unsafe {
+                report(err, nsboot_error::new(NSBOOT_STATUS_SYSCALL, Some(e), format!("waitid(P_PIDFD, {pidfd}): {e}")))
+            },
+        }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn_inner(
+    exe: *const nsboot_sealed_exe,
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    msg: *const nsboot_msg,
+    dialect: c_int,
+    log_fd: c_int,
+    out: *mut nsboot_spawned,
+    pidfds: *mut nsboot_pidfds,
+    err: *mut *mut nsboot_error,
+) -> nsboot_status {
     boundary(NSBOOT_STATUS_PANIC, || {
         let fail = |status, errno, m: String| {
             // SAFETY: err is NULL or valid (contract).
@@ -182,7 +308,7 @@ pub extern "C" fn nsboot_spawn(
         // SAFETY: a non-negative log_fd is an open fd of the caller that
         // stays open during the call (contract).
         let log = (log_fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(log_fd) });
-        let opts = SpawnOptions { dialect: d, log_fd: log, log_level: None };
+        let opts = SpawnOptions { dialect: d, log_fd: log, log_level: None, pidfds: !pidfds.is_null(), error_records: false };
         let envp = (!envp.is_null()).then_some(env.as_slice());
         match caller::spawn_program(&program, &args, envp, &m.cfg, opts) {
             Ok(s) => {
@@ -191,6 +317,16 @@ pub extern "C" fn nsboot_spawn(
                     stage2_pid: s.stage2.as_raw(),
                     init_fd: s.init_sock.into_raw_fd(),
                 };
+                if let Some(fds) = s.pidfds {
+                    // SAFETY: pidfds is non-NULL here (it asked for them) and
+                    // writable (contract).
+                    unsafe {
+                        *pidfds = nsboot_pidfds {
+                            stage1_pidfd: fds.stage1.into_raw_fd(),
+                            stage2_pidfd: fds.stage2.into_raw_fd(),
+                        }
+                    };
+                }
                 // SAFETY: out is non-NULL and writable (contract).
                 unsafe { *out = spawned };
                 NSBOOT_STATUS_OK
@@ -201,8 +337,107 @@ pub extern "C" fn nsboot_spawn(
                     caller::SpawnError::Start { .. } | caller::SpawnError::Socket(_) => NSBOOT_STATUS_SYSCALL,
                     _ => NSBOOT_STATUS_BOOTSTRAP_FAILED,
                 };
-                fail(status, e.errno(), e.to_string())
+                let mut error = nsboot_error::new(status, e.errno(), e.to_string());
+                if let Some(f) = e.stage_failure() {
+                    error = error.with_stage(f);
+                }
+                // SAFETY: err is NULL or valid (contract).
+                unsafe { report(err, error) }
             }
+        }
+    })
+}
+
+/// Copy `text` and a NUL into `buf` (`len` bytes), `*out_len` = the size
+/// needed (NUL included); `NSBOOT_STATUS_BUFFER_TOO_SMALL` when it does
+/// not fit (buf untouched).
+///
+/// # Safety
+/// `buf` is NULL or writable for `len` bytes; `out_len` is non-NULL and
+/// writable; `err` is NULL or valid.
+unsafe fn give_text(text: &str, buf: *mut c_char, len: usize, out_len: *mut usize, err: *mut *mut nsboot_error) -> nsboot_status {
+    let need = text.len() + 1;
+    // SAFETY: out_len is non-NULL and writable (contract).
+    unsafe { *out_len = need };
+    if buf.is_null() || len < need {
+        // SAFETY: err is NULL or valid (contract).
+        return unsafe {
+            report(err, nsboot_error::new(NSBOOT_STATUS_BUFFER_TOO_SMALL, None, format!("{need} bytes needed")))
+        };
+    }
+    // SAFETY: buf has room for `need` bytes (checked above); the source is
+    // a distinct Rust string.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
+        *buf.add(text.len()) = 0;
+    }
+    NSBOOT_STATUS_OK
+}
+
+/// What this kernel and build support, as a JSON object: openat2,
+/// mount_setattr, open_tree, clone3, clone_into_cgroup, pidfd_open,
+/// pidfd_send_signal, waitid_pidfd, time_namespace, idmapped_mounts,
+/// namespaces, userns_allowed (probed by a child cloned into a user
+/// namespace), the userns sysctls, newuidmap/newgidmap (path and whether
+/// setuid or with file capabilities), dialects, caller_flags. Each item is
+/// probed now. Written NUL-terminated into `buf`; `*out_len` is the size
+/// needed (call with NULL/0 to ask).
+///
+/// - NULL: `out_len` must not be NULL; `buf` may be NULL with `len` 0; `err` may be NULL.
+/// - Ownership: Writes into the caller's buffer.
+/// - Threads: Any thread (the userns probe forks a child that only exits).
+/// - Errors: `NSBOOT_STATUS_BUFFER_TOO_SMALL` (with `*out_len` set).
+#[no_mangle]
+pub extern "C" fn nsboot_features(buf: *mut c_char, len: usize, out_len: *mut usize, err: *mut *mut nsboot_error) -> nsboot_status {
+    boundary(NSBOOT_STATUS_PANIC, || {
+        if out_len.is_null() {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "out_len is NULL".into())) };
+        }
+        let text = nsboot::features::features_json();
+        // SAFETY: buf/len/out_len/err as documented (contract).
+        unsafe { give_text(&text, buf, len, out_len, err) }
+    })
+}
+
+/// The dry run: decode the bootstrap message `msg` (`msg_len` bytes,
+/// `dialect` 0 = runc 1.1, 1 = runc ≥ 1.2) and write, without doing
+/// anything, the ordered steps each stage would take, one
+/// "stage-N: step" line each: the list the stages derive from the same
+/// plan and log (`step: ...`, debug level) as they take them.
+///
+/// - NULL: `msg` and `out_len` must not be NULL; `buf` may be NULL with `len` 0; `err` may be NULL.
+/// - Ownership: Borrows `msg`; writes into the caller's buffer.
+/// - Threads: Any thread.
+/// - Errors: `NSBOOT_STATUS_WIRE` (bad message or plan), `NSBOOT_STATUS_INVALID_ARGUMENT` (dialect), `NSBOOT_STATUS_BUFFER_TOO_SMALL`.
+#[no_mangle]
+pub extern "C" fn nsboot_plan_explain(
+    msg: *const u8,
+    msg_len: usize,
+    dialect: c_int,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+    err: *mut *mut nsboot_error,
+) -> nsboot_status {
+    boundary(NSBOOT_STATUS_PANIC, || {
+        if msg.is_null() || out_len.is_null() {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_NULL_PARAMETER, None, "msg or out_len is NULL".into())) };
+        }
+        let Some(d) = dialect_from_c(dialect) else {
+            // SAFETY: err is NULL or valid (contract).
+            return unsafe {
+                report(err, nsboot_error::new(NSBOOT_STATUS_INVALID_ARGUMENT, None, format!("unknown dialect {dialect}")))
+            };
+        };
+        // SAFETY: msg points to msg_len readable bytes (contract).
+        let bytes = unsafe { std::slice::from_raw_parts(msg, msg_len) };
+        match nsboot::stages::explain_message(bytes, d) {
+            // SAFETY: buf/len/out_len/err as documented (contract).
+            Ok(text) => unsafe { give_text(&text, buf, len, out_len, err) },
+            // SAFETY: err is NULL or valid (contract).
+            Err(e) => unsafe { report(err, nsboot_error::new(NSBOOT_STATUS_WIRE, e.errno(), e.to_string())) },
         }
     })
 }

@@ -33,13 +33,127 @@ pub struct nsboot_error {
     status: nsboot_status,
     errno: c_int,
     message: CString,
+    /// A stage's structured error (NSBOOT_CALLER_ERROR_RECORD).
+    stage: Option<StageRecord>,
+}
+
+/// `StageFailure` with its strings as C strings.
+struct StageRecord {
+    stage: c_int,
+    step: CString,
+    syscall: Option<CString>,
+    path: Option<CString>,
+    cause: Option<CString>,
+    hint: Option<CString>,
+}
+
+fn c_text(s: &str) -> CString {
+    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
 }
 
 impl nsboot_error {
     pub(crate) fn new(status: nsboot_status, errno: Option<nix::errno::Errno>, message: String) -> Self {
-        let message = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
-        nsboot_error { status, errno: errno.map(|e| e as c_int).unwrap_or(0), message }
+        let message = c_text(&message);
+        nsboot_error { status, errno: errno.map(|e| e as c_int).unwrap_or(0), message, stage: None }
     }
+
+    /// Attach a stage's structured error.
+    pub(crate) fn with_stage(mut self, f: &nsboot::diag::StageFailure) -> Self {
+        self.stage = Some(StageRecord {
+            stage: c_int::from(f.stage),
+            step: c_text(&f.step),
+            syscall: f.syscall.as_deref().map(c_text),
+            path: f.path.as_deref().map(c_text),
+            cause: f.cause.map(|c| c_text(c.name())),
+            hint: f.hint.as_deref().map(c_text),
+        });
+        self
+    }
+}
+
+/// The stage (0, 1, 2) whose failure `err` reports, or -1 when `err` is
+/// not a stage's structured error (see `NSBOOT_CALLER_ERROR_RECORD`).
+///
+/// - NULL: NULL `err` gives -1.
+/// - Ownership: Borrows `err`.
+/// - Threads: Any thread (read-only).
+/// - Errors: None.
+#[no_mangle]
+pub extern "C" fn nsboot_error_stage(err: *const nsboot_error) -> c_int {
+    super::boundary(-1, || {
+        // SAFETY: NULL or returned by nsboot and not yet freed (contract).
+        unsafe { err.as_ref() }.and_then(|e| e.stage.as_ref()).map_or(-1, |s| s.stage)
+    })
+}
+
+/// Which string field of a stage record.
+fn record_field(err: *const nsboot_error, pick: fn(&StageRecord) -> Option<&CString>) -> *const c_char {
+    super::boundary(std::ptr::null(), || {
+        // SAFETY: NULL or returned by nsboot and not yet freed (contract).
+        unsafe { err.as_ref() }.and_then(|e| e.stage.as_ref()).and_then(pick).map_or(std::ptr::null(), |c| c.as_ptr())
+    })
+}
+
+/// What the failing stage was doing ("clone stage-1", "write uid_map",
+/// "join net namespace", ...); NULL when `err` has no stage record.
+///
+/// - NULL: NULL `err` (or no record) gives NULL.
+/// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+/// - Threads: Any thread (read-only).
+/// - Errors: None.
+#[no_mangle]
+pub extern "C" fn nsboot_error_step(err: *const nsboot_error) -> *const c_char {
+    record_field(err, |r| Some(&r.step))
+}
+
+/// The failing system call ("clone", "unshare", "setns", "write",
+/// "execve", ...); NULL when unknown or no record.
+///
+/// - NULL: NULL `err` (or none) gives NULL.
+/// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+/// - Threads: Any thread (read-only).
+/// - Errors: None.
+#[no_mangle]
+pub extern "C" fn nsboot_error_syscall(err: *const nsboot_error) -> *const c_char {
+    record_field(err, |r| r.syscall.as_ref())
+}
+
+/// The path involved (a namespace path, /proc/PID/uid_map, the helper);
+/// NULL when none.
+///
+/// - NULL: NULL `err` (or none) gives NULL.
+/// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+/// - Threads: Any thread (read-only).
+/// - Errors: None.
+#[no_mangle]
+pub extern "C" fn nsboot_error_path(err: *const nsboot_error) -> *const c_char {
+    record_field(err, |r| r.path.as_ref())
+}
+
+/// The diagnosed cause, a stable name ("userns_max_zero",
+/// "map_helper_missing", "map_helper_not_setuid", "no_subordinate_ids",
+/// "host_seccomp", "userns_clone_disabled", "apparmor_userns",
+/// "userns_limit_reached", "proc_masked", "sysfs_without_netns"); NULL
+/// when not diagnosed.
+///
+/// - NULL: NULL `err` (or none) gives NULL.
+/// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+/// - Threads: Any thread (read-only).
+/// - Errors: None.
+#[no_mangle]
+pub extern "C" fn nsboot_error_cause(err: *const nsboot_error) -> *const c_char {
+    record_field(err, |r| r.cause.as_ref())
+}
+
+/// What to change to fix the diagnosed cause; NULL when not diagnosed.
+///
+/// - NULL: NULL `err` (or none) gives NULL.
+/// - Ownership: The string belongs to `err`: valid until `nsboot_error_free(err)`.
+/// - Threads: Any thread (read-only).
+/// - Errors: None.
+#[no_mangle]
+pub extern "C" fn nsboot_error_hint(err: *const nsboot_error) -> *const c_char {
+    record_field(err, |r| r.hint.as_ref())
 }
 
 /// Store `e` into `*err` when `err` is non-NULL; return its status.

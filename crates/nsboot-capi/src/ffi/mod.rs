@@ -11,6 +11,7 @@ pub mod ctor;
 pub mod error;
 pub mod msg;
 pub mod rootfs;
+pub mod server;
 
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -354,6 +354,31 @@ pub extern "C" fn nsboot_msg_set_rootfs_config(
     })
 }
 
+/// Ask for more than runc's answers on the init socket (nsboot extension
+/// NSBOOT_CALLER_FLAGS): an OR of `NSBOOT_CALLER_PIDFDS` (pidfds after the
+/// pid line; `nsboot_spawn_pidfds` sets it itself) and
+/// `NSBOOT_CALLER_ERROR_RECORD` (a failing stage sends a structured error:
+/// `nsboot_spawn`'s error then has `nsboot_error_stage`, `_step`,
+/// `_syscall`, `_path`, `_cause`, `_hint`). 0 (the default) keeps runc's
+/// protocol byte for byte.
+///
+/// - NULL: `msg` must not be NULL; `err` may be NULL.
+/// - Ownership: Borrows `msg`.
+/// - Threads: One thread at a time per message.
+/// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` for unknown bits.
+#[no_mangle]
+pub extern "C" fn nsboot_msg_set_caller_flags(msg: *mut nsboot_msg, flags: u32, err: *mut *mut nsboot_error) -> nsboot_status {
+    boundary(NSBOOT_STATUS_PANIC, || {
+        // SAFETY: msg is NULL or live (contract).
+        let Some(m) = (unsafe { msg_mut(msg) }) else { return null(err, "msg") };
+        if flags & !wire::CALLER_FLAGS_ALL != 0 {
+            return invalid(err, format!("unknown caller flags {:#x}", flags & !wire::CALLER_FLAGS_ALL));
+        }
+        m.cfg.caller_flags = flags;
+        NSBOOT_STATUS_OK
+    })
+}
+
 /// Encode the message in `dialect` (0 = runc 1.1, 1 = runc ≥ 1.2) into
 /// `buf` (`len` bytes). `*out_len` receives the encoded size; when `buf` is
 /// too small (or NULL with `len` 0, to ask the size) the call returns
