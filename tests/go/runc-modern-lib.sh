@@ -47,31 +47,49 @@ nsb_unpack() {
 # _LIBCONTAINER_SYNCPIPE); runc's own nsenter tests do not set it (and give
 # their children an explicit environment, so no variable set from outside
 # reaches them): they need the dialect fixed at link time.
-# Final mechanism (branch i14core): the drop-in's cgo preamble calls
-# nsboot_set_dialect(NSBOOT_DIALECT_RUNC_1_2) from a constructor(101), which
-# runs before nsenter.go's constructor calls nsexec(). It is used as soon as
-# the archive exports nsboot_set_dialect and nsboot.h defines the constant,
-# for every drop-in build.
-# TODO(issue 14 item 2): until then, a stopgap in the same place and shape,
-# for the nsenter tests only: the constructor sets NSBOOT_DIALECT=1.2 in the
-# C environment (not overwriting one already set; Go's os.Environ, read from
-# the initial stack, does not see it). Delete the else branch once
-# nsboot_set_dialect is merged.
-nsb_dialect_by_link() { # LIBA: true when the link-time mechanism exists
-    nm "$1" 2>/dev/null | grep -q ' T nsboot_set_dialect$' &&
-        grep -q 'NSBOOT_DIALECT_RUNC_1_2' "$nsb_repo/include/nsboot.h" 2>/dev/null
-}
-nsb_dialect_preamble() { # LIBA NEED: C lines for the cgo preamble
-    if nsb_dialect_by_link "$1"; then
-        printf '#include "%s"\n' "$nsb_repo/include/nsboot.h"
-        printf '__attribute__((constructor(101))) static void nsboot_pick_dialect(void) { nsboot_set_dialect(NSBOOT_DIALECT_RUNC_1_2); }\n'
-    elif [ "$2" = need ]; then
-        printf '#include <stdlib.h>\n'
-        printf '__attribute__((constructor(101))) static void nsboot_pick_dialect(void) { setenv("NSBOOT_DIALECT", "1.2", 0); } // TODO(issue 14 item 2): stopgap\n'
+# Final mechanism (branch i14core, as of 2026-12-06): nsboot.h's
+# NSBOOT_BOOTSTRAP_DIALECT(NSBOOT_DIALECT_RUNC_1_2) at file scope in the
+# drop-in's cgo preamble defines `const int nsboot_bootstrap_dialect`, which
+# libnsboot reads through a weak reference. (An exported setter called from a
+# constructor(101), nsboot_set_dialect(), is handled too.) Either is used as
+# soon as the archive references it and the header defines it, for every
+# drop-in build.
+# TODO(issue 14 item 2): until then, a stopgap in the same place, for the
+# nsenter tests only: a constructor(101) sets NSBOOT_DIALECT=1.2 in the C
+# environment before nsenter.go's constructor calls nsexec() (not
+# overwriting one already set; Go's os.Environ, read from the initial
+# stack, does not see it). Delete the stopgap branch once merged.
+: "${NSBOOT_INCLUDE_DIR:=$nsb_repo/include}"
+nsb_dialect_by_link() { # LIBA: prints the link-time mechanism found, if any
+    if nm "$1" 2>/dev/null | grep -Eq ' [wUVvTDR] nsboot_bootstrap_dialect$' &&
+        grep -q 'define NSBOOT_BOOTSTRAP_DIALECT' "$NSBOOT_INCLUDE_DIR/nsboot.h" 2>/dev/null; then
+        echo const
+    elif nm "$1" 2>/dev/null | grep -q ' T nsboot_set_dialect$' &&
+        grep -q 'NSBOOT_DIALECT_RUNC_1_2' "$NSBOOT_INCLUDE_DIR/nsboot.h" 2>/dev/null; then
+        echo setter
     fi
 }
+nsb_dialect_preamble() { # LIBA NEED: C lines for the cgo preamble
+    case $(nsb_dialect_by_link "$1") in
+    const)
+        printf '#include "%s"\n' "$NSBOOT_INCLUDE_DIR/nsboot.h"
+        printf 'NSBOOT_BOOTSTRAP_DIALECT(NSBOOT_DIALECT_RUNC_1_2);\n' ;;
+    setter)
+        printf '#include "%s"\n' "$NSBOOT_INCLUDE_DIR/nsboot.h"
+        printf '__attribute__((constructor(101))) static void nsboot_pick_dialect(void) { nsboot_set_dialect(NSBOOT_DIALECT_RUNC_1_2); }\n' ;;
+    *)
+        if [ "$2" = need ]; then
+            printf '#include <stdlib.h>\n'
+            printf '__attribute__((constructor(101))) static void nsboot_pick_dialect(void) { setenv("NSBOOT_DIALECT", "1.2", 0); } // TODO(issue 14 item 2): stopgap\n'
+        fi ;;
+    esac
+}
 nsb_dialect_note() { # LIBA: how the dialect was fixed, for the PASS line
-    if nsb_dialect_by_link "$1"; then echo "dialect fixed by nsboot_set_dialect"; else echo "dialect fixed by the NSBOOT_DIALECT=1.2 constructor stopgap, TODO issue 14 item 2"; fi
+    case $(nsb_dialect_by_link "$1") in
+    const) echo "dialect fixed at link time: NSBOOT_BOOTSTRAP_DIALECT" ;;
+    setter) echo "dialect fixed at link time: nsboot_set_dialect" ;;
+    *) echo "dialect fixed by the NSBOOT_DIALECT=1.2 constructor stopgap, TODO issue 14 item 2" ;;
+    esac
 }
 # ---------------------------------------------------------------------------
 
