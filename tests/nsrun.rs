@@ -433,6 +433,11 @@ fn exit_codes_and_bad_input_leave_nothing_behind() {
         (&["rmi", "nope"], 125, "no such image"),
         (&["run", "--rm", "--name", &long_name, "sh"], 125, "too long (129 characters, max 128)"),
         (&["frobnicate"], 125, "unknown command"),
+        (&["run", "--rootfs", rootfs, "--image", "/x.tar", "sh"], 125, "cannot be used with"),
+        (&["run", "-d", "-t", "--rootfs", rootfs, "sh"], 125, "cannot be used with"),
+        (&["stop", "-t", "soon", "x"], 125, "invalid value 'soon'"),
+        (&["completion", "tcsh"], 125, "invalid value 'tcsh'"),
+        (&["run", "--rm", "--rootfs", rootfs], 125, "requires a command"),
     ];
     for (args, want, text) in bad {
         let (got, err) = code(args);
@@ -445,10 +450,25 @@ fn exit_codes_and_bad_input_leave_nothing_behind() {
     assert_eq!(got, Some(127));
     ctx.assert_empty();
     mounts.assert_unchanged("bad input");
-    for sub in ["run", "exec", "ps", "logs", "stop", "rm"] {
+    // Every command's --help lists every option it accepts: each long
+    // flag the completion script knows for it appears in its help.
+    let bash = ctx.ok(&["completion", "bash"]);
+    assert!(bash.contains("complete -F _nsrun") && bash.contains("--security-opt"), "{bash}");
+    for sub in ["run", "exec", "ps", "logs", "stop", "rm", "images", "rmi", "completion"] {
         let o = ctx.run(&[sub, "--help"]);
-        assert!(o.status.success() && stdout(&o).contains("Usage: nsrun"), "{sub} --help");
+        let help = stdout(&o);
+        assert!(o.status.success() && help.contains(&format!("Usage: nsrun {sub}")), "{sub} --help: {help}");
+        let case = bash.split(&format!("nsrun__subcmd__{sub})")).nth(1).and_then(|r| r.split("opts=\"").nth(1)).unwrap_or("");
+        let opts = case.split('"').next().unwrap_or("");
+        assert!(opts.contains("--help"), "no completion entry for {sub}");
+        for flag in opts.split_whitespace().filter(|f| f.starts_with("--")) {
+            assert!(help.contains(flag), "nsrun {sub} --help lacks {flag}: {help}");
+        }
     }
+    for (shell, mark) in [("zsh", "#compdef nsrun"), ("fish", "complete -c nsrun")] {
+        assert!(ctx.ok(&["completion", shell]).contains(mark), "{shell}");
+    }
+    assert!(ctx.ok(&["--version"]).starts_with("nsrun "));
 }
 
 #[test]
@@ -663,4 +683,115 @@ fn make_run_removes_its_container() {
     let plan = stdout(&o);
     let line = plan.lines().find(|l| l.contains("nsrun run")).unwrap_or_else(|| panic!("no nsrun run in make -n run: {plan}"));
     assert!(line.split_whitespace().any(|w| w == "--rm"), "{line}");
+}
+
+/// `/proc/self/status` lines of a container as a map.
+fn status_field(out: &str, key: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')).map(|v| v.trim().to_owned()))
+        .unwrap_or_else(|| panic!("no {key}: in {out}"))
+}
+
+fn hex(s: &str) -> u64 {
+    u64::from_str_radix(s, 16).unwrap_or_else(|_| panic!("not hex: {s:?}"))
+}
+
+/// Docker's default capability set as a mask: CHOWN DAC_OVERRIDE FOWNER
+/// FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT
+/// MKNOD AUDIT_WRITE SETFCAP.
+const DOCKER_CAPS_MASK: u64 = 0xa80425fb;
+
+const SEC_PROBE: &str = "grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; \
+    unshare -U true 2>/dev/null; echo unshare=$?; unshare -U true 2>&1 | head -1";
+
+fn security_defaults(rootless: bool) {
+    let mut applets = APPLETS.to_vec();
+    applets.push("unshare");
+    let Some(r) = busybox_rootfs("sec", &applets) else { return };
+    let ctx = Ctx::new(if rootless { "sec-rl" } else { "sec" }, rootless);
+    let rootfs = r.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut a = vec!["run", "--rm", "--rootfs", rootfs];
+        a.extend(extra);
+        a.extend(["sh", "-c", SEC_PROBE]);
+        ctx.ok(&a)
+    };
+    // The default: Docker's capabilities in every set but inheritable and
+    // ambient, no_new_privs, a seccomp filter that refuses unshare(2)
+    // (which the kernel allows anyone for a user namespace) with EPERM.
+    let out = run(&[]);
+    for k in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(hex(&status_field(&out, k)), DOCKER_CAPS_MASK, "{k}: {out}");
+    }
+    assert_eq!(hex(&status_field(&out, "CapInh")), 0, "{out}");
+    assert_eq!(hex(&status_field(&out, "CapAmb")), 0, "{out}");
+    assert_eq!(status_field(&out, "NoNewPrivs"), "1", "{out}");
+    assert_eq!(status_field(&out, "Seccomp"), "2", "{out}");
+    assert_eq!(field(&out, "unshare"), "1", "{out}");
+    assert!(out.contains("Operation not permitted"), "EPERM from the filter: {out}");
+    // Without the filter the same call works: the filter refused it above.
+    let out = run(&["--security-opt", "seccomp=unconfined"]);
+    assert_eq!(status_field(&out, "Seccomp"), "0", "{out}");
+    assert_eq!(field(&out, "unshare"), "0", "{out}");
+    // --cap-add/--cap-drop, short and long names.
+    let out = run(&["--cap-add", "net_admin", "--cap-drop", "CAP_CHOWN"]);
+    assert_eq!(hex(&status_field(&out, "CapEff")), (DOCKER_CAPS_MASK | 1 << 12) & !1, "{out}");
+    let out = run(&["--cap-drop", "ALL", "--security-opt", "no-new-privileges=false"]);
+    assert_eq!(hex(&status_field(&out, "CapBnd")), 0, "{out}");
+    assert_eq!(status_field(&out, "NoNewPrivs"), "0", "{out}");
+    assert_eq!(status_field(&out, "Seccomp"), "2", "the filter loads without no_new_privs too: {out}");
+    // --privileged: every capability nsrun has (this test's bounding set,
+    // which a host may have cut), no filter, no no_new_privs.
+    let own = hex(&status_field(&std::fs::read_to_string("/proc/self/status").unwrap(), "CapBnd"));
+    let out = run(&["--privileged"]);
+    assert_eq!(hex(&status_field(&out, "CapEff")), own, "{out}");
+    assert_eq!(status_field(&out, "NoNewPrivs"), "0", "{out}");
+    assert_eq!(status_field(&out, "Seccomp"), "0", "{out}");
+    assert_eq!(field(&out, "unshare"), "0", "{out}");
+    // A profile from a file (OCI form): mkdir refused with EPERM, the rest allowed.
+    let prof = ctx.state.join("profile.json");
+    std::fs::write(&prof, r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#).unwrap();
+    let _ = Command::new("chmod").arg("a+r").arg(&prof).status();
+    let sec = format!("seccomp={}", prof.display());
+    let out = ctx.ok(&["run", "--rm", "--rootfs", rootfs, "--security-opt", &sec, "sh", "-c", "touch /t && echo touch=ok; mkdir /d 2>&1; echo mkdir=$?"]);
+    assert_eq!(field(&out, "touch"), "ok", "{out}");
+    assert_eq!(field(&out, "mkdir"), "1", "{out}");
+    assert!(out.contains("Operation not permitted"), "{out}");
+    // Bad flags: 125, one line naming the problem, nothing left.
+    std::fs::write(&prof, r#"{"defaultAction":"SCMP_ACT_FLY"}"#).unwrap();
+    for (args, text) in [
+        (vec!["--cap-add", "CAP_FLY"], "unknown capability"),
+        (vec!["--security-opt", "label=x"], "invalid --security-opt"),
+        (vec!["--security-opt", &sec], "SCMP_ACT_FLY"),
+    ] {
+        let mut a = vec!["run", "--rm", "--rootfs", rootfs];
+        a.extend(args.iter().copied());
+        a.push("true");
+        let o = ctx.run(&a);
+        assert_eq!(o.status.code(), Some(125), "{a:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(text), "{a:?}: {}", stderr(&o));
+    }
+    // exec gets the container's privileges too (as docker exec).
+    let name = format!("sec-{}", rand_u32());
+    ctx.ok(&["run", "-d", "--name", &name, "--rootfs", rootfs, "sleep", "30"]);
+    let out = ctx.ok(&["exec", &name, "sh", "-c", SEC_PROBE]);
+    assert_eq!(hex(&status_field(&out, "CapEff")), DOCKER_CAPS_MASK, "exec: {out}");
+    assert_eq!(status_field(&out, "Seccomp"), "2", "exec: {out}");
+    assert_eq!(field(&out, "unshare"), "1", "exec: {out}");
+    ctx.ok(&["rm", "-f", &name]);
+    ctx.assert_empty();
+}
+
+#[test]
+fn docker_default_caps_seccomp_and_no_new_privs() {
+    require_root!();
+    security_defaults(false);
+}
+
+#[test]
+fn docker_default_caps_seccomp_and_no_new_privs_rootless() {
+    if !can_rootless() {
+        return;
+    }
+    security_defaults(true);
 }

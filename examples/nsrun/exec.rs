@@ -50,11 +50,17 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
         env.retain(|x| x.split('=').next() != Some(key));
         env.push(e.clone());
     }
+    let mut spec = rec.security.clone().unwrap_or_else(|| serde_json::json!({"process": {}}));
+    spec["ociVersion"] = serde_json::json!("1.0.2");
+    spec["process"]["args"] = serde_json::json!(o.cmd);
+    spec["process"]["env"] = serde_json::json!(env);
+    spec["process"]["cwd"] = serde_json::json!(rec.cwd);
+    if spec["process"]["user"].is_null() {
+        spec["process"]["user"] = serde_json::json!({"uid": 0, "gid": 0});
+    }
     let msg = InitMsg {
-        spec: None,
-        args: o.cmd.clone(),
-        env,
-        cwd: rec.cwd.clone(),
+        spec: serde_json::to_string(&spec).ctx(|| "encode the exec config".to_owned())?,
+        rootfs: false,
         tty: o.tty,
         die_with_parent: true,
         ..Default::default()

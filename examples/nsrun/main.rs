@@ -1,10 +1,9 @@
 //! nsrun: a small container runtime built on nsboot's public API only.
 //!
 //! ```text
-//! nsrun run [-i] [-t] [-d] [--rm] [--name NAME] [-v HOST:CTR[:ro]]... [-e KEY=VAL]...
-//!           [--rootfs DIR | --image TAR | --bundle DIR] [--hostname H] [--net none|host] [--] CMD [ARG...]
+//! nsrun run [OPTIONS] [--] CMD [ARG...]     (nsrun run --help lists them)
 //! nsrun ps [-a] | logs NAME | exec [-i] [-t] NAME CMD... | stop [-t SECONDS] NAME | rm [-f] NAME
-//! nsrun images | rmi IMAGE
+//! nsrun images | rmi IMAGE | completion bash|zsh|fish | --version
 //! ```
 //!
 //! Exit status, as docker's: 125 for an error of nsrun itself (a bad flag,
@@ -28,6 +27,7 @@ mod image;
 mod init;
 mod ops;
 mod run;
+mod security;
 mod spec;
 mod state;
 mod supervise;
@@ -67,8 +67,10 @@ fn main() {
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = cli::parse(&args).and_then(|cmd| match cmd {
-        cli::Cmd::Help(text) => {
-            println!("{text}");
+        cli::Cmd::Print(text) => {
+            use std::io::Write;
+            // A closed pipe (`nsrun --help | head`) is not an error.
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
             Ok(0)
         }
         cli::Cmd::Run(o) => run::run(o),

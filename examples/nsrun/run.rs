@@ -59,7 +59,7 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
     let rootless = !nix::unistd::geteuid().is_root();
     let prepared = crate::image::prepare(root, dir, &o.image, rootless)?;
     let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_owned());
-    let spec = match &o.image {
+    let mut spec = match &o.image {
         Image::Bundle(b) => crate::spec::from_bundle(b, &o.cmd, o.tty)?,
         _ => crate::spec::build(&crate::spec::Input {
             root: &prepared.root,
@@ -73,11 +73,21 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
             host_image: o.image == Image::Host,
         }),
     };
-    let ns = crate::spec::namespaces(&spec)?;
-    let (args, mut env, cwd) = crate::spec::process_of(&spec);
     if matches!(o.image, Image::Bundle(_)) {
+        // A bundle's config is run as is; -e adds to its environment.
+        let (_, mut env, _) = crate::spec::process_of(&spec);
         env.extend(o.env.iter().cloned());
+        spec["process"]["env"] = serde_json::json!(env);
+        ambient_within_inheritable(&mut spec);
+    } else {
+        crate::security::apply_to(&mut spec, &o.security)?;
     }
+    let spec_json = serde_json::to_string(&spec).ctx(|| "encode spec".to_owned())?;
+    // Every key checked here, before anything starts (the container side
+    // applies the same plan).
+    nsboot_oci::ProcessPlan::from_json(spec_json.as_bytes()).map_err(|e| Fail::new(125, format!("config: {e}")))?;
+    let ns = crate::spec::namespaces(&spec)?;
+    let (args, env, cwd) = crate::spec::process_of(&spec);
     let mut cfg = BootstrapConfig { clone_flags: ns.create, ns_paths: ns.join, ..Default::default() };
     let userns = cfg.clone_flags.contains(NsKind::User);
     if rootless && !userns {
@@ -96,15 +106,13 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
         cfg.setgroup = true;
     }
     let msg = InitMsg {
-        spec: Some(serde_json::to_string(&spec).ctx(|| "encode spec".to_owned())?),
+        spec: spec_json,
+        rootfs: true,
         bundle: match &o.image {
             Image::Bundle(b) => Some(b.canonicalize().ctx(|| format!("bundle {}", b.display()))?),
             _ => None,
         },
         overlay: prepared.overlay,
-        args: args.clone(),
-        env: env.clone(),
-        cwd: cwd.clone(),
         tty: o.tty,
         lo_up: cfg.clone_flags.contains(NsKind::Net),
         die_with_parent: !o.detach,
@@ -128,9 +136,23 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
         auto_remove: o.rm,
         image: prepared.desc,
         image_id: prepared.image_id,
+        security: Some(crate::security::exec_part(&spec)),
     };
     state::save(dir, &record).ctx(|| format!("write the state of {name}"))?;
     Ok(Plan { dir: dir.to_owned(), record, cfg, msg })
+}
+
+/// The kernel raises an ambient capability only when it is permitted and
+/// inheritable; `runc spec` lists ambient ones without inheritable, and
+/// runc carries on when the raise fails. nsboot_oci applies what it is
+/// given and stops at the first refusal, so such entries are dropped here.
+fn ambient_within_inheritable(spec: &mut serde_json::Value) {
+    let Some(caps) = spec.pointer_mut("/process/capabilities") else { return };
+    let list = |k: &str| -> Vec<serde_json::Value> { caps.get(k).and_then(|v| v.as_array()).cloned().unwrap_or_default() };
+    let (inh, prm) = (list("inheritable"), list("permitted"));
+    if let Some(amb) = caps.get_mut("ambient").and_then(|v| v.as_array_mut()) {
+        amb.retain(|c| inh.contains(c) && prm.contains(c));
+    }
 }
 
 /// The id maps of an unprivileged user: itself as root, plus its

@@ -52,6 +52,10 @@ pub struct Record {
     /// The unpacked `--image` its write layer sits on (`nsrun images`).
     #[serde(default)]
     pub image_id: Option<String>,
+    /// The user, capabilities, no_new_privs and seccomp of the container's
+    /// process, which `exec` applies too.
+    #[serde(default)]
+    pub security: Option<serde_json::Value>,
 }
 
 pub fn now() -> u64 {
