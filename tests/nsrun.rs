@@ -226,11 +226,15 @@ fn default_image_etc_write_stays_in_the_container() {
     require_root!();
     let ctx = Ctx::new("etc", false);
     let name = format!("etc-{}", rand_u32());
-    let out = ctx.ok(&["run", "--name", &name, "sh", "-c", "echo changed >> /etc/hostname && tail -1 /etc/hostname"]);
+    let out = ctx.ok(&["run", "--name", &name, "sh", "-c", "echo changed >> /etc/shells && tail -1 /etc/shells"]);
     assert_eq!(out.trim(), "changed");
-    assert!(!std::fs::read_to_string("/etc/hostname").unwrap().contains("changed"), "host /etc/hostname changed");
-    let up = std::fs::read_to_string(ctx.container_dir(&name).join("upper/etc/hostname")).unwrap();
+    assert!(!std::fs::read_to_string("/etc/shells").unwrap().contains("changed"), "host /etc/shells changed");
+    let up = std::fs::read_to_string(ctx.container_dir(&name).join("upper/etc/shells")).unwrap();
     assert!(up.ends_with("changed\n"), "copy-up in the write layer: {up:?}");
+    // /etc/hostname is the container's own file (docker's bind mount).
+    let out = ctx.ok(&["run", "--rm", "--hostname", "etc-box", "sh", "-c", "echo x >> /etc/hostname; cat /etc/hostname"]);
+    assert_eq!(out, "etc-box\nx\n");
+    assert!(!std::fs::read_to_string("/etc/hostname").unwrap().contains("etc-box"), "host /etc/hostname changed");
     ctx.ok(&["rm", &name]);
     ctx.assert_empty();
 }
@@ -794,4 +798,215 @@ fn docker_default_caps_seccomp_and_no_new_privs_rootless() {
         return;
     }
     security_defaults(true);
+}
+
+/// The host directory of controller `ctrl`'s cgroup of `pid` (v1).
+fn host_cgroup(pid: &str, ctrl: &str) -> PathBuf {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let rel = text
+        .lines()
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            ctrls.split(',').any(|c| c == ctrl).then(|| path.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {ctrl} line in {text}"));
+    PathBuf::from(format!("/sys/fs/cgroup/{ctrl}{rel}"))
+}
+
+fn read_trim(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).trim().to_owned()
+}
+
+#[test]
+fn limits_are_in_the_cgroup_and_enforced() {
+    require_root!();
+    if !Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists() || !Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists() {
+        common::skip("needs the cgroup v1 pids and memory hierarchies (this test reads their files)");
+        return;
+    }
+    let Some(r) = busybox_rootfs("lim", &[APPLETS, &["seq", "tail"]].concat()) else { return };
+    let ctx = Ctx::new("lim", false);
+    let rootfs = r.to_str().unwrap();
+    // Read back from the host, on a running container.
+    let name = format!("lim-{}", rand_u32());
+    ctx.ok(&[
+        "run", "-d", "--name", &name, "--rootfs", rootfs, "--pids-limit", "20", "--memory", "64m", "--memory-swap", "128m",
+        "--cpus", "0.5", "--cpu-shares", "512", "sleep", "30",
+    ]);
+    let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(ctx.container_dir(&name).join("state.json")).unwrap()).unwrap();
+    let pid = rec["pid"].to_string();
+    let pids = host_cgroup(&pid, "pids");
+    assert!(pids.to_string_lossy().starts_with("/sys/fs/cgroup/pids/nsrun-"), "{}", pids.display());
+    assert_eq!(read_trim(&pids.join("pids.max")), "20");
+    let mem = host_cgroup(&pid, "memory");
+    assert_eq!(read_trim(&mem.join("memory.limit_in_bytes")), (64u64 << 20).to_string());
+    if mem.join("memory.memsw.limit_in_bytes").exists() {
+        assert_eq!(read_trim(&mem.join("memory.memsw.limit_in_bytes")), (128u64 << 20).to_string());
+    }
+    let cpu = host_cgroup(&pid, "cpu");
+    assert_eq!(read_trim(&cpu.join("cpu.cfs_quota_us")), "50000");
+    assert_eq!(read_trim(&cpu.join("cpu.cfs_period_us")), "100000");
+    assert_eq!(read_trim(&cpu.join("cpu.shares")), "512");
+    // exec'd processes land in the same cgroup.
+    let inside = ctx.ok(&["exec", &name, "cat", "/proc/self/cgroup"]);
+    assert!(inside.lines().any(|l| l.contains(":pids:/")), "cgroup namespace rooted at the container's cgroup: {inside}");
+    ctx.ok(&["rm", "-f", &name]);
+    assert!(!pids.exists() && !mem.exists() && !cpu.exists(), "rm left the cgroup {}", pids.display());
+    // From inside: the container's own cgroup files (its cgroup namespace
+    // is rooted there), then a bounded fork loop. The outer shell checks
+    // pids.max is 20 before it starts any fork (or exits 99): the loop
+    // only ever runs inside the limit. The inner shell dies at the limit
+    // (busybox sh exits on a failed fork), leaving max-1 processes.
+    let out = ctx.run(&[
+        "run", "--rm", "--rootfs", rootfs, "--pids-limit", "20", "sh", "-c",
+        "read m < /sys/fs/cgroup/pids/pids.max; [ \"$m\" = 20 ] || exit 99; \
+         sh -c 'i=0; while [ $i -lt 200 ]; do sleep 5 & i=$((i+1)); done'; \
+         read c < /sys/fs/cgroup/pids/pids.current; echo max=$m current=$c",
+    ]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(stdout(&out).trim(), "max=20 current=19", "{}", stderr(&out));
+    assert!(stderr(&out).contains("can't fork"), "the fork was refused: {}", stderr(&out));
+    assert!(Command::new("true").status().unwrap().success(), "the host can still fork");
+    // A memory hog is OOM-killed inside its limit: tail keeps 150 MB.
+    let out = ctx.ok(&[
+        "run", "--rm", "--rootfs", rootfs, "--memory", "32m", "sh", "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; head -c 200000000 /dev/zero | tail -c 150000000 >/dev/null; echo hog=$?",
+    ]);
+    assert_eq!(out.lines().next(), Some("33554432"), "{out}");
+    assert_eq!(field(&out, "hog"), "137", "SIGKILL by the OOM killer: {out}");
+    // Bad values: 125, nothing created.
+    for (args, text) in [
+        (vec!["--memory", "lots"], "invalid size"),
+        (vec!["--memory", "1m"], "minimum memory limit"),
+        (vec!["--memory-swap", "1g"], "always set the memory limit"),
+        (vec!["--cpus", "0"], "--cpus"),
+        (vec!["--ulimit", "nofile=9:3"], "soft limit above"),
+    ] {
+        let mut a = vec!["run", "--rm", "--rootfs", rootfs];
+        a.extend(args);
+        a.push("true");
+        let o = ctx.run(&a);
+        assert_eq!(o.status.code(), Some(125), "{a:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(text), "{a:?}: {}", stderr(&o));
+    }
+    ctx.assert_empty();
+}
+
+/// A rootfs with users and groups of its own (not the host's).
+fn rootfs_with_users(tag: &str) -> Option<TestDir> {
+    let r = busybox_rootfs(tag, &[APPLETS, &["ulimit", "env"]].concat())?;
+    std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nalice:x:1234:1234:Alice:/home/alice:/bin/sh\n").unwrap();
+    std::fs::write(r.join("etc/group"), "root:x:0:\nalice:x:1234:\nstaff:x:50:alice\n").unwrap();
+    Some(r)
+}
+
+fn identity_and_mounts(rootless: bool) {
+    let tag = if rootless { "ident-rl" } else { "ident" };
+    let Some(r) = rootfs_with_users(tag) else { return };
+    let ctx = Ctx::new(tag, rootless);
+    let rootfs = r.to_str().unwrap();
+    let mounts = OwnMounts::new(&[&ctx.state, r.path()]);
+    let run = |extra: &[&str], script: &str| {
+        let mut a = vec!["run", "--rm", "--rootfs", rootfs];
+        a.extend(extra);
+        a.extend(["sh", "-c", script]);
+        ctx.ok(&a)
+    };
+    // -u by name (the image's passwd/group, never the host's), by number, -w made.
+    // Rootless without a subordinate id range (as here) maps one id:
+    // other users are refused up front, as docker rootless needs subuids.
+    if rootless {
+        let o = ctx.run(&["run", "--rm", "--rootfs", rootfs, "-u", "alice", "true"]);
+        assert_eq!(o.status.code(), Some(125));
+        assert!(stderr(&o).contains("user 1234 is not mapped"), "{}", stderr(&o));
+        let out = run(&["-w", "/work/dir"], "echo pwd=$(pwd)");
+        assert_eq!(field(&out, "pwd"), "/work/dir", "{out}");
+    } else {
+        let out = run(&["-u", "alice", "-w", "/work/dir"], "echo id=$(id -u):$(id -g):$(id -G); echo pwd=$(pwd); echo home=$HOME");
+        assert_eq!(field(&out, "id"), "1234:1234:1234 50", "primary and supplementary groups: {out}");
+        assert_eq!(field(&out, "pwd"), "/work/dir", "{out}");
+        assert_eq!(field(&out, "home"), "/home/alice", "{out}");
+        let out = run(&["--user", "4321:50"], "echo id=$(id -u):$(id -g)");
+        assert_eq!(field(&out, "id"), "4321:50", "{out}");
+        let o = ctx.run(&["run", "--rm", "--rootfs", rootfs, "-u", "mallory", "true"]);
+        assert_eq!(o.status.code(), Some(125));
+        assert!(stderr(&o).contains("unable to find user mallory"), "{}", stderr(&o));
+    }
+    // --read-only, --tmpfs, --mount (bind read-only and tmpfs), --ulimit.
+    let src = TestDir::adopt(ctx.state.join("src"));
+    std::fs::create_dir_all(src.path()).unwrap();
+    std::fs::write(src.join("f"), "from the host\n").unwrap();
+    let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(src.path()).status();
+    let bind = format!("type=bind,source={},target=/b,readonly", src.display());
+    let out = run(
+        &["--read-only", "--tmpfs", "/scratch:size=1m", "--mount", &bind, "--mount", "type=tmpfs,target=/t2,tmpfs-size=2m", "--ulimit", "nofile=100:200"],
+        "touch /x 2>/dev/null; echo root=$?; touch /scratch/y && echo scratch=ok; cat /b/f; touch /b/g 2>/dev/null; echo bind=$?; \
+         grep -q ' /t2 tmpfs .*size=2048k' /proc/mounts && echo t2=ok; echo nofile=$(ulimit -n):$(ulimit -Hn)",
+    );
+    assert_eq!(field(&out, "root"), "1", "read-only root: {out}");
+    assert_eq!(field(&out, "scratch"), "ok", "{out}");
+    assert!(out.contains("from the host"), "{out}");
+    assert_eq!(field(&out, "bind"), "1", "read-only bind: {out}");
+    assert_eq!(field(&out, "t2"), "ok", "{out}");
+    assert_eq!(field(&out, "nofile"), "100:200", "{out}");
+    // --env-file, --entrypoint.
+    let envf = ctx.state.join("env.list");
+    std::fs::write(&envf, "# comment\nFROM_FILE=yes\nOVERRIDDEN=file\n").unwrap();
+    let _ = Command::new("chmod").arg("a+r").arg(&envf).status();
+    let out = ctx.ok(&[
+        "run", "--rm", "--rootfs", rootfs, "--env-file", envf.to_str().unwrap(), "-e", "OVERRIDDEN=flag", "--entrypoint", "/bin/sh",
+        "--", "-c", "echo from_file=$FROM_FILE; echo overridden=$OVERRIDDEN",
+    ]);
+    assert_eq!(field(&out, "from_file"), "yes", "{out}");
+    assert_eq!(field(&out, "overridden"), "flag", "{out}");
+    // /etc/hostname, /etc/hosts, /etc/resolv.conf as docker writes them.
+    let out = ctx.ok(&["run", "--rm", "--rootfs", rootfs, "--hostname", "box", "sh", "-c", "cat /etc/hostname; cat /etc/hosts; echo ns=$(grep -c ^nameserver /etc/resolv.conf)"]);
+    assert!(out.starts_with("box\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"), "{out}");
+    assert_ne!(field(&out, "ns"), "0", "{out}");
+    assert!(!out.contains("nameserver 127."), "{out}");
+    // --init: PID 1 is the reaper, the command is not; a zombie is reaped;
+    // the status and a forwarded signal reach the command.
+    let out = run(&["--init"], "echo pid=$$; sh -c 'sleep 0 & exec sleep 1' ; echo zombies=$(ps -o stat | grep -c Z)");
+    assert_ne!(field(&out, "pid"), "1", "{out}");
+    assert_eq!(field(&out, "zombies"), "0", "{out}");
+    let o = ctx.run(&["run", "--rm", "--rootfs", rootfs, "--init", "sh", "-c", "exit 7"]);
+    assert_eq!(o.status.code(), Some(7));
+    // (As root only: runuser, which starts the rootless nsrun, ends its
+    // session on SIGTERM instead of passing it on.)
+    if !rootless {
+        let mut c = ctx.cmd(&["run", "--rm", "--rootfs", rootfs, "--init", "sh", "-c", "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 1; done"]);
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(42), "{}", stderr(&o));
+        assert!(stdout(&o).contains("got-term"), "{}", stdout(&o));
+    }
+    // Rootless nsrun has no cgroups: limits are refused, not dropped.
+    if rootless {
+        let o = ctx.run(&["run", "--rm", "--rootfs", rootfs, "--memory", "64m", "true"]);
+        assert_eq!(o.status.code(), Some(125));
+        assert!(stderr(&o).contains("rootless"), "{}", stderr(&o));
+    }
+    drop(src);
+    ctx.assert_empty();
+    mounts.assert_unchanged(tag);
+}
+
+#[test]
+fn user_workdir_mounts_env_file_entrypoint_etc_files_init() {
+    require_root!();
+    identity_and_mounts(false);
+}
+
+#[test]
+fn user_workdir_mounts_env_file_entrypoint_etc_files_init_rootless() {
+    if !can_rootless() {
+        return;
+    }
+    identity_and_mounts(true);
 }

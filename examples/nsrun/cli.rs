@@ -131,6 +131,48 @@ struct RunArgs {
     /// no-new-privileges[=true|false], seccomp=unconfined or seccomp=FILE (moby or OCI profile)
     #[arg(long = "security-opt", value_name = "OPT")]
     security_opt: Vec<String>,
+    /// Run as this user: uid[:gid] or name[:group] (names from the image's /etc/passwd and /etc/group)
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    user: Option<String>,
+    /// Working directory of the command (made when missing)
+    #[arg(short, long, value_name = "DIR")]
+    workdir: Option<String>,
+    /// Memory limit (b, k, m, g)
+    #[arg(short, long, value_name = "BYTES", value_parser = crate::limits::parse_bytes)]
+    memory: Option<i64>,
+    /// Memory plus swap limit (-1: unlimited; default twice --memory)
+    #[arg(long = "memory-swap", value_name = "BYTES", value_parser = crate::limits::parse_bytes, allow_hyphen_values = true)]
+    memory_swap: Option<i64>,
+    /// Number of CPUs (CFS quota over a 100ms period)
+    #[arg(long, value_name = "N", value_parser = crate::limits::parse_cpus)]
+    cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "N")]
+    cpu_shares: Option<u64>,
+    /// Maximum number of processes (-1 or 0: unlimited)
+    #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Resource limit NAME=SOFT[:HARD] (nofile, nproc, core, stack, ...)
+    #[arg(long, value_name = "NAME=SOFT[:HARD]", value_parser = crate::limits::parse_ulimit)]
+    ulimit: Vec<(String, u64, u64)>,
+    /// Mount the container's root filesystem read-only
+    #[arg(long = "read-only")]
+    read_only: bool,
+    /// Mount a tmpfs at PATH (noexec,nosuid,nodev plus OPTIONS)
+    #[arg(long, value_name = "PATH[:OPTIONS]")]
+    tmpfs: Vec<String>,
+    /// Mount: type=bind,source=PATH,target=PATH[,readonly] or type=tmpfs,target=PATH[,tmpfs-size=BYTES][,tmpfs-mode=OCTAL]
+    #[arg(long = "mount", value_name = "SPEC")]
+    mount: Vec<String>,
+    /// Run a small init as PID 1 that reaps zombies and forwards signals to the command
+    #[arg(long)]
+    init: bool,
+    /// Run this program, with COMMAND as its arguments
+    #[arg(long, value_name = "PROGRAM")]
+    entrypoint: Option<String>,
+    /// Read KEY=VAL lines from a file (# comments, KEY alone: the host's value)
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<PathBuf>,
     /// The command and its arguments
     #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = false)]
     cmd: Vec<String>,
@@ -199,7 +241,21 @@ pub struct RunOpts {
     pub hostname: Option<String>,
     pub net: Net,
     pub security: SecurityOpts,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub limits: crate::limits::LimitOpts,
+    pub read_only: bool,
+    pub tmpfs: Vec<Tmpfs>,
+    pub init: bool,
     pub cmd: Vec<String>,
+}
+
+/// A tmpfs mount (`--tmpfs`, `--mount type=tmpfs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tmpfs {
+    pub dst: String,
+    /// Comma-separated mount options.
+    pub options: String,
 }
 
 #[derive(Debug, Clone)]
@@ -333,20 +389,66 @@ fn run_opts(r: RunArgs) -> Result<RunOpts, Fail> {
     for s in &r.security_opt {
         security.security_opt(s)?;
     }
+    let mut env = Vec::new();
+    for f in &r.env_file {
+        let text = std::fs::read_to_string(f).map_err(|e| Fail::new(125, format!("open env file {}: {e}", f.display())))?;
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            env.push(line.to_owned());
+        }
+    }
+    env.extend(r.env);
+    let mut volumes: Vec<Volume> = r.volume.iter().map(|v| parse_volume(v)).collect::<Result<_, _>>()?;
+    let mut tmpfs = Vec::new();
+    for t in &r.tmpfs {
+        let (dst, options) = t.split_once(':').unwrap_or((t, ""));
+        if !dst.starts_with('/') {
+            return Err(Fail::new(125, format!("invalid --tmpfs {t:?}: the path must be absolute")));
+        }
+        tmpfs.push(Tmpfs { dst: dst.to_owned(), options: options.to_owned() });
+    }
+    for m in &r.mount {
+        match parse_mount(m)? {
+            Mount::Bind(v) => volumes.push(v),
+            Mount::Tmpfs(t) => tmpfs.push(t),
+        }
+    }
+    let mut cmd = r.cmd;
+    if let Some(e) = r.entrypoint.filter(|e| !e.is_empty()) {
+        cmd.insert(0, e);
+    }
+    let limits = crate::limits::LimitOpts {
+        memory: r.memory,
+        memory_swap: r.memory_swap,
+        cpus: r.cpus,
+        cpu_shares: r.cpu_shares,
+        pids_limit: r.pids_limit,
+        ulimits: r.ulimit,
+    };
     let o = RunOpts {
         interactive: r.interactive,
         tty: r.tty,
         detach: r.detach,
         rm: r.rm,
         name: r.name,
-        volumes: r.volume.iter().map(|v| parse_volume(v)).collect::<Result<_, _>>()?,
-        env: envs(r.env)?,
+        volumes,
+        env: envs(env)?,
         image,
         hostname: r.hostname,
         net: r.net,
         security,
-        cmd: r.cmd,
+        user: r.user,
+        workdir: r.workdir,
+        limits,
+        read_only: r.read_only,
+        tmpfs,
+        init: r.init,
+        cmd,
     };
+    if let Some(w) = &o.workdir {
+        if !w.starts_with('/') {
+            return Err(Fail::new(125, format!("invalid --workdir {w:?}: the path must be absolute")));
+        }
+    }
     if let Some(n) = &o.name {
         check_name(n)?;
     }
@@ -359,6 +461,50 @@ fn run_opts(r: RunArgs) -> Result<RunOpts, Fail> {
         return Err(Fail::new(125, "\"nsrun run\" requires a command to run (see 'nsrun run --help')"));
     }
     Ok(o)
+}
+
+enum Mount {
+    Bind(Volume),
+    Tmpfs(Tmpfs),
+}
+
+/// `--mount type=bind,source=/a,target=/b,readonly` or
+/// `type=tmpfs,target=/t,tmpfs-size=64m,tmpfs-mode=1770` (docker's keys
+/// and aliases: src, dst/destination, ro).
+fn parse_mount(spec: &str) -> Result<Mount, Fail> {
+    let bad = |why: &str| Fail::new(125, format!("invalid --mount {spec:?}: {why}"));
+    let (mut kind, mut src, mut dst, mut ro) = ("", None, None, false);
+    let mut opts = Vec::new();
+    for kv in spec.split(',') {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        match k {
+            "type" => kind = v,
+            "source" | "src" => src = Some(v.to_owned()),
+            "target" | "destination" | "dst" => dst = Some(v.to_owned()),
+            "readonly" | "ro" => ro = v.is_empty() || v == "true" || v == "1",
+            "tmpfs-size" => opts.push(format!("size={}", crate::limits::parse_bytes(v).map_err(|e| bad(&e))?)),
+            "tmpfs-mode" => {
+                u32::from_str_radix(v, 8).map_err(|_| bad("tmpfs-mode must be octal"))?;
+                opts.push(format!("mode={v}"));
+            }
+            _ => return Err(bad(&format!("unknown key {k:?}"))),
+        }
+    }
+    let dst = dst.filter(|d| d.starts_with('/')).ok_or_else(|| bad("an absolute target is required"))?;
+    match kind {
+        "bind" => {
+            let src = src.filter(|s| s.starts_with('/')).ok_or_else(|| bad("an absolute source is required"))?;
+            Ok(Mount::Bind(Volume { host: src.into(), ctr: dst.into(), readonly: ro }))
+        }
+        "tmpfs" if src.is_none() => {
+            if ro {
+                opts.push("ro".into());
+            }
+            Ok(Mount::Tmpfs(Tmpfs { dst, options: opts.join(",") }))
+        }
+        "tmpfs" => Err(bad("a tmpfs has no source")),
+        _ => Err(bad("type must be bind or tmpfs")),
+    }
 }
 
 /// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 128

@@ -66,10 +66,15 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
         ..Default::default()
     };
     let io = if o.tty { Io::Tty { interactive: o.interactive } } else { Io::Inherit { stdin: o.interactive } };
+    // exec'd processes join the container's cgroup (and count against its limits).
+    let procs = match &rec.cgroup {
+        Some(cg) => crate::limits::procs_files(cg)?,
+        None => Vec::new(),
+    };
     let sealed = SealedExe::current().ctx(|| "seal the nsrun binary".to_owned())?;
     // The container may have died since the check: the bootstrap then
     // fails to open its namespaces and reports it.
-    let started = supervise::start(&sealed, &cfg, &msg, io)?;
+    let started = supervise::start(&sealed, &cfg, &msg, io, &procs)?;
     if !state::same_process(rec.pid, rec.pid_start) {
         return Err(Fail::new(125, format!("container {} stopped while exec started", o.name)));
     }

@@ -7,6 +7,7 @@
 
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
@@ -41,6 +42,9 @@ pub struct InitMsg {
     /// Its initial size (rows, columns), set before the command starts.
     pub winsize: Option<(u16, u16)>,
     pub lo_up: bool,
+    /// `--init`: stay PID 1 as a reaper that forwards signals to the command.
+    #[serde(default)]
+    pub init: bool,
     /// Die when the host-side nsrun dies (foreground runs and exec).
     pub die_with_parent: bool,
 }
@@ -103,12 +107,18 @@ fn setup_and_exec(sock: &mut UnixStream) -> Result<Never> {
         let opts = RootfsOptions { no_pivot: false, bundle: msg.bundle.clone() };
         let plan = RootfsPlan::from_json(msg.spec.as_bytes(), &opts).ctx(|| "rootfs config".to_owned())?;
         prepare(&plan, &mut |_| {}).ctx(|| "prepare rootfs".to_owned())?;
+        // docker makes a missing working directory (as root, before the
+        // user switch); a read-only root refuses, and the chdir names it.
+        let _ = std::fs::create_dir_all(std::ffi::OsStr::from_bytes(process.cwd.as_bytes()));
     }
     if msg.lo_up {
         crate::sys::loopback_up().ctx(|| "bring lo up".to_owned())?;
     }
     if msg.tty {
         console(sock, msg.winsize)?;
+    }
+    if msg.init {
+        crate::reaper::fork_reaper(sock)?;
     }
     // The host side blocks the signals it forwards, and the mask is
     // inherited through the bootstrap: the command starts with none.

@@ -22,10 +22,14 @@
 //! and execs the command, which is then PID 1.
 
 mod cli;
+mod config;
 mod exec;
+mod identity;
 mod image;
 mod init;
+mod limits;
 mod ops;
+mod reaper;
 mod run;
 mod security;
 mod spec;

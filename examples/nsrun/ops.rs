@@ -176,6 +176,8 @@ fn rm_one(root: &Path, force: bool, name: &str) -> Result<()> {
         let _ = kill(Pid::from_raw(rec.pid), Signal::SIGKILL);
         wait_dead(&rec, Duration::from_secs(10));
     }
+    // Its supervisor removes it too; whoever is first (removal is idempotent).
+    rec.cgroup.as_ref().map(crate::limits::remove);
     state::remove_dir(&dir).map_err(|e| Fail::new(125, format!("remove {}: {e}", dir.display())))
 }
 

@@ -80,6 +80,9 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
         spec["process"]["env"] = serde_json::json!(env);
         ambient_within_inheritable(&mut spec);
     } else {
+        let layer = prepared.overlay.as_ref().and_then(|ov| ov.layers.iter().find(|l| l.target == prepared.root));
+        let image_root = layer.map(|l| l.lower.clone()).unwrap_or_else(|| PathBuf::from("/"));
+        crate::config::customize(&mut spec, o, &image_root, layer.map(|l| l.upper.as_path()), dir, &hostname)?;
         crate::security::apply_to(&mut spec, &o.security)?;
     }
     let spec_json = serde_json::to_string(&spec).ctx(|| "encode spec".to_owned())?;
@@ -102,6 +105,9 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
             _ => rootless_maps(&mut cfg)?,
         }
         cfg.rootless_euid = rootless;
+        if !matches!(o.image, Image::Bundle(_)) {
+            check_user_mapped(&spec, &cfg)?;
+        }
     } else {
         cfg.setgroup = true;
     }
@@ -114,6 +120,7 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
         },
         overlay: prepared.overlay,
         tty: o.tty,
+        init: o.init,
         lo_up: cfg.clone_flags.contains(NsKind::Net),
         die_with_parent: !o.detach,
         winsize: None,
@@ -137,8 +144,16 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
         image: prepared.desc,
         image_id: prepared.image_id,
         security: Some(crate::security::exec_part(&spec)),
+        cgroup: None,
     };
-    state::save(dir, &record).ctx(|| format!("write the state of {name}"))?;
+    let mut record = record;
+    if !matches!(o.image, Image::Bundle(_)) {
+        record.cgroup = crate::limits::create(&o.limits, id)?;
+    }
+    if let Err(e) = state::save(dir, &record) {
+        record.cgroup.as_ref().map(crate::limits::remove);
+        return Err(Fail::new(125, format!("write the state of {name}: {e}")));
+    }
     Ok(Plan { dir: dir.to_owned(), record, cfg, msg })
 }
 
@@ -153,6 +168,25 @@ fn ambient_within_inheritable(spec: &mut serde_json::Value) {
     if let Some(amb) = caps.get_mut("ambient").and_then(|v| v.as_array_mut()) {
         amb.retain(|c| inh.contains(c) && prm.contains(c));
     }
+}
+
+/// In a user namespace, `--user` must name ids the namespace maps, and
+/// supplementary groups need setgroups (a single mapping denies it).
+fn check_user_mapped(spec: &serde_json::Value, cfg: &BootstrapConfig) -> Result<()> {
+    let id = |k: &str| spec.pointer(&format!("/process/user/{k}")).and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+    let mapped = |m: &Option<IdMap>, n: u32| m.as_ref().is_some_and(|m| m.0.iter().any(|r| n >= r.inside && n - r.inside < r.count));
+    let need = "rootless nsrun maps only the ids of /etc/subuid and /etc/subgid (with newuidmap/newgidmap)";
+    if !mapped(&cfg.uid_map, id("uid")) {
+        return Err(Fail::new(125, format!("user {} is not mapped in the container's user namespace: {need}", id("uid"))));
+    }
+    if !mapped(&cfg.gid_map, id("gid")) {
+        return Err(Fail::new(125, format!("group {} is not mapped in the container's user namespace: {need}", id("gid"))));
+    }
+    let extra = spec.pointer("/process/user/additionalGids").and_then(|v| v.as_array()).map_or(0, Vec::len);
+    if extra > 0 && !cfg.setgroup {
+        return Err(Fail::new(125, format!("supplementary groups need setgroups, denied in a single-id user namespace: {need}")));
+    }
+    Ok(())
 }
 
 /// The id maps of an unprivileged user: itself as root, plus its
@@ -191,6 +225,19 @@ fn rootless_maps(cfg: &mut BootstrapConfig) -> Result<()> {
     Ok(())
 }
 
+/// A container that did not start: its cgroup and directory go.
+fn discard(plan: &Plan) {
+    plan.record.cgroup.as_ref().map(crate::limits::remove);
+    let _ = state::remove_dir(&plan.dir);
+}
+
+fn cgroup_procs(plan: &Plan) -> Result<Vec<std::os::fd::OwnedFd>> {
+    match &plan.record.cgroup {
+        Some(cg) => crate::limits::procs_files(cg),
+        None => Ok(Vec::new()),
+    }
+}
+
 fn record_start(plan: &mut Plan, pid: i32) {
     plan.record.status = Status::Running;
     plan.record.pid = pid;
@@ -201,6 +248,7 @@ fn record_start(plan: &mut Plan, pid: i32) {
 
 /// After the container's PID 1 ended: record it, or remove it (`--rm`).
 fn record_exit(plan: &mut Plan, code: i32) {
+    plan.record.cgroup.as_ref().map(crate::limits::remove);
     if plan.record.auto_remove {
         let _ = state::remove_dir(&plan.dir);
         return;
@@ -219,11 +267,11 @@ fn foreground(mut plan: Plan, o: &RunOpts) -> Result<i32> {
     let io = if o.tty { Io::Tty { interactive: o.interactive } } else { Io::Inherit { stdin: o.interactive } };
     let started = SealedExe::current()
         .ctx(|| "seal the nsrun binary".to_owned())
-        .and_then(|sealed| supervise::start(&sealed, &plan.cfg, &plan.msg, io));
+        .and_then(|sealed| supervise::start(&sealed, &plan.cfg, &plan.msg, io, &cgroup_procs(&plan)?));
     let started = match started {
         Ok(s) => s,
         Err(e) => {
-            let _ = state::remove_dir(&plan.dir);
+            discard(&plan);
             return Err(e);
         }
     };
@@ -246,7 +294,7 @@ fn detached(mut plan: Plan) -> Result<i32> {
     let log = match log {
         Ok(l) => l,
         Err(e) => {
-            let _ = state::remove_dir(&plan.dir);
+            discard(&plan);
             return Err(e);
         }
     };
@@ -278,11 +326,11 @@ fn detached(mut plan: Plan) -> Result<i32> {
     let mut w = std::fs::File::from(w);
     let started = SealedExe::current()
         .ctx(|| "seal the nsrun binary".to_owned())
-        .and_then(|sealed| supervise::start(&sealed, &plan.cfg, &plan.msg, Io::Log(log)));
+        .and_then(|sealed| supervise::start(&sealed, &plan.cfg, &plan.msg, Io::Log(log), &cgroup_procs(&plan)?));
     let started = match started {
         Ok(s) => s,
         Err(e) => {
-            let _ = state::remove_dir(&plan.dir);
+            discard(&plan);
             let _ = w.write_all(&serde_json::to_vec(&crate::init::Reply { code: e.code, msg: e.msg }).unwrap_or_default());
             std::process::exit(e.code);
         }

@@ -56,6 +56,9 @@ pub struct Record {
     /// process, which `exec` applies too.
     #[serde(default)]
     pub security: Option<serde_json::Value>,
+    /// The container's cgroup (root only), removed when it ends.
+    #[serde(default)]
+    pub cgroup: Option<nsboot_oci::cgroups::Cgroup>,
 }
 
 pub fn now() -> u64 {

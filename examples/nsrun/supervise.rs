@@ -82,9 +82,12 @@ pub fn stdin_is_tty() -> bool {
 /// Start `msg.args` in the container described by `cfg`. On failure
 /// nothing is left running; the error carries the exit status to use
 /// (125 for nsrun, 126/127 for the command).
-pub fn start(sealed: &SealedExe, cfg: &BootstrapConfig, msg: &InitMsg, io: Io) -> Result<Started> {
+pub fn start(sealed: &SealedExe, cfg: &BootstrapConfig, msg: &InitMsg, io: Io, cgroup_procs: &[OwnedFd]) -> Result<Started> {
     let mut cmd = Command::new(sealed.exec_path());
     cmd.arg0("nsrun").arg("init").env_clear();
+    if !cgroup_procs.is_empty() {
+        crate::sys::join_cgroup_on_spawn(&mut cmd, cgroup_procs.iter().map(|f| f.as_raw_fd()).collect());
+    }
     let mut tty = None;
     match io {
         Io::Inherit { stdin } => {

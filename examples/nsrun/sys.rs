@@ -59,3 +59,25 @@ pub unsafe fn fork() -> Result<i32, Errno> {
         nix::unistd::ForkResult::Child => Ok(0),
     }
 }
+
+/// Make the child of `cmd` write "0" (itself) into each of `procs`
+/// (open `cgroup.procs` files) between fork and exec, so that it and
+/// everything it starts are in the container's cgroup before any
+/// namespace exists. A failed write fails the spawn.
+pub fn join_cgroup_on_spawn(cmd: &mut std::process::Command, procs: Vec<RawFd>) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec; it only
+    // makes write(2) calls on fds numbers captured (no allocation, no
+    // lock), which is async-signal-safe. The fds stay open in the parent
+    // for the duration of the spawn (the caller owns them).
+    unsafe {
+        cmd.pre_exec(move || {
+            for &fd in &procs {
+                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
