@@ -661,8 +661,8 @@ fn image_cache_is_listed_and_removed() {
     let rows: Vec<&str> = list.lines().skip(1).collect();
     assert_eq!(rows.len(), 1, "one archive, unpacked once: {list}");
     let f: Vec<&str> = rows[0].split_whitespace().collect();
-    assert_eq!((f[2], f[3]), ("1", tar_s), "id, size, users, source: {list}");
-    let id = f[0].to_owned();
+    assert_eq!((f[0], f[1], f[4]), (tar_s, "<archive>", "1"), "source, <archive>, id, size, users: {list}");
+    let id = f[2].to_owned();
     assert!(ctx.root().join("images").join(&id).join("bin/busybox").exists());
     // In use: kept.
     let o = ctx.run(&["rmi", tar_s]);
@@ -675,7 +675,7 @@ fn image_cache_is_listed_and_removed() {
     assert!(left.is_empty(), "left in the cache: {left:?}");
     // By id, too.
     ctx.ok(&["run", "--rm", "--image", tar_s, "true"]);
-    let id2 = ctx.ok(&["images"]).lines().nth(1).and_then(|l| l.split_whitespace().next()).unwrap().to_owned();
+    let id2 = ctx.ok(&["images"]).lines().nth(1).and_then(|l| l.split_whitespace().nth(2)).unwrap().to_owned();
     assert_eq!(ctx.ok(&["rmi", &id2]).trim(), id2);
     ctx.assert_empty();
 }
@@ -1009,4 +1009,250 @@ fn user_workdir_mounts_env_file_entrypoint_etc_files_init_rootless() {
         return;
     }
     identity_and_mounts(true);
+}
+
+/// A tar archive written by hand (so that hostile names stay as written):
+/// entries of (name, type flag, mode, body or link target).
+fn tar_bytes(entries: &[(&str, u8, u32, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, kind, mode, body) in entries {
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        let oct = |h: &mut [u8; 512], at: usize, len: usize, v: u64| {
+            let s = format!("{:0w$o}\0", v, w = len - 1);
+            h[at..at + len].copy_from_slice(s.as_bytes());
+        };
+        oct(&mut h, 100, 8, *mode as u64);
+        oct(&mut h, 108, 8, 0);
+        oct(&mut h, 116, 8, 0);
+        let is_link = *kind == b'2' || *kind == b'1';
+        let size = if *kind == b'0' { body.len() as u64 } else { 0 };
+        oct(&mut h, 124, 12, size);
+        oct(&mut h, 136, 12, 0);
+        h[156] = *kind;
+        if is_link {
+            h[157..157 + body.len()].copy_from_slice(body);
+        }
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|b| *b as u32).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        out.extend_from_slice(&h);
+        if size > 0 {
+            out.extend_from_slice(body);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+        }
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Two layers of a busybox image: the base (busybox, its applets, users,
+/// /etc/gone, /opq/a), then whiteouts of /etc/gone and /opq's old
+/// contents, /opq/b and /hello.
+fn image_layers(applets: &[&str]) -> (Vec<u8>, Vec<u8>) {
+    let bb = std::fs::read("/bin/busybox").unwrap();
+    let links: Vec<(String, Vec<u8>)> = applets.iter().map(|a| (format!("bin/{a}"), b"busybox".to_vec())).collect();
+    let mut base: Vec<(&str, u8, u32, &[u8])> = vec![
+        ("bin/", b'5', 0o755, b""),
+        ("bin/busybox", b'0', 0o755, &bb),
+        ("etc/", b'5', 0o755, b""),
+        ("etc/passwd", b'0', 0o644, b"root:x:0:0:root:/root:/bin/sh\nalice:x:1234:1234::/home/alice:/bin/sh\n"),
+        ("etc/group", b'0', 0o644, b"root:x:0:\nalice:x:1234:\n"),
+        ("etc/gone", b'0', 0o644, b"x"),
+        ("opq/", b'5', 0o755, b""),
+        ("opq/a", b'0', 0o644, b"a"),
+        ("srv/", b'5', 0o777, b""),
+    ];
+    for (n, t) in &links {
+        base.push((n, b'2', 0o777, t));
+    }
+    let top = tar_bytes(&[
+        ("etc/.wh.gone", b'0', 0o644, b""),
+        ("opq/.wh..wh..opq", b'0', 0o644, b""),
+        ("opq/b", b'0', 0o644, b"b"),
+        ("hello", b'0', 0o644, b"hello\n"),
+    ]);
+    (gzip(&tar_bytes(&base)), top)
+}
+
+const IMAGE_CONFIG: &str = r#"{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin","GREETING=hi"],"Entrypoint":["/bin/sh","-c"],"Cmd":["echo $GREETING from $(pwd) as $(id -u)"],"WorkingDir":"/srv","User":"alice"},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+
+/// An OCI image layout and a docker-archive of the same two layers.
+fn oci_and_docker_archives(dir: &Path, applets: &[&str]) -> (PathBuf, PathBuf) {
+    let (l1, l2) = image_layers(applets);
+    let (d1, d2, dc) = (sha256(&l1), sha256(&l2), sha256(IMAGE_CONFIG.as_bytes()));
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{dc}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:{d1}","size":{}}},{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:{d2}","size":{}}}]}}"#,
+        IMAGE_CONFIG.len(), l1.len(), l2.len()
+    );
+    let dm = sha256(manifest.as_bytes());
+    let index = format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{dm}","size":{}}}]}}"#, manifest.len());
+    let (p1, p2, pc, pm) = (format!("blobs/sha256/{d1}"), format!("blobs/sha256/{d2}"), format!("blobs/sha256/{dc}"), format!("blobs/sha256/{dm}"));
+    let oci = tar_bytes(&[
+        ("oci-layout", b'0', 0o644, br#"{"imageLayoutVersion":"1.0.0"}"#),
+        ("index.json", b'0', 0o644, index.as_bytes()),
+        ("blobs/", b'5', 0o755, b""),
+        ("blobs/sha256/", b'5', 0o755, b""),
+        (&p1, b'0', 0o644, &l1),
+        (&p2, b'0', 0o644, &l2),
+        (&pc, b'0', 0o644, IMAGE_CONFIG.as_bytes()),
+        (&pm, b'0', 0o644, manifest.as_bytes()),
+    ]);
+    let dmanifest = format!(r#"[{{"Config":"{dc}.json","RepoTags":["bb:latest"],"Layers":["{d1}/layer.tar","{d2}/layer.tar"]}}]"#);
+    let (q1, q2, qc) = (format!("{d1}/layer.tar"), format!("{d2}/layer.tar"), format!("{dc}.json"));
+    let docker = tar_bytes(&[
+        ("manifest.json", b'0', 0o644, dmanifest.as_bytes()),
+        (&qc, b'0', 0o644, IMAGE_CONFIG.as_bytes()),
+        (&q1, b'0', 0o644, &l1),
+        (&q2, b'0', 0o644, &l2),
+    ]);
+    let (po, pd) = (dir.join("oci.tar"), dir.join("docker.tar"));
+    std::fs::write(&po, oci).unwrap();
+    std::fs::write(&pd, docker).unwrap();
+    let _ = Command::new("chmod").arg("a+r").arg(&po).arg(&pd).status();
+    (po, pd)
+}
+
+fn count_dir(p: &Path) -> usize {
+    std::fs::read_dir(p).map(|d| d.count()).unwrap_or(0)
+}
+
+fn images_by_name(rootless: bool) {
+    if !Path::new("/bin/busybox").exists() {
+        common::skip("busybox-static not installed");
+        return;
+    }
+    let tag = if rootless { "img-rl" } else { "img" };
+    let ctx = Ctx::new(tag, rootless);
+    let mounts = OwnMounts::new(&[&ctx.state]);
+    let (oci, docker) = oci_and_docker_archives(&ctx.state, &[APPLETS, &["env"]].concat());
+    let store = ctx.root().join("store");
+    assert!(ctx.ok(&["import", oci.to_str().unwrap(), "bb-oci"]).contains("Loaded image: bb-oci:latest"));
+    assert!(ctx.ok(&["import", docker.to_str().unwrap(), "bb-docker:v1"]).contains("bb-docker:v1"));
+    assert_eq!(count_dir(&store.join("layers")), 2, "the same two layers, unpacked once, shared");
+    let list = ctx.ok(&["images"]);
+    assert!(list.contains("bb-oci") && list.contains("bb-docker") && list.contains("v1"), "{list}");
+    // The image's config: Entrypoint + Cmd, Env, WorkingDir, User (as root:
+    // rootless maps one id, so the user is overridden there).
+    let user = if rootless { vec!["-u", "0"] } else { vec![] };
+    let mut a = vec!["run", "--rm"];
+    a.extend(&user);
+    a.push("bb-oci");
+    let want = if rootless { "hi from /srv as 0" } else { "hi from /srv as 1234" };
+    assert_eq!(ctx.ok(&a).trim(), want);
+    // A command replaces Cmd (the entrypoint stays: sh -c); -e over Env; the whiteouts.
+    let mut a = vec!["run", "--rm", "-e", "GREETING=yo"];
+    a.extend(&user);
+    a.extend(["bb-docker:v1", "echo $GREETING; cat /hello; ls /opq; test -e /etc/gone || echo gone-is-gone"]);
+    assert_eq!(ctx.ok(&a), "yo\nhello\nb\ngone-is-gone\n");
+    // --entrypoint drops the image's Cmd; --image NAME works too.
+    let out = ctx.ok(&["run", "--rm", "-u", "0", "--entrypoint", "/bin/echo", "--image", "bb-oci", "plain"]);
+    assert_eq!(out.trim(), "plain");
+    // rmi refused while a container uses the image; commit round-trip.
+    ctx.ok(&["run", "--name", "c1", "-u", "0", "bb-oci", "echo committed > /new; rm /hello"]);
+    // Both archives hold the same config: one image, two names. Removing
+    // one name only untags; the last name of a used image is kept.
+    assert!(ctx.ok(&["rmi", "bb-docker:v1"]).contains("Untagged: bb-docker:v1"));
+    let o = ctx.run(&["rmi", "bb-oci"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is used by container c1"), "{}", stderr(&o));
+    ctx.ok(&["commit", "c1", "bb-new:v2"]);
+    ctx.ok(&["rm", "c1"]);
+    let out = ctx.ok(&["run", "--rm", "-u", "0", "bb-new:v2", "cat /new; test -e /hello || echo hello-removed"]);
+    assert_eq!(out, "committed\nhello-removed\n");
+    assert_eq!(count_dir(&store.join("layers")), 3, "commit added one layer");
+    for n in ["bb-new:v2", "bb-oci"] {
+        ctx.ok(&["rmi", n]);
+    }
+    assert_eq!(count_dir(&store.join("layers")), 0, "rmi of the last user removed the layers");
+    assert_eq!(ctx.ok(&["images"]).lines().count(), 1);
+    ctx.assert_empty();
+    mounts.assert_unchanged(tag);
+}
+
+#[test]
+fn images_import_oci_and_docker_archive_run_commit_rmi() {
+    require_root!();
+    images_by_name(false);
+}
+
+#[test]
+fn images_import_oci_and_docker_archive_run_commit_rmi_rootless() {
+    if !can_rootless() {
+        return;
+    }
+    images_by_name(true);
+}
+
+fn hostile_archives(rootless: bool) {
+    let tag = if rootless { "hostile-rl" } else { "hostile" };
+    let ctx = Ctx::new(tag, rootless);
+    let store = ctx.root().join("store");
+    // A directory next to the store that an escape would write into.
+    let victim = ctx.state.join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    let _ = Command::new("chmod").arg("777").arg(&victim).status();
+    let v = victim.to_str().unwrap().to_owned();
+    let good = tar_bytes(&[("ok", b'0', 0o644, b"fine")]);
+    let mut truncated = gzip(&tar_bytes(&[("big", b'0', 0o644, &vec![7u8; 100_000])]));
+    truncated.truncate(truncated.len() / 2);
+    let docker_with_layer = |layer: &[u8]| {
+        let m = r#"[{"Config":"c.json","RepoTags":[],"Layers":["good/layer.tar","bad/layer.tar"]}]"#;
+        tar_bytes(&[("manifest.json", b'0', 0o644, m.as_bytes()), ("c.json", b'0', 0o644, b"{}"), ("good/layer.tar", b'0', 0o644, &good), ("bad/layer.tar", b'0', 0o644, layer)])
+    };
+    let escape = format!("../../../../../../../..{v}/dotdot");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("dotdot", tar_bytes(&[("ok", b'0', 0o644, b"x"), (&escape, b'0', 0o644, b"pwned")]), "'..' component"),
+        ("symlink", tar_bytes(&[("a", b'2', 0o777, v.as_bytes()), ("a/through-link", b'0', 0o644, b"pwned")]), "goes through the symlink"),
+        ("hardlink", tar_bytes(&[("h", b'1', 0o644, format!("..{v}/x").as_bytes())]), "'..' component"),
+        ("not-a-tar", docker_with_layer(&[0x42u8; 3000]), "layer 2"),
+        ("truncated-gzip", docker_with_layer(&truncated), "layer 2"),
+        ("manifest-escape", tar_bytes(&[("manifest.json", b'0', 0o644, br#"[{"Config":"../../../../etc/passwd","Layers":[]}]"#)]), "'..' component"),
+    ];
+    let mut cases = cases;
+    if rootless {
+        cases.push(("device", tar_bytes(&[("null", b'3', 0o666, b"")]), "cannot create device nodes"));
+    }
+    for (what, bytes, text) in cases {
+        let p = ctx.state.join(format!("{what}.tar"));
+        std::fs::write(&p, bytes).unwrap();
+        let _ = Command::new("chmod").arg("a+r").arg(&p).status();
+        let o = ctx.run(&["import", p.to_str().unwrap(), what]);
+        assert_eq!(o.status.code(), Some(125), "{what}: {}{}", stdout(&o), stderr(&o));
+        assert!(stderr(&o).contains(text), "{what}: expected {text:?} in {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{what}: one line: {}", stderr(&o));
+        assert_eq!(count_dir(&victim), 0, "{what}: written outside the store");
+        assert_eq!(count_dir(&store.join("layers")), 0, "{what}: a layer was left");
+        assert_eq!(count_dir(&store.join("images")), 0, "{what}: an image was left");
+        assert_eq!(count_dir(&store.join("tmp")), 0, "{what}: a temporary directory was left");
+        assert!(!ctx.ok(&["images"]).contains(what), "{what}: listed");
+    }
+}
+
+#[test]
+fn hostile_archives_are_refused_and_leave_nothing() {
+    require_root!();
+    hostile_archives(false);
+}
+
+#[test]
+fn hostile_archives_are_refused_and_leave_nothing_rootless() {
+    if !can_rootless() {
+        return;
+    }
+    hostile_archives(true);
 }

@@ -62,12 +62,26 @@ enum Sub {
         #[arg(value_name = "CONTAINER", required = true)]
         names: Vec<String>,
     },
-    /// List the unpacked --image archives, their size and users
+    /// List images: imported ones by name, and the unpacked --image archives
     Images,
-    /// Remove unpacked --image archives (by IMAGE ID or archive path); refused while a container uses one
+    /// Remove images (NAME[:TAG], IMAGE ID, or a --image archive's path); refused while a container uses one
     Rmi {
         #[arg(value_name = "IMAGE", required = true)]
         names: Vec<String>,
+    },
+    /// Import an image archive: a rootfs tarball, an OCI image layout or a docker-archive (gzip'd or not)
+    Import {
+        #[arg(value_name = "TAR")]
+        archive: PathBuf,
+        #[arg(value_name = "NAME[:TAG]")]
+        name: String,
+    },
+    /// Make a new image of a container's changes (its write layer on top of its image)
+    Commit {
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+        #[arg(value_name = "NAME[:TAG]")]
+        name: String,
     },
     /// Print a shell completion script
     Completion {
@@ -107,8 +121,8 @@ struct RunArgs {
     /// Use DIR as the image layer
     #[arg(long, value_name = "DIR", group = "img")]
     rootfs: Option<PathBuf>,
-    /// Use a tar archive as the image layer (unpacked once, cached)
-    #[arg(long, value_name = "TAR", group = "img")]
+    /// Use a tar archive as the image layer (unpacked once, cached), or an imported image by name
+    #[arg(long, value_name = "TAR|NAME", group = "img")]
     image: Option<PathBuf>,
     /// Run an OCI bundle's config.json as is (no overlay)
     #[arg(long, value_name = "DIR", group = "img")]
@@ -173,7 +187,7 @@ struct RunArgs {
     /// Read KEY=VAL lines from a file (# comments, KEY alone: the host's value)
     #[arg(long = "env-file", value_name = "FILE")]
     env_file: Vec<PathBuf>,
-    /// The command and its arguments
+    /// [IMAGE] COMMAND [ARG...]: an imported image's name first runs that image (its Cmd when no command follows)
     #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = false)]
     cmd: Vec<String>,
 }
@@ -205,6 +219,8 @@ pub enum Image {
     Rootfs(PathBuf),
     Tar(PathBuf),
     Bundle(PathBuf),
+    /// An imported image, by id.
+    Named(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,6 +263,9 @@ pub struct RunOpts {
     pub read_only: bool,
     pub tmpfs: Vec<Tmpfs>,
     pub init: bool,
+    /// `--entrypoint`: replaces the image's (and drops its Cmd).
+    pub entrypoint: Option<String>,
+    /// The operands: `[IMAGE] COMMAND...` (see `run::resolve_image`).
     pub cmd: Vec<String>,
 }
 
@@ -279,6 +298,8 @@ pub enum Cmd {
     Rm { force: bool, names: Vec<String> },
     Images,
     Rmi { names: Vec<String> },
+    Import { archive: PathBuf, name: String },
+    Commit { container: String, name: String },
 }
 
 /// One line for a clap error, in nsrun's words where docker users know
@@ -333,6 +354,8 @@ pub fn parse(args: &[String]) -> Result<Cmd, Fail> {
         Sub::Rm { force, names } => Cmd::Rm { force, names },
         Sub::Images => Cmd::Images,
         Sub::Rmi { names } => Cmd::Rmi { names },
+        Sub::Import { archive, name } => Cmd::Import { archive, name },
+        Sub::Commit { container, name } => Cmd::Commit { container, name },
         Sub::Completion { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "nsrun", &mut out);
@@ -412,10 +435,7 @@ fn run_opts(r: RunArgs) -> Result<RunOpts, Fail> {
             Mount::Tmpfs(t) => tmpfs.push(t),
         }
     }
-    let mut cmd = r.cmd;
-    if let Some(e) = r.entrypoint.filter(|e| !e.is_empty()) {
-        cmd.insert(0, e);
-    }
+    let cmd = r.cmd;
     let limits = crate::limits::LimitOpts {
         memory: r.memory,
         memory_swap: r.memory_swap,
@@ -442,6 +462,7 @@ fn run_opts(r: RunArgs) -> Result<RunOpts, Fail> {
         read_only: r.read_only,
         tmpfs,
         init: r.init,
+        entrypoint: r.entrypoint,
         cmd,
     };
     if let Some(w) = &o.workdir {
@@ -456,9 +477,6 @@ fn run_opts(r: RunArgs) -> Result<RunOpts, Fail> {
         if h.is_empty() || h.len() > 64 || !h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
             return Err(Fail::new(125, format!("invalid hostname {h:?}")));
         }
-    }
-    if o.cmd.is_empty() && !matches!(o.image, Image::Bundle(_)) {
-        return Err(Fail::new(125, "\"nsrun run\" requires a command to run (see 'nsrun run --help')"));
     }
     Ok(o)
 }

@@ -206,11 +206,16 @@ fn mount_overlay(o: &Overlay) -> Result<()> {
     let none = None::<&str>;
     mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_SLAVE, none).ctx(|| "make / rslave".to_owned())?;
     for l in &o.layers {
-        let paths = [&l.lower, &l.upper, &l.work];
-        if paths.iter().any(|p| p.to_string_lossy().contains([',', ':'])) {
-            return Err(Fail::new(125, format!("overlay path with ',' or ':' is not supported: {}", l.upper.display())));
+        let paths = [&l.lower, &l.upper, &l.work].into_iter().chain(&l.lowers);
+        if let Some(bad) = paths.into_iter().find(|p| p.to_string_lossy().contains([',', ':'])) {
+            return Err(Fail::new(125, format!("overlay path with ',' or ':' is not supported: {}", bad.display())));
         }
-        let mut data = format!("lowerdir={},upperdir={},workdir={}", l.lower.display(), l.upper.display(), l.work.display());
+        let mut lower = l.lower.display().to_string();
+        for more in &l.lowers {
+            lower.push(':');
+            lower.push_str(&more.to_string_lossy());
+        }
+        let mut data = format!("lowerdir={lower},upperdir={},workdir={}", l.upper.display(), l.work.display());
         if o.userxattr {
             data.push_str(",userxattr");
         }

@@ -25,6 +25,7 @@ mod cli;
 mod config;
 mod exec;
 mod identity;
+mod images;
 mod image;
 mod init;
 mod limits;
@@ -85,6 +86,8 @@ fn main() {
         cli::Cmd::Rm { force, names } => ops::rm(force, &names),
         cli::Cmd::Images => ops::images(),
         cli::Cmd::Rmi { names } => ops::rmi(&names),
+        cli::Cmd::Import { archive, name } => state::root().and_then(|r| images::import::import(&r, &archive, &name)),
+        cli::Cmd::Commit { container, name } => state::root().and_then(|r| images::commit::commit(&r, &container, &name)),
     });
     let code = match result {
         Ok(code) => code,

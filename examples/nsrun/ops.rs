@@ -182,7 +182,7 @@ fn rm_one(root: &Path, force: bool, name: &str) -> Result<()> {
 }
 
 /// Bytes under `p` (files and symlinks, not following them).
-fn disk_size(p: &Path) -> u64 {
+pub fn disk_size(p: &Path) -> u64 {
     let Ok(md) = std::fs::symlink_metadata(p) else { return 0 };
     if !md.is_dir() {
         return md.len();
@@ -206,22 +206,32 @@ fn image_users(root: &Path, id: &str) -> Vec<String> {
 
 pub fn images() -> Result<i32> {
     let root = state::root()?;
-    let rows: Vec<[String; 4]> = crate::image::cached(&root)
-        .into_iter()
-        .map(|(id, dir)| {
-            let source = std::fs::read_to_string(crate::image::source_file(&dir)).unwrap_or_else(|_| "?".to_owned());
-            [id.clone(), human(disk_size(&dir)), image_users(&root, &id).len().to_string(), source]
-        })
-        .collect();
-    let head = ["IMAGE ID", "SIZE", "CONTAINERS", "SOURCE"].map(str::to_owned);
-    let mut w = [0usize; 3];
+    let store = crate::images::Store::open(&root);
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    for img in store.all() {
+        let size = human(store.size(&img));
+        let users = image_users(&root, &img.id).len().to_string();
+        let names = store.names_of(&img.id);
+        let names = if names.is_empty() { vec!["<none>:<none>".to_owned()] } else { names };
+        for n in names {
+            let (repo, tag) = n.rsplit_once(':').unwrap_or((&n, ""));
+            rows.push([repo.to_owned(), tag.to_owned(), img.id[..12].to_owned(), size.clone(), users.clone()]);
+        }
+    }
+    // The archives `run --image TAR` unpacked.
+    for (id, dir) in crate::image::cached(&root) {
+        let source = std::fs::read_to_string(crate::image::source_file(&dir)).unwrap_or_else(|_| "?".to_owned());
+        rows.push([source, "<archive>".to_owned(), id.clone(), human(disk_size(&dir)), image_users(&root, &id).len().to_string()]);
+    }
+    let head = ["REPOSITORY", "TAG", "IMAGE ID", "SIZE", "CONTAINERS"].map(str::to_owned);
+    let mut w = [0usize; 4];
     for row in std::iter::once(&head).chain(&rows) {
-        for (i, c) in row.iter().take(3).enumerate() {
+        for (i, c) in row.iter().take(4).enumerate() {
             w[i] = w[i].max(c.chars().count());
         }
     }
     for row in std::iter::once(&head).chain(&rows) {
-        println!("{:<w0$}   {:<w1$}   {:<w2$}   {}", row[0], row[1], row[2], row[3], w0 = w[0], w1 = w[1], w2 = w[2]);
+        println!("{:<w0$}   {:<w1$}   {:<w2$}   {:<w3$}   {}", row[0], row[1], row[2], row[3], row[4], w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3]);
     }
     Ok(0)
 }
@@ -242,6 +252,10 @@ pub fn rmi(names: &[String]) -> Result<i32> {
 }
 
 fn rmi_one(root: &Path, name: &str) -> Result<String> {
+    let store = crate::images::Store::open(root);
+    if store.lookup(name).is_some() {
+        return store.remove(name, |id| image_users(root, id));
+    }
     let by_path = std::fs::canonicalize(name).ok().map(|p| p.into_os_string());
     let (id, dir) = crate::image::cached(root)
         .into_iter()

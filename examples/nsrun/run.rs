@@ -26,7 +26,61 @@ struct Plan {
     msg: InitMsg,
 }
 
+/// `nsrun run NAME [CMD...]`: with no --rootfs/--image/--bundle, a first
+/// operand naming an imported image is the image (`--image NAME` too, when
+/// NAME is no file). Its config then gives what the flags do not, as
+/// docker: Entrypoint (unless --entrypoint) + the command or else Cmd,
+/// Env under -e, WorkingDir under -w, User under -u.
+fn resolve_image(mut o: RunOpts) -> Result<RunOpts> {
+    let store = crate::images::Store::open(&state::root()?);
+    let rec = match &o.image {
+        Image::Host => match o.cmd.first().and_then(|c| store.lookup(c)) {
+            Some(r) => {
+                o.cmd.remove(0);
+                Some(r)
+            }
+            None => None,
+        },
+        Image::Tar(t) if !t.exists() => {
+            let name = t.to_string_lossy();
+            Some(store.lookup(&name).ok_or_else(|| Fail::new(125, format!("image {name}: no such file or directory, and no imported image of that name")))?)
+        }
+        _ => None,
+    };
+    if let Some(rec) = rec {
+        o.image = Image::Named(rec.id.clone());
+        let c = &rec.config;
+        let mut argv = match &o.entrypoint {
+            Some(e) if !e.is_empty() => vec![e.clone()],
+            Some(_) => Vec::new(),
+            None => c.entrypoint.clone().unwrap_or_default(),
+        };
+        if !o.cmd.is_empty() {
+            argv.append(&mut o.cmd);
+        } else if o.entrypoint.is_none() {
+            argv.extend(c.cmd.clone().unwrap_or_default());
+        }
+        o.cmd = argv;
+        let mut env = c.env.clone().unwrap_or_default();
+        env.append(&mut o.env);
+        o.env = env;
+        if o.workdir.is_none() {
+            o.workdir = c.working_dir.clone().filter(|w| !w.is_empty());
+        }
+        if o.user.is_none() {
+            o.user = c.user.clone().filter(|u| !u.is_empty());
+        }
+    } else if let Some(e) = o.entrypoint.take().filter(|e| !e.is_empty()) {
+        o.cmd.insert(0, e);
+    }
+    if o.cmd.is_empty() && !matches!(o.image, Image::Bundle(_)) {
+        return Err(Fail::new(125, "\"nsrun run\" requires a command to run (see 'nsrun run --help')"));
+    }
+    Ok(o)
+}
+
 pub fn run(o: RunOpts) -> Result<i32> {
+    let o = resolve_image(o)?;
     // Checks that leave nothing behind when they fail.
     crate::image::validate(&o.image)?;
     for v in &o.volumes {
@@ -81,7 +135,11 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
         ambient_within_inheritable(&mut spec);
     } else {
         let layer = prepared.overlay.as_ref().and_then(|ov| ov.layers.iter().find(|l| l.target == prepared.root));
-        let image_root = layer.map(|l| l.lower.clone()).unwrap_or_else(|| PathBuf::from("/"));
+        // The topmost image layer holding /etc/passwd (for --user NAME).
+        let image_root = layer
+            .and_then(|l| std::iter::once(&l.lower).chain(&l.lowers).find(|d| d.join("etc/passwd").exists()).or(Some(&l.lower)))
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from("/"));
         crate::config::customize(&mut spec, o, &image_root, layer.map(|l| l.upper.as_path()), dir, &hostname)?;
         crate::security::apply_to(&mut spec, &o.security)?;
     }
