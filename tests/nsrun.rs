@@ -458,7 +458,10 @@ fn exit_codes_and_bad_input_leave_nothing_behind() {
     // flag the completion script knows for it appears in its help.
     let bash = ctx.ok(&["completion", "bash"]);
     assert!(bash.contains("complete -F _nsrun") && bash.contains("--security-opt"), "{bash}");
-    for sub in ["run", "exec", "ps", "logs", "stop", "rm", "images", "rmi", "completion"] {
+    for sub in [
+        "run", "exec", "ps", "logs", "stop", "rm", "images", "rmi", "completion", "import", "commit", "kill", "wait", "start", "restart",
+        "inspect", "top", "stats", "prune",
+    ] {
         let o = ctx.run(&[sub, "--help"]);
         let help = stdout(&o);
         assert!(o.status.success() && help.contains(&format!("Usage: nsrun {sub}")), "{sub} --help: {help}");
@@ -1255,4 +1258,80 @@ fn hostile_archives_are_refused_and_leave_nothing_rootless() {
         return;
     }
     hostile_archives(true);
+}
+
+fn lifecycle_commands(rootless: bool) {
+    let tag = if rootless { "life-rl" } else { "life" };
+    let Some(r) = busybox_rootfs(tag, APPLETS) else { return };
+    let ctx = Ctx::new(tag, rootless);
+    let rootfs = r.to_str().unwrap();
+    let mounts = OwnMounts::new(&[&ctx.state, r.path()]);
+    let name = format!("{tag}-{}", rand_u32());
+    let script = "echo one; echo two; echo three; echo run >> /runs; trap 'exit 3' TERM; while :; do sleep 1; done";
+    ctx.ok(&["run", "-d", "--name", &name, "--rootfs", rootfs, "sh", "-c", script]);
+    // logs --tail, -f (ends when the container does).
+    let t = Instant::now();
+    while !ctx.ok(&["logs", &name]).contains("three") {
+        assert!(t.elapsed() < Duration::from_secs(10), "no output");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(ctx.ok(&["logs", "--tail", "2", &name]), "two\nthree\n");
+    // top: PID 1's command line among the container's processes.
+    assert!(ctx.ok(&["top", &name]).contains("echo one"), "top");
+    // ps --format: json and a template.
+    let line = ctx.ok(&["ps", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!((v["Name"].as_str(), v["State"].as_str()), (Some(name.as_str()), Some("running")), "{line}");
+    assert_eq!(ctx.ok(&["ps", "--format", "{{.Name}}:{{.State}}"]).trim(), format!("{name}:running"));
+    assert_eq!(ctx.run(&["ps", "--format", "{{.Nope}}"]).status.code(), Some(125));
+    // inspect: JSON with state and config.
+    let i: serde_json::Value = serde_json::from_str(&ctx.ok(&["inspect", &name])).unwrap();
+    assert_eq!(i[0]["State"]["Running"], serde_json::json!(true), "{i}");
+    assert_eq!(i[0]["Config"]["Cmd"][0], serde_json::json!("sh"), "{i}");
+    assert!(i[0]["Mounts"].as_array().is_some_and(|m| m.iter().any(|m| m["destination"] == "/etc/hosts")), "{i}");
+    // kill -s TERM, then wait prints the status (the trap's 3).
+    let follow = ctx.cmd(&["logs", "-f", &name]).stdout(Stdio::piped()).spawn().unwrap();
+    ctx.ok(&["kill", "-s", "TERM", &name]);
+    assert_eq!(ctx.ok(&["wait", &name]).trim(), "3");
+    let o = follow.wait_with_output().unwrap();
+    assert!(o.status.success() && stdout(&o).ends_with("three\n"), "logs -f ended with the container: {}", stdout(&o));
+    // start: the same container again, write layer kept.
+    ctx.ok(&["start", &name]);
+    let t = Instant::now();
+    while ctx.ok(&["exec", &name, "cat", "/runs"]) != "run\nrun\n" {
+        assert!(t.elapsed() < Duration::from_secs(10), "second run not seen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ctx.ok(&["restart", "-t", "1", &name]);
+    assert_eq!(ctx.ok(&["ps", "--format", "{{.State}}"]).trim(), "running");
+    // kill (SIGKILL by default), prune removes the stopped container.
+    ctx.ok(&["kill", &name]);
+    assert_eq!(ctx.ok(&["wait", &name]).trim(), "137");
+    if !rootless {
+        let s = ctx.ok(&["stats", "--no-stream", &name]);
+        assert!(s.starts_with("NAME"), "{s}");
+    }
+    assert_eq!(ctx.ok(&["prune"]).trim(), name);
+    // One rule for every command: 125 for an unknown container.
+    for sub in [&["kill", "nope"][..], &["wait", "nope"], &["start", "nope"], &["inspect", "nope"], &["top", "nope"], &["logs", "nope"]] {
+        let o = ctx.run(sub);
+        assert_eq!(o.status.code(), Some(125), "{sub:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("no such container"), "{sub:?}: {}", stderr(&o));
+    }
+    ctx.assert_empty();
+    mounts.assert_unchanged(tag);
+}
+
+#[test]
+fn lifecycle_kill_wait_start_restart_inspect_logs_top_ps_format_prune() {
+    require_root!();
+    lifecycle_commands(false);
+}
+
+#[test]
+fn lifecycle_kill_wait_start_restart_inspect_logs_top_ps_format_prune_rootless() {
+    if !can_rootless() {
+        return;
+    }
+    lifecycle_commands(true);
 }

@@ -40,12 +40,67 @@ enum Sub {
         /// Only print names
         #[arg(short, long)]
         quiet: bool,
+        /// json, or a template of {{.Name}} {{.ID}} {{.Image}} {{.Command}} {{.Status}} {{.State}} {{.Pid}} {{.CreatedAt}}
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
     },
     /// Print the log of a detached container
     Logs {
         #[arg(value_name = "CONTAINER")]
         name: String,
+        /// Keep printing what it writes until it stops
+        #[arg(short, long)]
+        follow: bool,
+        /// Print only the last N lines
+        #[arg(short = 'n', long, value_name = "N")]
+        tail: Option<usize>,
     },
+    /// Send a signal to containers' PID 1 (default SIGKILL)
+    Kill {
+        /// Signal name or number
+        #[arg(short, long, value_name = "SIGNAL", default_value = "KILL", value_parser = crate::lifecycle::parse_signal)]
+        signal: nix::sys::signal::Signal,
+        #[arg(value_name = "CONTAINER", required = true)]
+        names: Vec<String>,
+    },
+    /// Block until containers stop, then print their exit codes
+    Wait {
+        #[arg(value_name = "CONTAINER", required = true)]
+        names: Vec<String>,
+    },
+    /// Start stopped containers again, detached, with their write layers
+    Start {
+        #[arg(value_name = "CONTAINER", required = true)]
+        names: Vec<String>,
+    },
+    /// Stop then start containers
+    Restart {
+        /// Seconds to wait before killing it
+        #[arg(short = 't', long = "time", visible_alias = "timeout", value_name = "SECONDS", default_value_t = 10)]
+        time: u64,
+        #[arg(value_name = "CONTAINER", required = true)]
+        names: Vec<String>,
+    },
+    /// Print containers' configuration and state as JSON
+    Inspect {
+        #[arg(value_name = "CONTAINER", required = true)]
+        names: Vec<String>,
+    },
+    /// List a running container's processes
+    Top {
+        #[arg(value_name = "CONTAINER")]
+        name: String,
+    },
+    /// Show CPU, memory and pids figures from containers' cgroups
+    Stats {
+        /// Print once instead of every second
+        #[arg(long = "no-stream")]
+        no_stream: bool,
+        #[arg(value_name = "CONTAINER")]
+        names: Vec<String>,
+    },
+    /// Remove every stopped container
+    Prune,
     /// Stop running containers: SIGTERM, then SIGKILL after a grace period
     Stop {
         /// Seconds to wait before killing it
@@ -263,6 +318,8 @@ pub struct RunOpts {
     pub read_only: bool,
     pub tmpfs: Vec<Tmpfs>,
     pub init: bool,
+    /// The command line as given (recorded for `start`).
+    pub argv: Vec<String>,
     /// `--entrypoint`: replaces the image's (and drops its Cmd).
     pub entrypoint: Option<String>,
     /// The operands: `[IMAGE] COMMAND...` (see `run::resolve_image`).
@@ -292,13 +349,21 @@ pub enum Cmd {
     Print(String),
     Run(RunOpts),
     Exec(ExecOpts),
-    Ps { all: bool, quiet: bool },
-    Logs { name: String },
+    Ps { all: bool, quiet: bool, format: Option<String> },
+    Logs { name: String, follow: bool, tail: Option<usize> },
     Stop { timeout: u64, names: Vec<String> },
     Rm { force: bool, names: Vec<String> },
     Images,
     Rmi { names: Vec<String> },
     Import { archive: PathBuf, name: String },
+    Kill { signal: nix::sys::signal::Signal, names: Vec<String> },
+    Wait { names: Vec<String> },
+    Start { names: Vec<String> },
+    Restart { timeout: u64, names: Vec<String> },
+    Inspect { names: Vec<String> },
+    Top { name: String },
+    Stats { no_stream: bool, names: Vec<String> },
+    Prune,
     Commit { container: String, name: String },
 }
 
@@ -340,7 +405,19 @@ pub fn parse(args: &[String]) -> Result<Cmd, Fail> {
         Err(e) => return Err(clap_fail(e, args)),
     };
     Ok(match cli.cmd {
-        Sub::Run(r) => Cmd::Run(run_opts(r)?),
+        Sub::Run(r) => {
+            let mut o = run_opts(r)?;
+            o.argv = args.to_vec();
+            Cmd::Run(o)
+        }
+        Sub::Kill { signal, names } => Cmd::Kill { signal, names },
+        Sub::Wait { names } => Cmd::Wait { names },
+        Sub::Start { names } => Cmd::Start { names },
+        Sub::Restart { time, names } => Cmd::Restart { timeout: time, names },
+        Sub::Inspect { names } => Cmd::Inspect { names },
+        Sub::Top { name } => Cmd::Top { name },
+        Sub::Stats { no_stream, names } => Cmd::Stats { no_stream, names },
+        Sub::Prune => Cmd::Prune,
         Sub::Exec(x) => Cmd::Exec(ExecOpts {
             interactive: x.interactive,
             tty: x.tty,
@@ -348,8 +425,8 @@ pub fn parse(args: &[String]) -> Result<Cmd, Fail> {
             name: x.name,
             cmd: x.cmd,
         }),
-        Sub::Ps { all, quiet } => Cmd::Ps { all, quiet },
-        Sub::Logs { name } => Cmd::Logs { name },
+        Sub::Ps { all, quiet, format } => Cmd::Ps { all, quiet, format },
+        Sub::Logs { name, follow, tail } => Cmd::Logs { name, follow, tail },
         Sub::Stop { time, names } => Cmd::Stop { timeout: time, names },
         Sub::Rm { force, names } => Cmd::Rm { force, names },
         Sub::Images => Cmd::Images,
@@ -462,6 +539,7 @@ fn run_opts(r: RunArgs) -> Result<RunOpts, Fail> {
         read_only: r.read_only,
         tmpfs,
         init: r.init,
+        argv: Vec::new(),
         entrypoint: r.entrypoint,
         cmd,
     };

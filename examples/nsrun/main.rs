@@ -28,6 +28,7 @@ mod identity;
 mod images;
 mod image;
 mod init;
+mod lifecycle;
 mod limits;
 mod ops;
 mod reaper;
@@ -80,8 +81,16 @@ fn main() {
         }
         cli::Cmd::Run(o) => run::run(o),
         cli::Cmd::Exec(o) => exec::exec(o),
-        cli::Cmd::Ps { all, quiet } => ops::ps(all, quiet),
-        cli::Cmd::Logs { name } => ops::logs(&name),
+        cli::Cmd::Ps { all, quiet, format } => ops::ps(all, quiet, format.as_deref()),
+        cli::Cmd::Logs { name, follow, tail } => ops::logs(&name, follow, tail),
+        cli::Cmd::Kill { signal, names } => lifecycle::kill_cmd(signal, &names),
+        cli::Cmd::Wait { names } => lifecycle::wait(&names),
+        cli::Cmd::Start { names } => lifecycle::start(&names),
+        cli::Cmd::Restart { timeout, names } => lifecycle::restart(timeout, &names),
+        cli::Cmd::Inspect { names } => lifecycle::inspect(&names),
+        cli::Cmd::Top { name } => lifecycle::top(&name),
+        cli::Cmd::Stats { no_stream, names } => lifecycle::stats(no_stream, &names),
+        cli::Cmd::Prune => lifecycle::prune(),
         cli::Cmd::Stop { timeout, names } => ops::stop(timeout, &names),
         cli::Cmd::Rm { force, names } => ops::rm(force, &names),
         cli::Cmd::Images => ops::images(),

@@ -24,6 +24,8 @@ struct Plan {
     record: Record,
     cfg: BootstrapConfig,
     msg: InitMsg,
+    /// `start` of an existing container: a failure keeps its directory.
+    keep_dir: bool,
 }
 
 /// `nsrun run NAME [CMD...]`: with no --rootfs/--image/--bundle, a first
@@ -77,6 +79,18 @@ fn resolve_image(mut o: RunOpts) -> Result<RunOpts> {
         return Err(Fail::new(125, "\"nsrun run\" requires a command to run (see 'nsrun run --help')"));
     }
     Ok(o)
+}
+
+/// `nsrun start`: run a stopped container again, detached, from its
+/// recorded command line, in its directory (write layer kept).
+pub fn restart(root: &Path, dir: &Path, old: &Record, o: RunOpts) -> Result<()> {
+    let o = resolve_image(o)?;
+    crate::image::validate(&o.image)?;
+    let mut plan = plan(root, dir, &old.id, &old.name, &o)?;
+    plan.keep_dir = true;
+    plan.record.created = old.created;
+    plan.record.auto_remove = old.auto_remove;
+    detached(plan).map(drop)
 }
 
 pub fn run(o: RunOpts) -> Result<i32> {
@@ -203,7 +217,10 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
         image_id: prepared.image_id,
         security: Some(crate::security::exec_part(&spec)),
         cgroup: None,
+        args: o.argv.clone(),
     };
+    let cfg_path = dir.join("config.json");
+    std::fs::write(&cfg_path, &msg.spec).ctx(|| format!("write {}", cfg_path.display()))?;
     let mut record = record;
     if !matches!(o.image, Image::Bundle(_)) {
         record.cgroup = crate::limits::create(&o.limits, id)?;
@@ -212,7 +229,7 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
         record.cgroup.as_ref().map(crate::limits::remove);
         return Err(Fail::new(125, format!("write the state of {name}: {e}")));
     }
-    Ok(Plan { dir: dir.to_owned(), record, cfg, msg })
+    Ok(Plan { dir: dir.to_owned(), record, cfg, msg, keep_dir: false })
 }
 
 /// The kernel raises an ambient capability only when it is permitted and
@@ -286,7 +303,14 @@ fn rootless_maps(cfg: &mut BootstrapConfig) -> Result<()> {
 /// A container that did not start: its cgroup and directory go.
 fn discard(plan: &Plan) {
     plan.record.cgroup.as_ref().map(crate::limits::remove);
-    let _ = state::remove_dir(&plan.dir);
+    if plan.keep_dir {
+        let mut r = plan.record.clone();
+        r.status = Status::Exited;
+        r.cgroup = None;
+        let _ = state::save(&plan.dir, &r);
+    } else {
+        let _ = state::remove_dir(&plan.dir);
+    }
 }
 
 fn cgroup_procs(plan: &Plan) -> Result<Vec<std::os::fd::OwnedFd>> {

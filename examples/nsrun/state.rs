@@ -59,6 +59,9 @@ pub struct Record {
     /// The container's cgroup (root only), removed when it ends.
     #[serde(default)]
     pub cgroup: Option<nsboot_oci::cgroups::Cgroup>,
+    /// The `nsrun` arguments it was created with (for `start`).
+    #[serde(default)]
+    pub args: Vec<String>,
 }
 
 pub fn now() -> u64 {
