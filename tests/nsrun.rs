@@ -426,7 +426,7 @@ fn exit_codes_and_bad_input_leave_nothing_behind() {
         (&["run", "--rm", "--image", "/nonexistent.tar", "sh"], 125, "no such file"),
         (&["run", "--rm", "-v", "/nonexistent/src:/x", "--rootfs", rootfs, "sh"], 125, "does not exist"),
         (&["run", "--rm", "--name", "bad/name", "sh"], 125, "invalid container name"),
-        (&["run", "--rm", "--net", "bridge", "sh"], 125, "invalid network"),
+        (&["run", "--rm", "--net", "bad/net", "sh"], 125, "invalid network"),
         (&["run", "-it", "--rm", "sh"], 125, "not a TTY"),
         // One rule, docker's: 125 for nsrun's own errors, an unknown
         // container included; 126/127 and the command's status otherwise.
@@ -1334,4 +1334,144 @@ fn lifecycle_kill_wait_start_restart_inspect_logs_top_ps_format_prune_rootless()
         return;
     }
     lifecycle_commands(true);
+}
+
+/// A network namespace of this test's own with a veth to the host
+/// (10.199.N.1 host side, 10.199.N.2 inside), removed on drop.
+struct TestNetns {
+    name: String,
+    host_if: String,
+}
+
+impl TestNetns {
+    fn new(n: u32) -> Option<TestNetns> {
+        let name = format!("nsrun-t{}", rand_u32());
+        let host_if = format!("nsrt{}", n);
+        let sh = |c: &str| Command::new("sh").arg("-c").arg(c).status().is_ok_and(|s| s.success());
+        let ok = sh(&format!("ip netns add {name}"))
+            && sh(&format!("ip link add {host_if} type veth peer name eth0 netns {name}"))
+            && sh(&format!("ip addr add 10.199.{n}.1/30 dev {host_if} && ip link set {host_if} up"))
+            && sh(&format!("ip -n {name} addr add 10.199.{n}.2/30 dev eth0 && ip -n {name} link set eth0 up && ip -n {name} link set lo up"));
+        let t = TestNetns { name, host_if };
+        ok.then_some(t)
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.host_if]).status();
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// Commands run on drop (cleanup that must happen when an assertion fails).
+struct OnDrop(Vec<Command>);
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+fn rules_mentioning(what: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in ["filter", "nat"] {
+        let o = Command::new("iptables").args(["-t", t, "-S"]).output().unwrap();
+        out.extend(stdout(&o).lines().filter(|l| l.contains(what)).map(str::to_owned));
+    }
+    out
+}
+
+#[test]
+fn bridge_network_ping_port_publish_nat_and_teardown() {
+    require_root!();
+    if !have("ip") || !have("iptables") || !have("nsenter") {
+        common::skip("bridge networking needs ip (iproute2), iptables and nsenter");
+        return;
+    }
+    let Some(r) = busybox_rootfs("net", &[APPLETS, &["ping", "httpd", "wget", "nc"]].concat()) else { return };
+    std::fs::create_dir_all(r.join("www/cgi-bin")).unwrap();
+    std::fs::write(r.join("www/index.html"), "hello-web\n").unwrap();
+    std::fs::write(r.join("www/cgi-bin/peer"), "#!/bin/sh\necho\necho \"$REMOTE_ADDR\"\n").unwrap();
+    let _ = Command::new("chmod").args(["-R", "a+rx"]).arg(r.join("www")).status();
+    let ctx = Ctx::new("net", false);
+    let rootfs = r.to_str().unwrap();
+    let n = 1 + rand_u32() % 250;
+    let net = format!("t{}", rand_u32());
+    let subnet = format!("10.89.{n}.0/24");
+    ctx.ok(&["network", "create", "--subnet", &subnet, &net]);
+    assert!(ctx.ok(&["network", "ls"]).contains(&net));
+    let port = (20000 + rand_u32() % 20000).to_string();
+    let publish = format!("127.0.0.1:{port}:80");
+    let web = format!("web-{}", rand_u32());
+    let _cleanup = OnDrop(vec![ctx.cmd(&["rm", "-f", &web]), ctx.cmd(&["network", "rm", &net])]);
+    ctx.ok(&["run", "-d", "--name", &web, "--net", &net, "-p", &publish, "--rootfs", rootfs, "httpd", "-f", "-p", "80", "-h", "/www"]);
+    let i: serde_json::Value = serde_json::from_str(&ctx.ok(&["inspect", &web])).unwrap();
+    let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(ctx.container_dir(&web).join("state.json")).unwrap()).unwrap();
+    let web_ip = rec["network"]["addr"].as_str().unwrap().to_owned();
+    let host_if = rec["network"]["host_if"].as_str().unwrap().to_owned();
+    assert!(web_ip.starts_with(&format!("10.89.{n}.")), "{web_ip} {i}");
+    // A second container: its address in /etc/hosts, ping and wget across the bridge.
+    let out = ctx.ok(&[
+        "run", "--rm", "--net", &net, "--hostname", "client", "--rootfs", rootfs, "sh", "-c",
+        &format!("grep client /etc/hosts; ping -c1 -W3 {web_ip} >/dev/null && echo ping=ok; wget -qO- http://{web_ip}/"),
+    ]);
+    assert!(out.contains(&format!("10.89.{n}.")) && out.contains("\tclient"), "{out}");
+    assert!(out.contains("ping=ok") && out.contains("hello-web"), "{out}");
+    // The published port from the host's loopback.
+    let t = Instant::now();
+    let body = loop {
+        let o = Command::new("busybox").args(["wget", "-qO-", &format!("http://127.0.0.1:{port}/")]).output().unwrap();
+        if o.status.success() || t.elapsed() > Duration::from_secs(10) {
+            break stdout(&o);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(body, "hello-web\n");
+    // NAT: a server in a network namespace of this test (not the
+    // internet) sees the host's address, not the container's.
+    if let Some(ns) = TestNetns::new(n) {
+        let mut server = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "busybox", "httpd", "-f", "-p", "8000", "-h"])
+            .arg(r.join("www"))
+            .spawn()
+            .unwrap();
+        let out = ctx.ok(&[
+            "run", "--rm", "--net", &net, "--rootfs", rootfs, "sh", "-c",
+            &format!("for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://10.199.{n}.2:8000/cgi-bin/peer && break; sleep 0.2; done"),
+        ]);
+        let _ = server.kill();
+        let _ = server.wait();
+        assert_eq!(out.trim().trim_start_matches("[::ffff:").trim_end_matches(']'), format!("10.199.{n}.1"), "masqueraded to the host's address");
+    } else {
+        common::skip("ip netns add failed: NAT not checked");
+    }
+    // Teardown: the container's veth goes with it; network rm takes the
+    // bridge and its rules (refused while used).
+    assert_eq!(ctx.run(&["network", "rm", &net]).status.code(), Some(125));
+    ctx.ok(&["rm", "-f", &web]);
+    let t = Instant::now();
+    while Path::new("/sys/class/net").join(&host_if).exists() {
+        assert!(t.elapsed() < Duration::from_secs(5), "veth {host_if} left");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let bridge = serde_json::from_slice::<serde_json::Value>(&std::fs::read(ctx.root().join("networks").join(format!("{net}.json"))).unwrap()).unwrap()["bridge"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ctx.ok(&["network", "rm", &net]);
+    assert!(!Path::new("/sys/class/net").join(&bridge).exists(), "bridge {bridge} left");
+    assert_eq!(rules_mentioning(&bridge), Vec::<String>::new(), "rules left");
+    assert_eq!(rules_mentioning(&subnet), Vec::<String>::new(), "rules left");
+    // Rootless and bad input: 125.
+    for (args, text) in [
+        (vec!["run", "--rm", "-p", "80:80", "--rootfs", rootfs, "true"], "-p needs a bridge network"),
+        (vec!["run", "--rm", "--net", "nosuchnet", "--rootfs", rootfs, "true"], "network nosuchnet not found"),
+    ] {
+        let o = ctx.run(&args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}");
+        assert!(stderr(&o).contains(text), "{args:?}: {}", stderr(&o));
+    }
+    ctx.assert_empty();
 }

@@ -138,10 +138,33 @@ enum Sub {
         #[arg(value_name = "NAME[:TAG]")]
         name: String,
     },
+    /// Manage bridge networks (root)
+    Network {
+        #[command(subcommand)]
+        cmd: NetCmd,
+    },
     /// Print a shell completion script
     Completion {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetCmd {
+    /// Create a bridge network
+    Create {
+        /// The network's subnet
+        #[arg(long, value_name = "CIDR", default_value = "10.89.0.0/24")]
+        subnet: String,
+        name: String,
+    },
+    /// List networks
+    Ls,
+    /// Remove networks (refused while a container uses one): their bridge and rules go
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
     },
 }
 
@@ -185,9 +208,12 @@ struct RunArgs {
     /// Container host name (default: the container id)
     #[arg(long)]
     hostname: Option<String>,
-    /// Network: only loopback, or the host's
-    #[arg(long = "net", visible_alias = "network", value_name = "none|host", value_parser = parse_net, default_value = "none")]
+    /// Network: none (loopback only), host, bridge (root: a veth on nsrun0, 10.88.0.0/16, NAT) or a network's name
+    #[arg(long = "net", visible_alias = "network", value_name = "none|host|bridge|NAME", value_parser = parse_net, default_value = "none")]
     net: Net,
+    /// Publish a container port on the host: [IP:]HOST:CONTAINER[/tcp|/udp] (bridge networks)
+    #[arg(short, long = "publish", value_name = "[IP:]HOST:CTR[/udp]", value_parser = crate::net::proxy::parse)]
+    publish: Vec<crate::net::proxy::Port>,
     /// Give the container every capability, no seccomp filter, no no_new_privs
     #[arg(long)]
     privileged: bool,
@@ -285,17 +311,20 @@ pub struct Volume {
     pub readonly: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Net {
     None,
     Host,
+    /// A bridge network by name (`bridge`: the default one, nsrun0).
+    Bridge(String),
 }
 
 fn parse_net(v: &str) -> Result<Net, String> {
     match v {
         "none" => Ok(Net::None),
         "host" => Ok(Net::Host),
-        _ => Err(format!("invalid network {v:?}: use none or host")),
+        _ if check_name(v).is_ok() => Ok(Net::Bridge(v.to_owned())),
+        _ => Err(format!("invalid network {v:?}: use none, host, bridge or a network's name")),
     }
 }
 
@@ -311,6 +340,7 @@ pub struct RunOpts {
     pub image: Image,
     pub hostname: Option<String>,
     pub net: Net,
+    pub publish: Vec<crate::net::proxy::Port>,
     pub security: SecurityOpts,
     pub user: Option<String>,
     pub workdir: Option<String>,
@@ -365,6 +395,7 @@ pub enum Cmd {
     Stats { no_stream: bool, names: Vec<String> },
     Prune,
     Commit { container: String, name: String },
+    Network(NetCmd),
 }
 
 /// One line for a clap error, in nsrun's words where docker users know
@@ -418,6 +449,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, Fail> {
         Sub::Top { name } => Cmd::Top { name },
         Sub::Stats { no_stream, names } => Cmd::Stats { no_stream, names },
         Sub::Prune => Cmd::Prune,
+        Sub::Network { cmd } => Cmd::Network(cmd),
         Sub::Exec(x) => Cmd::Exec(ExecOpts {
             interactive: x.interactive,
             tty: x.tty,
@@ -532,6 +564,7 @@ fn run_opts(r: RunArgs) -> Result<RunOpts, Fail> {
         image,
         hostname: r.hostname,
         net: r.net,
+        publish: r.publish,
         security,
         user: r.user,
         workdir: r.workdir,
@@ -543,6 +576,9 @@ fn run_opts(r: RunArgs) -> Result<RunOpts, Fail> {
         entrypoint: r.entrypoint,
         cmd,
     };
+    if !o.publish.is_empty() && !matches!(o.net, Net::Bridge(_)) {
+        return Err(Fail::new(125, "-p needs a bridge network (--net bridge)"));
+    }
     if let Some(w) = &o.workdir {
         if !w.starts_with('/') {
             return Err(Fail::new(125, format!("invalid --workdir {w:?}: the path must be absolute")));

@@ -10,7 +10,7 @@ use crate::{Context, Result};
 
 /// Apply the flags to `spec`; `image_root` is the image's root on the
 /// host (for `--user NAME`), `dir` the container's directory.
-pub fn customize(spec: &mut Value, o: &RunOpts, image_root: &Path, upper: Option<&Path>, dir: &Path, hostname: &str) -> Result<()> {
+pub fn customize(spec: &mut Value, o: &RunOpts, image_root: &Path, upper: Option<&Path>, dir: &Path, hostname: &str, addr: Option<std::net::Ipv4Addr>) -> Result<()> {
     if let Some(u) = &o.user {
         let user = crate::identity::resolve(u, image_root)?;
         spec["process"]["user"] = user.to_json();
@@ -33,7 +33,8 @@ pub fn customize(spec: &mut Value, o: &RunOpts, image_root: &Path, upper: Option
         spec["process"]["rlimits"] = rl;
     }
     let mounts = spec["mounts"].as_array_mut().expect("built spec has mounts");
-    for m in crate::identity::etc_files(dir, hostname, o.net == crate::cli::Net::None, None)? {
+    let addr = addr.map(|a| a.to_string());
+    for m in crate::identity::etc_files(dir, hostname, o.net != crate::cli::Net::Host, addr.as_deref())? {
         // A file the image lacks is made in the write layer first: the
         // bind needs a mount point, and an unprivileged user cannot
         // create one in an image directory owned by a user it has not

@@ -217,6 +217,9 @@ pub fn prune() -> Result<i32> {
             continue;
         }
         rec.cgroup.as_ref().map(crate::limits::remove);
+        if let Some(a) = &rec.network {
+            crate::net::release(&root, a);
+        }
         if state::remove_dir(&dir).is_ok() {
             println!("{}", rec.name);
         }

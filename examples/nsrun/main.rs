@@ -30,6 +30,7 @@ mod image;
 mod init;
 mod lifecycle;
 mod limits;
+mod net;
 mod ops;
 mod reaper;
 mod run;
@@ -65,6 +66,39 @@ impl<T, E: std::fmt::Display> Context<T> for std::result::Result<T, E> {
     }
 }
 
+fn net_cmd(c: cli::NetCmd) -> Result<i32> {
+    let root = state::root()?;
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Fail::new(125, "bridge networks need root (rootless: --net none or host)"));
+    }
+    match c {
+        cli::NetCmd::Create { subnet, name } => {
+            let n = net::create(&root, &name, &subnet)?;
+            println!("{}", n.name);
+        }
+        cli::NetCmd::Ls => {
+            println!("{:<20} {:<16} SUBNET", "NAME", "BRIDGE");
+            for n in net::list(&root) {
+                println!("{:<20} {:<16} {}/{}", n.name, n.bridge, n.subnet, n.prefix);
+            }
+        }
+        cli::NetCmd::Rm { names } => {
+            for n in names {
+                let users = |net: &str| -> Vec<String> {
+                    state::list(&root)
+                        .into_iter()
+                        .filter(|(_, r)| state::is_running(r) && r.network.as_ref().is_some_and(|a| a.network == net))
+                        .map(|(_, r)| r.name)
+                        .collect()
+                };
+                net::remove(&root, &n, users)?;
+                println!("{n}");
+            }
+        }
+    }
+    Ok(0)
+}
+
 fn main() {
     // First thing: when started as a bootstrap this runs stage-0/1/2 and
     // returns only in stage-2, inside the container's namespaces.
@@ -91,6 +125,7 @@ fn main() {
         cli::Cmd::Top { name } => lifecycle::top(&name),
         cli::Cmd::Stats { no_stream, names } => lifecycle::stats(no_stream, &names),
         cli::Cmd::Prune => lifecycle::prune(),
+        cli::Cmd::Network(c) => net_cmd(c),
         cli::Cmd::Stop { timeout, names } => ops::stop(timeout, &names),
         cli::Cmd::Rm { force, names } => ops::rm(force, &names),
         cli::Cmd::Images => ops::images(),

@@ -278,6 +278,9 @@ fn rm_one(root: &Path, force: bool, name: &str) -> Result<()> {
     }
     // Its supervisor removes it too; whoever is first (removal is idempotent).
     rec.cgroup.as_ref().map(crate::limits::remove);
+    if let Some(a) = &rec.network {
+        crate::net::release(root, a);
+    }
     state::remove_dir(&dir).map_err(|e| Fail::new(125, format!("remove {}: {e}", dir.display())))
 }
 

@@ -26,6 +26,9 @@ struct Plan {
     msg: InitMsg,
     /// `start` of an existing container: a failure keeps its directory.
     keep_dir: bool,
+    root: PathBuf,
+    net: Option<(crate::net::Network, crate::net::Attachment)>,
+    ports: Vec<crate::net::proxy::Port>,
 }
 
 /// `nsrun run NAME [CMD...]`: with no --rootfs/--image/--bundle, a first
@@ -123,7 +126,38 @@ pub fn run(o: RunOpts) -> Result<i32> {
     }
 }
 
+/// The network of `--net NAME` (a bridge), with an address reserved.
+fn bridge(root: &Path, id: &str, o: &RunOpts) -> Result<Option<(crate::net::Network, crate::net::Attachment)>> {
+    let crate::cli::Net::Bridge(name) = &o.net else { return Ok(None) };
+    if matches!(o.image, Image::Bundle(_)) {
+        return Err(Fail::new(125, "--bundle runs its config as is: no --net bridge"));
+    }
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Fail::new(125, "bridge networks need root (rootless: --net none or host)"));
+    }
+    let n = crate::net::ensure(root, name)?;
+    let addr = crate::net::allocate(root, &n, id)?;
+    let a = crate::net::Attachment {
+        network: n.name.clone(),
+        addr,
+        prefix: n.prefix,
+        gateway: n.gateway(),
+        host_if: format!("nsr{}", &id[..10]),
+        ports: o.publish.clone(),
+    };
+    Ok(Some((n, a)))
+}
+
 fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Plan> {
+    let net = bridge(root, id, o)?;
+    let r = plan_with(root, dir, id, name, o, net.clone());
+    if let (Err(_), Some((_, a))) = (&r, &net) {
+        crate::net::release(root, a);
+    }
+    r
+}
+
+fn plan_with(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts, net: Option<(crate::net::Network, crate::net::Attachment)>) -> Result<Plan> {
     let rootless = !nix::unistd::geteuid().is_root();
     let prepared = crate::image::prepare(root, dir, &o.image, rootless)?;
     let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_owned());
@@ -136,7 +170,7 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
             cmd: &o.cmd,
             tty: o.tty,
             userns: rootless,
-            net: o.net,
+            net: &o.net,
             volumes: &o.volumes,
             host_image: o.image == Image::Host,
         }),
@@ -154,7 +188,8 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
             .and_then(|l| std::iter::once(&l.lower).chain(&l.lowers).find(|d| d.join("etc/passwd").exists()).or(Some(&l.lower)))
             .cloned()
             .unwrap_or_else(|| PathBuf::from("/"));
-        crate::config::customize(&mut spec, o, &image_root, layer.map(|l| l.upper.as_path()), dir, &hostname)?;
+        let addr = net.as_ref().map(|(_, a)| a.addr);
+        crate::config::customize(&mut spec, o, &image_root, layer.map(|l| l.upper.as_path()), dir, &hostname, addr)?;
         crate::security::apply_to(&mut spec, &o.security)?;
     }
     let spec_json = serde_json::to_string(&spec).ctx(|| "encode spec".to_owned())?;
@@ -218,6 +253,7 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
         security: Some(crate::security::exec_part(&spec)),
         cgroup: None,
         args: o.argv.clone(),
+        network: net.as_ref().map(|(_, a)| a.clone()),
     };
     let cfg_path = dir.join("config.json");
     std::fs::write(&cfg_path, &msg.spec).ctx(|| format!("write {}", cfg_path.display()))?;
@@ -229,7 +265,7 @@ fn plan(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts) -> Result<Pl
         record.cgroup.as_ref().map(crate::limits::remove);
         return Err(Fail::new(125, format!("write the state of {name}: {e}")));
     }
-    Ok(Plan { dir: dir.to_owned(), record, cfg, msg, keep_dir: false })
+    Ok(Plan { dir: dir.to_owned(), record, cfg, msg, keep_dir: false, root: root.to_owned(), net, ports: o.publish.clone() })
 }
 
 /// The kernel raises an ambient capability only when it is permitted and
@@ -303,6 +339,9 @@ fn rootless_maps(cfg: &mut BootstrapConfig) -> Result<()> {
 /// A container that did not start: its cgroup and directory go.
 fn discard(plan: &Plan) {
     plan.record.cgroup.as_ref().map(crate::limits::remove);
+    if let Some((_, a)) = &plan.net {
+        crate::net::release(&plan.root, a);
+    }
     if plan.keep_dir {
         let mut r = plan.record.clone();
         r.status = Status::Exited;
@@ -331,6 +370,9 @@ fn record_start(plan: &mut Plan, pid: i32) {
 /// After the container's PID 1 ended: record it, or remove it (`--rm`).
 fn record_exit(plan: &mut Plan, code: i32) {
     plan.record.cgroup.as_ref().map(crate::limits::remove);
+    if let Some((_, a)) = &plan.net {
+        crate::net::release(&plan.root, a);
+    }
     if plan.record.auto_remove {
         let _ = state::remove_dir(&plan.dir);
         return;
@@ -345,11 +387,26 @@ fn record_exit(plan: &mut Plan, code: i32) {
     }
 }
 
+/// Bind the published ports (before the container starts).
+fn bind_ports(plan: &Plan) -> Result<Vec<crate::net::proxy::Bound>> {
+    match &plan.net {
+        Some((_, a)) => crate::net::proxy::bind(&plan.ports, a.addr),
+        None => Ok(Vec::new()),
+    }
+}
+
 fn foreground(mut plan: Plan, o: &RunOpts) -> Result<i32> {
+    let bound = match bind_ports(&plan) {
+        Ok(b) => b,
+        Err(e) => {
+            discard(&plan);
+            return Err(e);
+        }
+    };
     let io = if o.tty { Io::Tty { interactive: o.interactive } } else { Io::Inherit { stdin: o.interactive } };
     let started = SealedExe::current()
         .ctx(|| "seal the nsrun binary".to_owned())
-        .and_then(|sealed| supervise::start(&sealed, &plan.cfg, &plan.msg, io, &cgroup_procs(&plan)?));
+        .and_then(|sealed| supervise::start(&sealed, &plan.cfg, &plan.msg, io, &cgroup_procs(&plan)?, plan.net.as_ref()));
     let started = match started {
         Ok(s) => s,
         Err(e) => {
@@ -358,6 +415,7 @@ fn foreground(mut plan: Plan, o: &RunOpts) -> Result<i32> {
         }
     };
     record_start(&mut plan, started.pid().as_raw());
+    crate::net::proxy::serve(bound);
     let code = supervise::wait(started);
     record_exit(&mut plan, code);
     Ok(code)
@@ -406,10 +464,12 @@ fn detached(mut plan: Plan) -> Result<i32> {
         let _ = nix::unistd::dup2_stderr(null.as_fd());
     }
     let mut w = std::fs::File::from(w);
-    let started = SealedExe::current()
-        .ctx(|| "seal the nsrun binary".to_owned())
-        .and_then(|sealed| supervise::start(&sealed, &plan.cfg, &plan.msg, Io::Log(log), &cgroup_procs(&plan)?));
-    let started = match started {
+    let bound = bind_ports(&plan);
+    let started = bound.and_then(|b| SealedExe::current().map(|s| (b, s)).ctx(|| "seal the nsrun binary".to_owned()));
+    let started = started.and_then(|(b, sealed)| {
+        supervise::start(&sealed, &plan.cfg, &plan.msg, Io::Log(log), &cgroup_procs(&plan)?, plan.net.as_ref()).map(|s| (b, s))
+    });
+    let (bound, started) = match started {
         Ok(s) => s,
         Err(e) => {
             discard(&plan);
@@ -418,6 +478,7 @@ fn detached(mut plan: Plan) -> Result<i32> {
         }
     };
     record_start(&mut plan, started.pid().as_raw());
+    crate::net::proxy::serve(bound);
     let _ = w.write_all(br#"{"code":0,"msg":""}"#);
     drop(w);
     let code = supervise::wait(started);

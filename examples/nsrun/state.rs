@@ -62,6 +62,9 @@ pub struct Record {
     /// The `nsrun` arguments it was created with (for `start`).
     #[serde(default)]
     pub args: Vec<String>,
+    /// Its place on a bridge network.
+    #[serde(default)]
+    pub network: Option<crate::net::Attachment>,
 }
 
 pub fn now() -> u64 {

@@ -82,7 +82,14 @@ pub fn stdin_is_tty() -> bool {
 /// Start `msg.args` in the container described by `cfg`. On failure
 /// nothing is left running; the error carries the exit status to use
 /// (125 for nsrun, 126/127 for the command).
-pub fn start(sealed: &SealedExe, cfg: &BootstrapConfig, msg: &InitMsg, io: Io, cgroup_procs: &[OwnedFd]) -> Result<Started> {
+pub fn start(
+    sealed: &SealedExe,
+    cfg: &BootstrapConfig,
+    msg: &InitMsg,
+    io: Io,
+    cgroup_procs: &[OwnedFd],
+    net: Option<&(crate::net::Network, crate::net::Attachment)>,
+) -> Result<Started> {
     let mut cmd = Command::new(sealed.exec_path());
     cmd.arg0("nsrun").arg("init").env_clear();
     if !cgroup_procs.is_empty() {
@@ -136,6 +143,14 @@ pub fn start(sealed: &SealedExe, cfg: &BootstrapConfig, msg: &InitMsg, io: Io, c
     };
     drop(log_r);
     spawned.reap_stage1();
+    // The container waits for its orders: plug it into its network first.
+    if let Some((n, a)) = net {
+        if let Err(e) = crate::net::attach(spawned.stage2.as_raw(), n, a) {
+            let _ = kill(spawned.stage2, Signal::SIGKILL);
+            let _ = spawned.wait_init();
+            return Err(e);
+        }
+    }
     let mut msg = msg.clone();
     if tty.is_some() {
         let ws = crate::sys::get_winsize(std::io::stdin().as_fd()).or_else(|| crate::sys::get_winsize(std::io::stdout().as_fd()));
