@@ -153,6 +153,29 @@ pub fn create(o: &LimitOpts, id: &str) -> Result<Option<Cgroup>> {
     plan.create(&hier).map(Some).map_err(|e| Fail::new(125, format!("create the container cgroup: {e}")))
 }
 
+/// A bundle's `linux.resources` limits (memory, cpu, pids) in
+/// `/nsrun-<id>` (root only; `None` when it sets none). Devices are left
+/// to the rootfs's device nodes, as for every nsrun container.
+pub fn create_from_spec(spec: &Value, id: &str) -> Result<Option<Cgroup>> {
+    let mut r = json!({});
+    for k in ["memory", "cpu", "pids"] {
+        if let Some(v) = spec.pointer(&format!("/linux/resources/{k}")) {
+            r[k] = v.clone();
+        }
+    }
+    if r.as_object().is_some_and(|o| o.is_empty()) {
+        return Ok(None);
+    }
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(None);
+    }
+    let res: oci_spec::runtime::LinuxResources = serde_json::from_value(r).ctx(|| "config.json: linux.resources".to_owned())?;
+    let path = format!("/nsrun-{id}");
+    let plan = CgroupPlan::new(Some(Path::new(&path)), Some(&res), id).ctx(|| "cgroup".to_owned())?;
+    let hier = Hierarchies::detect().ctx(|| "find the cgroup hierarchies".to_owned())?;
+    plan.create(&hier).map(Some).map_err(|e| Fail::new(125, format!("create the container cgroup: {e}")))
+}
+
 /// The `cgroup.procs` files of `cg`, opened for the stage-0 to write "0"
 /// into between fork and exec.
 pub fn procs_files(cg: &Cgroup) -> Result<Vec<OwnedFd>> {

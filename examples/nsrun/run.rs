@@ -258,9 +258,11 @@ fn plan_with(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts, net: Op
     let cfg_path = dir.join("config.json");
     std::fs::write(&cfg_path, &msg.spec).ctx(|| format!("write {}", cfg_path.display()))?;
     let mut record = record;
-    if !matches!(o.image, Image::Bundle(_)) {
-        record.cgroup = crate::limits::create(&o.limits, id)?;
-    }
+    record.cgroup = match &o.image {
+        // A bundle's own linux.resources (root only, as runc/crun).
+        Image::Bundle(_) => crate::limits::create_from_spec(&spec, id)?,
+        _ => crate::limits::create(&o.limits, id)?,
+    };
     if let Err(e) = state::save(dir, &record) {
         record.cgroup.as_ref().map(crate::limits::remove);
         return Err(Fail::new(125, format!("write the state of {name}: {e}")));
