@@ -61,6 +61,7 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     let msg = InitMsg {
         spec: serde_json::to_string(&spec).ctx(|| "encode the exec config".to_owned())?,
         rootfs: false,
+        seccomp_bpf: crate::security::compiled(&root, &spec)?,
         tty: o.tty,
         die_with_parent: true,
         ..Default::default()

@@ -42,6 +42,10 @@ pub struct InitMsg {
     /// Its initial size (rows, columns), set before the command starts.
     pub winsize: Option<(u16, u16)>,
     pub lo_up: bool,
+    /// The compiled `linux.seccomp` (see `security::compiled`); `None`:
+    /// compile it here, if the spec has one.
+    #[serde(default)]
+    pub seccomp_bpf: Option<String>,
     /// `--init`: stay PID 1 as a reaper that forwards signals to the command.
     #[serde(default)]
     pub init: bool,
@@ -101,7 +105,10 @@ fn setup_and_exec(sock: &mut UnixStream) -> Result<Never> {
     // Checked by the host already (a bad config is 125 there); compiled
     // here, in the single-threaded container process, before any change.
     let process = ProcessPlan::from_json(msg.spec.as_bytes()).map_err(|e| Fail::new(125, format!("config: {e}")))?;
-    let seccomp = seccomp_of(&msg.spec)?;
+    let seccomp = match &msg.seccomp_bpf {
+        Some(hex) => Some(crate::security::from_hex(hex)?),
+        None => seccomp_of(&msg.spec)?,
+    };
     if msg.rootfs {
         process.apply_sysctls().map_err(|e| Fail::new(125, e.to_string()))?;
         let opts = RootfsOptions { no_pivot: false, bundle: msg.bundle.clone() };

@@ -228,6 +228,7 @@ fn plan_with(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts, net: Op
         overlay: prepared.overlay,
         tty: o.tty,
         init: o.init,
+        seccomp_bpf: crate::security::compiled(root, &spec)?,
         lo_up: cfg.clone_flags.contains(NsKind::Net),
         die_with_parent: !o.detach,
         winsize: None,

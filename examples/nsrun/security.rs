@@ -164,16 +164,56 @@ pub fn seccomp(o: &SecurityOpts, caps: &[String]) -> Result<Option<Value>> {
     } else {
         profile
     };
-    // Compiled by the container side. A profile from a file is compiled
-    // here too, once, for a clear error before anything is created.
-    if matches!(o.seccomp, SeccompOpt::File(_)) {
-        check(&oci)?;
-    }
     Ok(Some(oci))
 }
 
-fn check(oci: &Value) -> Result<()> {
-    nsboot_oci::seccomp::SeccompPlan::from_json(&serde_json::to_vec(&oci).unwrap_or_default())
+/// The BPF program of `spec`'s `linux.seccomp` and its flags, as hex for
+/// the container's orders: compiled by libseccomp (through
+/// `SeccompPlan`) once per profile, kernel and nsrun binary, and kept in
+/// `<state>/seccomp/`; the container only loads it. `None` without a
+/// filter, or for a notify profile (compiled in the container then).
+pub fn compiled(root: &std::path::Path, spec: &Value) -> Result<Option<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(s) = spec.pointer("/linux/seccomp").filter(|s| !s.is_null()) else { return Ok(None) };
+    let raw = serde_json::to_vec(s).unwrap_or_default();
+    let exe = std::fs::metadata("/proc/self/exe").map(|m| (m.ino(), m.mtime(), m.size())).unwrap_or_default();
+    let release = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+    let key = crate::images::sha256_hex(format!("{}\n{release}\n{exe:?}\n", String::from_utf8_lossy(&raw)).as_bytes());
+    let dir = root.join("seccomp");
+    let path = dir.join(&key);
+    if let Ok(hex) = std::fs::read_to_string(&path) {
+        return Ok(Some(hex));
+    }
+    check(&raw)?;
+    let plan = nsboot_oci::seccomp::SeccompPlan::from_json(&raw).map_err(|e| Fail::new(125, format!("seccomp profile: {e}")))?;
+    if plan.needs_listener() {
+        return Ok(None);
+    }
+    let mut bytes = (plan.flags() as u64).to_le_bytes().to_vec();
+    bytes.extend(plan.program_bytes());
+    let hex = crate::images::hex(&bytes);
+    // Written aside and renamed: a reader sees a whole program or none.
+    if crate::state::mkdir_p(&dir).is_ok() {
+        let tmp = dir.join(format!(".{key}.{}", std::process::id()));
+        if std::fs::write(&tmp, &hex).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    Ok(Some(hex))
+}
+
+/// A cached program (hex of flags then `struct sock_filter`s) as a plan.
+pub fn from_hex(hex: &str) -> Result<nsboot_oci::seccomp::SeccompPlan> {
+    let bytes: Vec<u8> = (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect();
+    if bytes.len() < 8 {
+        return Err(Fail::new(125, "seccomp: bad compiled program"));
+    }
+    let flags = u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default());
+    nsboot_oci::seccomp::SeccompPlan::from_program_bytes(&bytes[8..], flags as libc::c_ulong).map_err(|e| Fail::new(125, format!("seccomp: {e}")))
+}
+
+fn check(oci: &[u8]) -> Result<()> {
+    nsboot_oci::seccomp::SeccompPlan::from_json(oci)
         .map(|_| ())
         .or_else(|e| match e {
             // Only the compile needs the container's arch: report config errors.
