@@ -67,7 +67,9 @@ def docker_seccomp(caps):
             "architectures": [arch["architecture"]] + arch["subArchitectures"], "syscalls": out}
 
 
-tmp = tempfile.mkdtemp(prefix="nsrun-bench-dd-")
+# Everything on /run (tmpfs), where both runtimes keep their state by
+# default: on a disk shared with other jobs each unlink can take ms.
+tmp = tempfile.mkdtemp(prefix="nsrun-bench-dd-", dir="/run" if os.path.isdir("/run") else None)
 bundle = os.path.join(tmp, "bundle")
 rootfs = os.path.join(bundle, "rootfs")
 for d in ["bin", "proc", "sys", "dev", "etc", "tmp"]:
