@@ -67,9 +67,9 @@ def docker_seccomp(caps):
             "architectures": [arch["architecture"]] + arch["subArchitectures"], "syscalls": out}
 
 
-# Everything on /run (tmpfs), where both runtimes keep their state by
-# default: on a disk shared with other jobs each unlink can take ms.
-tmp = tempfile.mkdtemp(prefix="nsrun-bench-dd-", dir="/run" if os.path.isdir("/run") else None)
+# Everything on a tmpfs (/dev/shm): on a disk shared with other jobs each
+# unlink of a container's state can take milliseconds.
+tmp = tempfile.mkdtemp(prefix="nsrun-bench-dd-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
 bundle = os.path.join(tmp, "bundle")
 rootfs = os.path.join(bundle, "rootfs")
 for d in ["bin", "proc", "sys", "dev", "etc", "tmp"]:
