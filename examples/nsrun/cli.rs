@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Sub {
     /// Run a command in a new container
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Run a command in a running container
     Exec(ExecArgs),
     /// List containers
@@ -377,7 +377,7 @@ pub struct ExecOpts {
 pub enum Cmd {
     /// Text for stdout, exit status 0 (help, version, completion scripts).
     Print(String),
-    Run(RunOpts),
+    Run(Box<RunOpts>),
     Exec(ExecOpts),
     Ps { all: bool, quiet: bool, format: Option<String> },
     Logs { name: String, follow: bool, tail: Option<usize> },
@@ -437,9 +437,9 @@ pub fn parse(args: &[String]) -> Result<Cmd, Fail> {
     };
     Ok(match cli.cmd {
         Sub::Run(r) => {
-            let mut o = run_opts(r)?;
+            let mut o = run_opts(*r)?;
             o.argv = args.to_vec();
-            Cmd::Run(o)
+            Cmd::Run(Box::new(o))
         }
         Sub::Kill { signal, names } => Cmd::Kill { signal, names },
         Sub::Wait { names } => Cmd::Wait { names },

@@ -83,7 +83,7 @@ pub fn start(names: &[String]) -> Result<i32> {
         o.detach = true;
         o.interactive = false;
         o.tty = false;
-        crate::run::restart(root, dir, &rec, o)
+        crate::run::restart(root, dir, &rec, *o)
     })
 }
 

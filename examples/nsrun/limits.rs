@@ -53,7 +53,7 @@ pub fn parse_bytes(v: &str) -> std::result::Result<i64, String> {
         _ => (s, 1),
     };
     let n: f64 = num.parse().map_err(|_| format!("invalid size {v:?}: use a number with an optional unit b, k, m, g"))?;
-    if !(n > 0.0) {
+    if n.is_nan() || n <= 0.0 {
         return Err(format!("invalid size {v:?}: must be positive"));
     }
     Ok((n * mult as f64) as i64)

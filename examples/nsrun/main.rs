@@ -113,7 +113,7 @@ fn main() {
             let _ = writeln!(std::io::stdout().lock(), "{text}");
             Ok(0)
         }
-        cli::Cmd::Run(o) => run::run(o),
+        cli::Cmd::Run(o) => run::run(*o),
         cli::Cmd::Exec(o) => exec::exec(o),
         cli::Cmd::Ps { all, quiet, format } => ops::ps(all, quiet, format.as_deref()),
         cli::Cmd::Logs { name, follow, tail } => ops::logs(&name, follow, tail),

@@ -152,7 +152,10 @@ pub fn logs(name: &str, follow: bool, tail: Option<usize>) -> Result<i32> {
         std::io::copy(&mut f, &mut out).map_err(|e| Fail::new(125, format!("print the log: {e}")))?;
     }
     let _ = out.flush();
-    while follow {
+    if !follow {
+        return Ok(0);
+    }
+    loop {
         // Whatever was written since, until the container has stopped
         // (then one last read for its final output).
         let alive = state::read(&dir).is_some_and(|r| state::is_running(&r));

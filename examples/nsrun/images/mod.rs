@@ -125,7 +125,7 @@ impl Store {
             .filter_map(|e| std::fs::read(e.path()).ok())
             .filter_map(|b| serde_json::from_slice(&b).ok())
             .collect();
-        v.sort_by(|a, b| b.created.cmp(&a.created));
+        v.sort_by_key(|i| std::cmp::Reverse(i.created));
         v
     }
 
