@@ -1475,3 +1475,63 @@ fn bridge_network_ping_port_publish_nat_and_teardown() {
     }
     ctx.assert_empty();
 }
+
+fn slirp_network(rootless: bool) {
+    if !have("slirp4netns") {
+        common::skip("slirp4netns not installed (Debian package slirp4netns)");
+        return;
+    }
+    if rootless {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata("/dev/net/tun").map(|m| m.permissions().mode()).unwrap_or(0);
+        if mode & 0o006 != 0o006 {
+            common::skip("/dev/net/tun is not open to other users on this host: rootless slirp4netns cannot make its tap");
+            return;
+        }
+    }
+    let tag = if rootless { "slirp-rl" } else { "slirp" };
+    let Some(r) = busybox_rootfs(tag, &[APPLETS, &["httpd"]].concat()) else { return };
+    std::fs::create_dir_all(r.join("www")).unwrap();
+    std::fs::write(r.join("www/index.html"), "hello-slirp\n").unwrap();
+    let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(r.join("www")).status();
+    let ctx = Ctx::new(tag, rootless);
+    let name = format!("{tag}-{}", rand_u32());
+    let port = (20000 + rand_u32() % 20000).to_string();
+    let publish = format!("127.0.0.1:{port}:80");
+    let _cleanup = OnDrop(vec![ctx.cmd(&["rm", "-f", &name])]);
+    ctx.ok(&["run", "-d", "--name", &name, "--net", "slirp4netns", "-p", &publish, "--rootfs", r.to_str().unwrap(), "httpd", "-f", "-p", "80", "-h", "/www"]);
+    let out = ctx.ok(&["exec", &name, "sh", "-c", "ip -4 addr show tap0; cat /etc/resolv.conf; tail -1 /etc/hosts"]);
+    assert!(out.contains("inet 10.0.2.100/24"), "{out}");
+    assert!(out.contains("nameserver 10.0.2.3") && out.contains("10.0.2.100\t"), "{out}");
+    let t = Instant::now();
+    let body = loop {
+        let o = Command::new("busybox").args(["wget", "-qO-", &format!("http://127.0.0.1:{port}/")]).output().unwrap();
+        if o.status.success() || t.elapsed() > Duration::from_secs(10) {
+            break stdout(&o);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(body, "hello-slirp\n", "the published port from the host's loopback");
+    let sock = ctx.container_dir(&name).join("slirp.sock");
+    ctx.ok(&["rm", "-f", &name]);
+    let t = Instant::now();
+    while !processes_with(&sock.to_string_lossy()).is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(5), "slirp4netns outlived its container");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ctx.assert_empty();
+}
+
+#[test]
+fn slirp4netns_network_and_published_port() {
+    require_root!();
+    slirp_network(false);
+}
+
+#[test]
+fn slirp4netns_network_and_published_port_rootless() {
+    if !can_rootless() {
+        return;
+    }
+    slirp_network(true);
+}

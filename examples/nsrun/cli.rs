@@ -208,8 +208,8 @@ struct RunArgs {
     /// Container host name (default: the container id)
     #[arg(long)]
     hostname: Option<String>,
-    /// Network: none (loopback only), host, bridge (root: a veth on nsrun0, 10.88.0.0/16, NAT) or a network's name
-    #[arg(long = "net", visible_alias = "network", value_name = "none|host|bridge|NAME", value_parser = parse_net, default_value = "none")]
+    /// Network: none (loopback only), host, bridge (root: a veth on nsrun0, 10.88.0.0/16, NAT), a network's name, or slirp4netns (rootless too)
+    #[arg(long = "net", visible_alias = "network", value_name = "none|host|bridge|NAME|slirp4netns", value_parser = parse_net, default_value = "none")]
     net: Net,
     /// Publish a container port on the host: [IP:]HOST:CONTAINER[/tcp|/udp] (bridge networks)
     #[arg(short, long = "publish", value_name = "[IP:]HOST:CTR[/udp]", value_parser = crate::net::proxy::parse)]
@@ -317,12 +317,15 @@ pub enum Net {
     Host,
     /// A bridge network by name (`bridge`: the default one, nsrun0).
     Bridge(String),
+    /// User-mode networking through slirp4netns (rootless too).
+    Slirp,
 }
 
 fn parse_net(v: &str) -> Result<Net, String> {
     match v {
         "none" => Ok(Net::None),
         "host" => Ok(Net::Host),
+        "slirp4netns" => Ok(Net::Slirp),
         _ if check_name(v).is_ok() => Ok(Net::Bridge(v.to_owned())),
         _ => Err(format!("invalid network {v:?}: use none, host, bridge or a network's name")),
     }
@@ -576,8 +579,8 @@ fn run_opts(r: RunArgs) -> Result<RunOpts, Fail> {
         entrypoint: r.entrypoint,
         cmd,
     };
-    if !o.publish.is_empty() && !matches!(o.net, Net::Bridge(_)) {
-        return Err(Fail::new(125, "-p needs a bridge network (--net bridge)"));
+    if !o.publish.is_empty() && !matches!(o.net, Net::Bridge(_) | Net::Slirp) {
+        return Err(Fail::new(125, "-p needs a bridge network (--net bridge) or --net slirp4netns"));
     }
     if let Some(w) = &o.workdir {
         if !w.starts_with('/') {

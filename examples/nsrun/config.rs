@@ -51,6 +51,11 @@ pub fn customize(spec: &mut Value, o: &RunOpts, image_root: &Path, upper: Option
         }
         mounts.push(m);
     }
+    if o.net == crate::cli::Net::Slirp {
+        // slirp4netns answers DNS on 10.0.2.3 (it forwards to the host's resolver).
+        let p = dir.join("resolv.conf");
+        std::fs::write(&p, "nameserver 10.0.2.3\n").ctx(|| format!("write {}", p.display()))?;
+    }
     for Tmpfs { dst, options } in &o.tmpfs {
         let mut opts: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
         opts.extend(options.split(',').filter(|s| !s.is_empty()).map(str::to_owned));

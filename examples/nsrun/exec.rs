@@ -75,7 +75,7 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
     let sealed = SealedExe::current().ctx(|| "seal the nsrun binary".to_owned())?;
     // The container may have died since the check: the bootstrap then
     // fails to open its namespaces and reports it.
-    let started = supervise::start(&sealed, &cfg, &msg, io, &procs, None)?;
+    let started = supervise::start(&sealed, &cfg, &msg, io, &procs, None, None)?;
     if !state::same_process(rec.pid, rec.pid_start) {
         return Err(Fail::new(125, format!("container {} stopped while exec started", o.name)));
     }

@@ -29,6 +29,7 @@ struct Plan {
     root: PathBuf,
     net: Option<(crate::net::Network, crate::net::Attachment)>,
     ports: Vec<crate::net::proxy::Port>,
+    slirp: bool,
 }
 
 /// `nsrun run NAME [CMD...]`: with no --rootfs/--image/--bundle, a first
@@ -188,7 +189,10 @@ fn plan_with(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts, net: Op
             .and_then(|l| std::iter::once(&l.lower).chain(&l.lowers).find(|d| d.join("etc/passwd").exists()).or(Some(&l.lower)))
             .cloned()
             .unwrap_or_else(|| PathBuf::from("/"));
-        let addr = net.as_ref().map(|(_, a)| a.addr);
+        let addr = match &o.net {
+            crate::cli::Net::Slirp => crate::net::slirp::ADDR.parse().ok(),
+            _ => net.as_ref().map(|(_, a)| a.addr),
+        };
         crate::config::customize(&mut spec, o, &image_root, layer.map(|l| l.upper.as_path()), dir, &hostname, addr)?;
         crate::security::apply_to(&mut spec, &o.security)?;
     }
@@ -268,7 +272,7 @@ fn plan_with(root: &Path, dir: &Path, id: &str, name: &str, o: &RunOpts, net: Op
         record.cgroup.as_ref().map(crate::limits::remove);
         return Err(Fail::new(125, format!("write the state of {name}: {e}")));
     }
-    Ok(Plan { dir: dir.to_owned(), record, cfg, msg, keep_dir: false, root: root.to_owned(), net, ports: o.publish.clone() })
+    Ok(Plan { dir: dir.to_owned(), record, cfg, msg, keep_dir: false, root: root.to_owned(), net, ports: o.publish.clone(), slirp: o.net == crate::cli::Net::Slirp })
 }
 
 /// The kernel raises an ambient capability only when it is permitted and
@@ -390,6 +394,12 @@ fn record_exit(plan: &mut Plan, code: i32) {
     }
 }
 
+/// `--net slirp4netns`: the container's directory (for the API socket) and
+/// the ports to forward.
+fn slirp_of(plan: &Plan) -> Option<(&Path, &[crate::net::proxy::Port])> {
+    plan.slirp.then_some((plan.dir.as_path(), plan.ports.as_slice()))
+}
+
 /// Bind the published ports (before the container starts).
 fn bind_ports(plan: &Plan) -> Result<Vec<crate::net::proxy::Bound>> {
     match &plan.net {
@@ -409,7 +419,7 @@ fn foreground(mut plan: Plan, o: &RunOpts) -> Result<i32> {
     let io = if o.tty { Io::Tty { interactive: o.interactive } } else { Io::Inherit { stdin: o.interactive } };
     let started = SealedExe::current()
         .ctx(|| "seal the nsrun binary".to_owned())
-        .and_then(|sealed| supervise::start(&sealed, &plan.cfg, &plan.msg, io, &cgroup_procs(&plan)?, plan.net.as_ref()));
+        .and_then(|sealed| supervise::start(&sealed, &plan.cfg, &plan.msg, io, &cgroup_procs(&plan)?, plan.net.as_ref(), slirp_of(&plan)));
     let started = match started {
         Ok(s) => s,
         Err(e) => {
@@ -470,7 +480,7 @@ fn detached(mut plan: Plan) -> Result<i32> {
     let bound = bind_ports(&plan);
     let started = bound.and_then(|b| SealedExe::current().map(|s| (b, s)).ctx(|| "seal the nsrun binary".to_owned()));
     let started = started.and_then(|(b, sealed)| {
-        supervise::start(&sealed, &plan.cfg, &plan.msg, Io::Log(log), &cgroup_procs(&plan)?, plan.net.as_ref()).map(|s| (b, s))
+        supervise::start(&sealed, &plan.cfg, &plan.msg, Io::Log(log), &cgroup_procs(&plan)?, plan.net.as_ref(), slirp_of(&plan)).map(|s| (b, s))
     });
     let (bound, started) = match started {
         Ok(s) => s,

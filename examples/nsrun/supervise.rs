@@ -54,6 +54,10 @@ pub struct Started {
     pub spawned: Spawned,
     pub tty: Option<Tty>,
     signals: SignalFd,
+    /// `--net slirp4netns`: held for its `Drop`, which ends it (after the
+    /// container, when `wait` returns).
+    #[allow(dead_code)]
+    pub slirp: Option<crate::net::slirp::Slirp>,
 }
 
 impl Started {
@@ -89,6 +93,7 @@ pub fn start(
     io: Io,
     cgroup_procs: &[OwnedFd],
     net: Option<&(crate::net::Network, crate::net::Attachment)>,
+    slirp: Option<(&std::path::Path, &[crate::net::proxy::Port])>,
 ) -> Result<Started> {
     let mut cmd = Command::new(sealed.exec_path());
     cmd.arg0("nsrun").arg("init").env_clear();
@@ -151,6 +156,15 @@ pub fn start(
             return Err(e);
         }
     }
+    let slirp = match slirp.map(|(dir, ports)| crate::net::slirp::start(spawned.stage2.as_raw(), dir, ports)) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            let _ = kill(spawned.stage2, Signal::SIGKILL);
+            let _ = spawned.wait_init();
+            return Err(e);
+        }
+    };
     let mut msg = msg.clone();
     if tty.is_some() {
         let ws = crate::sys::get_winsize(std::io::stdin().as_fd()).or_else(|| crate::sys::get_winsize(std::io::stdout().as_fd()));
@@ -190,7 +204,7 @@ pub fn start(
         }
         _ => None,
     };
-    Ok(Started { spawned, tty, signals })
+    Ok(Started { spawned, tty, signals, slirp })
 }
 
 /// Read the init socket to its end: the bytes, and the pty master if one

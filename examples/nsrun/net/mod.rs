@@ -15,6 +15,7 @@
 //! `nsrun network rm` (the default network's stay, as docker0's).
 
 pub mod proxy;
+pub mod slirp;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
