@@ -5,10 +5,11 @@
 # installed (Debian package iperf3). Traffic stays on the host: loopback
 # and a bridge network the script creates (10.89.250.0/24) and removes.
 #
-# Usage: bench/nsrun_bridge.sh NSRUN_BINARY [ROUNDS]
+# Usage: [MTU=65520] bench/nsrun_bridge.sh NSRUN_BINARY [ROUNDS]
 set -eu
 NSRUN=$(realpath "$1")
 ROUNDS=${2:-3}
+MTU=${MTU:-1500}
 export NSRUN_ROOT=$(mktemp -d /dev/shm/nsrun-bench-net-XXXXXX)
 NET=benchnet$$
 cleanup() {
@@ -17,7 +18,7 @@ cleanup() {
     rm -rf "$NSRUN_ROOT"
 }
 trap cleanup EXIT
-"$NSRUN" network create --subnet 10.89.250.0/24 "$NET" >/dev/null
+"$NSRUN" network create --subnet 10.89.250.0/24 --mtu "$MTU" "$NET" >/dev/null
 # The host's / as the image (iperf3 and ping from the host), each its own netns.
 "$NSRUN" run -d --name srv --net "$NET" iperf3 -s >/dev/null
 SRV=$("$NSRUN" inspect srv | sed -n 's/.*"Cmd".*//p' >/dev/null; grep -o '"addr": *"[0-9.]*"' "$NSRUN_ROOT/containers/srv/state.json" | grep -o '[0-9.]*$' || true)

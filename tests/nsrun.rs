@@ -1400,7 +1400,7 @@ fn bridge_network_ping_port_publish_nat_and_teardown() {
     let n = 1 + rand_u32() % 250;
     let net = format!("t{}", rand_u32());
     let subnet = format!("10.89.{n}.0/24");
-    ctx.ok(&["network", "create", "--subnet", &subnet, &net]);
+    ctx.ok(&["network", "create", "--subnet", &subnet, "--mtu", "9000", &net]);
     assert!(ctx.ok(&["network", "ls"]).contains(&net));
     let port = (20000 + rand_u32() % 20000).to_string();
     let publish = format!("127.0.0.1:{port}:80");
@@ -1412,6 +1412,7 @@ fn bridge_network_ping_port_publish_nat_and_teardown() {
     let web_ip = rec["network"]["addr"].as_str().unwrap().to_owned();
     let host_if = rec["network"]["host_if"].as_str().unwrap().to_owned();
     assert!(web_ip.starts_with(&format!("10.89.{n}.")), "{web_ip} {i}");
+    assert_eq!(ctx.ok(&["exec", &web, "cat", "/sys/class/net/eth0/mtu"]).trim(), "9000", "the network's MTU");
     // A second container: its address in /etc/hosts, ping and wget across the bridge.
     let out = ctx.ok(&[
         "run", "--rm", "--net", &net, "--hostname", "client", "--rootfs", rootfs, "sh", "-c",

@@ -157,6 +157,9 @@ pub enum NetCmd {
         /// The network's subnet
         #[arg(long, value_name = "CIDR", default_value = "10.89.0.0/24")]
         subnet: String,
+        /// MTU of the bridge and of each container's veth
+        #[arg(long, value_name = "BYTES", default_value_t = 1500)]
+        mtu: u32,
         name: String,
     },
     /// List networks

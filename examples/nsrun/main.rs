@@ -72,8 +72,8 @@ fn net_cmd(c: cli::NetCmd) -> Result<i32> {
         return Err(Fail::new(125, "bridge networks need root (rootless: --net none or host)"));
     }
     match c {
-        cli::NetCmd::Create { subnet, name } => {
-            let n = net::create(&root, &name, &subnet)?;
+        cli::NetCmd::Create { subnet, mtu, name } => {
+            let n = net::create(&root, &name, &subnet, mtu)?;
             println!("{}", n.name);
         }
         cli::NetCmd::Ls => {

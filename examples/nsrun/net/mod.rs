@@ -33,6 +33,13 @@ pub struct Network {
     pub bridge: String,
     pub subnet: Ipv4Addr,
     pub prefix: u8,
+    /// Of the bridge and every veth on it.
+    #[serde(default = "default_mtu")]
+    pub mtu: u32,
+}
+
+fn default_mtu() -> u32 {
+    1500
 }
 
 impl Network {
@@ -115,14 +122,17 @@ fn parse_subnet(s: &str) -> Result<(Ipv4Addr, u8)> {
     Ok((Ipv4Addr::from(u32::from(a) & mask), n))
 }
 
-pub fn create(root: &Path, name: &str, subnet: &str) -> Result<Network> {
+pub fn create(root: &Path, name: &str, subnet: &str, mtu: u32) -> Result<Network> {
+    if !(68..=65535).contains(&mtu) {
+        return Err(Fail::new(125, format!("invalid MTU {mtu}: 68 to 65535")));
+    }
     crate::cli::check_name(name)?;
     if load(root, name).is_some() {
         return Err(Fail::new(125, format!("network {name} already exists")));
     }
     let (subnet, prefix) = parse_subnet(subnet)?;
     let bridge = if name == DEFAULT { "nsrun0".to_owned() } else { format!("nsr-{}", &crate::images::sha256_hex(name.as_bytes())[..10]) };
-    let n = Network { name: name.to_owned(), bridge, subnet, prefix };
+    let n = Network { name: name.to_owned(), bridge, subnet, prefix, mtu };
     crate::state::mkdir_p(&dir(root))?;
     let p = dir(root).join(format!("{name}.json"));
     std::fs::write(&p, serde_json::to_vec_pretty(&n).unwrap_or_default()).ctx(|| format!("write {}", p.display()))?;
@@ -133,12 +143,13 @@ pub fn create(root: &Path, name: &str, subnet: &str) -> Result<Network> {
 pub fn ensure(root: &Path, name: &str) -> Result<Network> {
     let n = match load(root, name) {
         Some(n) => n,
-        None if name == DEFAULT => create(root, DEFAULT, "10.88.0.0/16")?,
+        None if name == DEFAULT => create(root, DEFAULT, "10.88.0.0/16", 1500)?,
         None => return Err(Fail::new(125, format!("network {name} not found (nsrun network create {name})"))),
     };
     if !Path::new("/sys/class/net").join(&n.bridge).exists() {
         // Another nsrun may be making it at the same time: EEXIST is fine.
-        let _ = ip(&["link", "add", &n.bridge, "type", "bridge"]);
+        let mtu = n.mtu.to_string();
+        let _ = ip(&["link", "add", &n.bridge, "mtu", &mtu, "type", "bridge"]);
         let gw = format!("{}/{}", n.gateway(), n.prefix);
         let _ = ip(&["addr", "add", &gw, "dev", &n.bridge]);
         ip(&["link", "set", &n.bridge, "up"])?;
@@ -227,7 +238,8 @@ pub fn release(root: &Path, a: &Attachment) {
 pub fn attach(pid: i32, n: &Network, a: &Attachment) -> Result<()> {
     let ns = format!("/proc/{pid}/ns/net");
     let pid_s = pid.to_string();
-    ip(&["link", "add", &a.host_if, "type", "veth", "peer", "name", "eth0", "netns", &pid_s])?;
+    let mtu = n.mtu.to_string();
+    ip(&["link", "add", &a.host_if, "mtu", &mtu, "type", "veth", "peer", "name", "eth0", "mtu", &mtu, "netns", &pid_s])?;
     ip(&["link", "set", &a.host_if, "master", &n.bridge, "up"])?;
     let inside = |args: &[&str]| -> Result<()> {
         let o = Command::new("nsenter").arg(format!("--net={ns}")).arg("ip").args(args).output().ctx(|| "run nsenter".to_owned())?;
