@@ -50,6 +50,13 @@ const LINES: &[(&str, How)] = &[
     ("nsrun exec web cat /www/index.html; nsrun logs web; nsrun stop -t 2 web; nsrun rm web", How::Run),
     ("nsrun run --rm --bundle ./bundle /bin/true", How::Run),
     ("nsrun images; nsrun rmi busybox.tar", How::Run),
+    ("nsrun import busybox-oci.tar busybox", How::By(&["images_import_oci_and_docker_archive_run_commit_rmi"])),
+    ("nsrun run --rm busybox", How::By(&["images_import_oci_and_docker_archive_run_commit_rmi"])),
+    (
+        "nsrun run --rm -u nobody -w /tmp --memory 64m --pids-limit 50 busybox sh -c 'id; pwd'",
+        How::By(&["user_workdir_mounts_env_file_entrypoint_etc_files_init", "limits_are_in_the_cgroup_and_enforced"]),
+    ),
+    ("nsrun run -d --name web2 --net bridge -p 8080:80 busybox httpd -f -h /www", How::By(&["bridge_network_ping_port_publish_nat_and_teardown"])),
 ];
 
 /// The README's shell lines, in order: ```sh blocks, `\` continuations

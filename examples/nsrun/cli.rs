@@ -1,109 +1,300 @@
-//! Hand-written command-line parsing: docker-style flags (`-it` bundles,
-//! `--name=x` and `--name x`), options stop at the first operand, `--`
-//! ends them. Every mistake becomes one line and exit status 125.
+//! The command line, on clap (derive): every command's `--help` lists
+//! every option, `nsrun completion bash|zsh|fish` prints a completion
+//! script. Docker's conventions: `-it` bundles, `--name=x` and `--name x`,
+//! `run`/`exec` options stop at the command, `--` ends them. Every mistake
+//! is one line on stderr and exit status 125.
 
 use std::path::PathBuf;
 
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+use crate::security::SecurityOpts;
 use crate::Fail;
 
-pub const USAGE: &str = "\
-Usage: nsrun COMMAND [OPTIONS]
+const STATE_NOTE: &str = "State: /run/nsrun as root, $XDG_RUNTIME_DIR/nsrun otherwise ($NSRUN_ROOT overrides).";
 
-A small container runtime built on the nsboot library.
+#[derive(Debug, Parser)]
+#[command(
+    name = "nsrun",
+    version,
+    about = "A small container runtime built on the nsboot library.",
+    after_help = STATE_NOTE,
+    disable_help_subcommand = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Sub,
+}
 
-Commands:
-  run     Run a command in a new container
-  exec    Run a command in a running container
-  ps      List containers
-  logs    Print the log of a detached container
-  stop    Stop a running container
-  rm      Remove a container
-  images  List the unpacked --image archives
-  rmi     Remove unpacked --image archives
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// Run a command in a new container
+    Run(Box<RunArgs>),
+    /// Run a command in a running container
+    Exec(ExecArgs),
+    /// List containers
+    Ps {
+        /// Show all containers (default shows just running)
+        #[arg(short, long)]
+        all: bool,
+        /// Only print names
+        #[arg(short, long)]
+        quiet: bool,
+        /// json, or a template of {{.Name}} {{.ID}} {{.Image}} {{.Command}} {{.Status}} {{.State}} {{.Pid}} {{.CreatedAt}}
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
+    },
+    /// Print the log of a detached container
+    Logs {
+        #[arg(value_name = "CONTAINER")]
+        name: String,
+        /// Keep printing what it writes until it stops
+        #[arg(short, long)]
+        follow: bool,
+        /// Print only the last N lines
+        #[arg(short = 'n', long, value_name = "N")]
+        tail: Option<usize>,
+    },
+    /// Send a signal to containers' PID 1 (default SIGKILL)
+    Kill {
+        /// Signal name or number
+        #[arg(short, long, value_name = "SIGNAL", default_value = "KILL", value_parser = crate::lifecycle::parse_signal)]
+        signal: nix::sys::signal::Signal,
+        #[arg(value_name = "CONTAINER", required = true)]
+        names: Vec<String>,
+    },
+    /// Block until containers stop, then print their exit codes
+    Wait {
+        #[arg(value_name = "CONTAINER", required = true)]
+        names: Vec<String>,
+    },
+    /// Start stopped containers again, detached, with their write layers
+    Start {
+        #[arg(value_name = "CONTAINER", required = true)]
+        names: Vec<String>,
+    },
+    /// Stop then start containers
+    Restart {
+        /// Seconds to wait before killing it
+        #[arg(short = 't', long = "time", visible_alias = "timeout", value_name = "SECONDS", default_value_t = 10)]
+        time: u64,
+        #[arg(value_name = "CONTAINER", required = true)]
+        names: Vec<String>,
+    },
+    /// Print containers' configuration and state as JSON
+    Inspect {
+        #[arg(value_name = "CONTAINER", required = true)]
+        names: Vec<String>,
+    },
+    /// List a running container's processes
+    Top {
+        #[arg(value_name = "CONTAINER")]
+        name: String,
+    },
+    /// Show CPU, memory and pids figures from containers' cgroups
+    Stats {
+        /// Print once instead of every second
+        #[arg(long = "no-stream")]
+        no_stream: bool,
+        #[arg(value_name = "CONTAINER")]
+        names: Vec<String>,
+    },
+    /// Remove every stopped container
+    Prune,
+    /// Stop running containers: SIGTERM, then SIGKILL after a grace period
+    Stop {
+        /// Seconds to wait before killing it
+        #[arg(short = 't', long = "time", visible_alias = "timeout", value_name = "SECONDS", default_value_t = 10)]
+        time: u64,
+        #[arg(value_name = "CONTAINER", required = true)]
+        names: Vec<String>,
+    },
+    /// Remove containers and their write layers
+    Rm {
+        /// Kill a running container first
+        #[arg(short, long)]
+        force: bool,
+        #[arg(value_name = "CONTAINER", required = true)]
+        names: Vec<String>,
+    },
+    /// List images: imported ones by name, and the unpacked --image archives
+    Images,
+    /// Remove images (NAME[:TAG], IMAGE ID, or a --image archive's path); refused while a container uses one
+    Rmi {
+        #[arg(value_name = "IMAGE", required = true)]
+        names: Vec<String>,
+    },
+    /// Import an image archive: a rootfs tarball, an OCI image layout or a docker-archive (gzip'd or not)
+    Import {
+        #[arg(value_name = "TAR")]
+        archive: PathBuf,
+        #[arg(value_name = "NAME[:TAG]")]
+        name: String,
+    },
+    /// Make a new image of a container's changes (its write layer on top of its image)
+    Commit {
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+        #[arg(value_name = "NAME[:TAG]")]
+        name: String,
+    },
+    /// Manage bridge networks (root)
+    Network {
+        #[command(subcommand)]
+        cmd: NetCmd,
+    },
+    /// Print a shell completion script
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
 
-Run 'nsrun COMMAND --help' for more information on a command.
-State: /run/nsrun as root, $XDG_RUNTIME_DIR/nsrun otherwise ($NSRUN_ROOT overrides).";
+#[derive(Debug, Subcommand)]
+pub enum NetCmd {
+    /// Create a bridge network
+    Create {
+        /// The network's subnet
+        #[arg(long, value_name = "CIDR", default_value = "10.89.0.0/24")]
+        subnet: String,
+        /// MTU of the bridge and of each container's veth
+        #[arg(long, value_name = "BYTES", default_value_t = 1500)]
+        mtu: u32,
+        name: String,
+    },
+    /// List networks
+    Ls,
+    /// Remove networks (refused while a container uses one): their bridge and rules go
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
 
-const RUN_USAGE: &str = "\
-Usage: nsrun run [OPTIONS] [--] COMMAND [ARG...]
+/// `nsrun run`. New uts, ipc, pid, mount, cgroup and network namespaces
+/// (plus a user namespace when not root), an overlay of a read-only image
+/// layer and a per-container write layer; without --rootfs/--image/--bundle
+/// the host's / is the read-only image layer.
+#[derive(Debug, Args)]
+#[command(after_help = "Without --rootfs/--image/--bundle the host's / is the read-only image layer.")]
+struct RunArgs {
+    /// Keep stdin open
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
+    /// Run in the background, output to the container's log
+    #[arg(short, long, conflicts_with_all = ["tty", "interactive"])]
+    detach: bool,
+    /// Remove the container when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Name the container (default: a random id)
+    #[arg(long)]
+    name: Option<String>,
+    /// Bind mount host path HOST at CTR (read-only with :ro)
+    #[arg(short, long = "volume", value_name = "HOST:CTR[:ro]")]
+    volume: Vec<String>,
+    /// Set an environment variable (KEY alone: the host's value)
+    #[arg(short, long = "env", value_name = "KEY[=VAL]")]
+    env: Vec<String>,
+    /// Use DIR as the image layer
+    #[arg(long, value_name = "DIR", group = "img")]
+    rootfs: Option<PathBuf>,
+    /// Use a tar archive as the image layer (unpacked once, cached), or an imported image by name
+    #[arg(long, value_name = "TAR|NAME", group = "img")]
+    image: Option<PathBuf>,
+    /// Run an OCI bundle's config.json as is (no overlay)
+    #[arg(long, value_name = "DIR", group = "img")]
+    bundle: Option<PathBuf>,
+    /// Container host name (default: the container id)
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Network: none (loopback only), host, bridge (root: a veth on nsrun0, 10.88.0.0/16, NAT), a network's name, or slirp4netns (rootless too)
+    #[arg(long = "net", visible_alias = "network", value_name = "none|host|bridge|NAME|slirp4netns", value_parser = parse_net, default_value = "none")]
+    net: Net,
+    /// Publish a container port on the host: [IP:]HOST:CONTAINER[/tcp|/udp] (bridge networks)
+    #[arg(short, long = "publish", value_name = "[IP:]HOST:CTR[/udp]", value_parser = crate::net::proxy::parse)]
+    publish: Vec<crate::net::proxy::Port>,
+    /// Give the container every capability, no seccomp filter, no no_new_privs
+    #[arg(long)]
+    privileged: bool,
+    /// Add Linux capabilities (NAME, CAP_NAME or ALL; comma-separated)
+    #[arg(long = "cap-add", value_name = "CAP", value_delimiter = ',')]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities (NAME, CAP_NAME or ALL; comma-separated)
+    #[arg(long = "cap-drop", value_name = "CAP", value_delimiter = ',')]
+    cap_drop: Vec<String>,
+    /// no-new-privileges[=true|false], seccomp=unconfined or seccomp=FILE (moby or OCI profile)
+    #[arg(long = "security-opt", value_name = "OPT")]
+    security_opt: Vec<String>,
+    /// Run as this user: uid[:gid] or name[:group] (names from the image's /etc/passwd and /etc/group)
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    user: Option<String>,
+    /// Working directory of the command (made when missing)
+    #[arg(short, long, value_name = "DIR")]
+    workdir: Option<String>,
+    /// Memory limit (b, k, m, g)
+    #[arg(short, long, value_name = "BYTES", value_parser = crate::limits::parse_bytes)]
+    memory: Option<i64>,
+    /// Memory plus swap limit (-1: unlimited; default twice --memory)
+    #[arg(long = "memory-swap", value_name = "BYTES", value_parser = crate::limits::parse_bytes, allow_hyphen_values = true)]
+    memory_swap: Option<i64>,
+    /// Number of CPUs (CFS quota over a 100ms period)
+    #[arg(long, value_name = "N", value_parser = crate::limits::parse_cpus)]
+    cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "N")]
+    cpu_shares: Option<u64>,
+    /// Maximum number of processes (-1 or 0: unlimited)
+    #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Resource limit NAME=SOFT[:HARD] (nofile, nproc, core, stack, ...)
+    #[arg(long, value_name = "NAME=SOFT[:HARD]", value_parser = crate::limits::parse_ulimit)]
+    ulimit: Vec<(String, u64, u64)>,
+    /// Mount the container's root filesystem read-only
+    #[arg(long = "read-only")]
+    read_only: bool,
+    /// Mount a tmpfs at PATH (noexec,nosuid,nodev plus OPTIONS)
+    #[arg(long, value_name = "PATH[:OPTIONS]")]
+    tmpfs: Vec<String>,
+    /// Mount: type=bind,source=PATH,target=PATH[,readonly] or type=tmpfs,target=PATH[,tmpfs-size=BYTES][,tmpfs-mode=OCTAL]
+    #[arg(long = "mount", value_name = "SPEC")]
+    mount: Vec<String>,
+    /// Run a small init as PID 1 that reaps zombies and forwards signals to the command
+    #[arg(long)]
+    init: bool,
+    /// Run this program, with COMMAND as its arguments
+    #[arg(long, value_name = "PROGRAM")]
+    entrypoint: Option<String>,
+    /// Read KEY=VAL lines from a file (# comments, KEY alone: the host's value)
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+    /// [IMAGE] COMMAND [ARG...]: an imported image's name first runs that image (its Cmd when no command follows)
+    #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = false)]
+    cmd: Vec<String>,
+}
 
-Run a command in a new container: new uts, ipc, pid, mount, cgroup and
-network namespaces (plus a user namespace when not root), an overlay of a
-read-only image layer and a per-container write layer.
-
-Options:
-  -i, --interactive        Keep stdin open
-  -t, --tty                Allocate a pseudo-TTY
-  -d, --detach             Run in the background, output to the container's log
-      --rm                 Remove the container when it exits
-      --name NAME          Name the container (default: a random id)
-  -v, --volume H:C[:ro]    Bind mount host path H at C (read-only with :ro)
-  -e, --env KEY[=VAL]      Set an environment variable (KEY alone: the host's value)
-      --rootfs DIR         Use DIR as the image layer
-      --image TAR          Use a tar archive as the image layer (unpacked once, cached)
-      --bundle DIR         Run an OCI bundle's config.json as is (no overlay)
-      --hostname NAME      Container host name (default: the container id)
-      --net none|host      Network: only loopback (default) or the host's
-  -h, --help               Print this help
-
-Without --rootfs/--image/--bundle the host's / is the read-only image layer.";
-
-const EXEC_USAGE: &str = "\
-Usage: nsrun exec [OPTIONS] CONTAINER COMMAND [ARG...]
-
-Run a command in the namespaces of a running container.
-
-Options:
-  -i, --interactive        Keep stdin open
-  -t, --tty                Allocate a pseudo-TTY
-  -e, --env KEY[=VAL]      Set an environment variable
-  -h, --help               Print this help";
-
-const PS_USAGE: &str = "\
-Usage: nsrun ps [OPTIONS]
-
-List containers.
-
-Options:
-  -a, --all     Show all containers (default shows just running)
-  -q, --quiet   Only print names
-  -h, --help    Print this help";
-
-const LOGS_USAGE: &str = "\
-Usage: nsrun logs CONTAINER
-
-Print the output of a detached container.";
-
-const STOP_USAGE: &str = "\
-Usage: nsrun stop [OPTIONS] CONTAINER [CONTAINER...]
-
-Send SIGTERM to a container's PID 1, then SIGKILL after a grace period.
-
-Options:
-  -t, --time SECONDS   Seconds to wait before killing it (default 10)
-  -h, --help           Print this help";
-
-const RM_USAGE: &str = "\
-Usage: nsrun rm [OPTIONS] CONTAINER [CONTAINER...]
-
-Remove containers and their write layers.
-
-Options:
-  -f, --force   Kill a running container first
-  -h, --help    Print this help";
-
-const IMAGES_USAGE: &str = "\
-Usage: nsrun images
-
-List the tar archives `run --image` has unpacked (under <state>/images),
-their size, and how many containers use each.";
-
-const RMI_USAGE: &str = "\
-Usage: nsrun rmi IMAGE [IMAGE...]
-
-Remove unpacked --image archives, given by IMAGE ID (as `nsrun images`
-shows it) or by the archive's path. An image a container still uses is
-kept: remove the container first.";
+/// `nsrun exec`: the command joins the container's namespaces and gets
+/// its user, capabilities, no_new_privs and seccomp filter.
+#[derive(Debug, Args)]
+struct ExecArgs {
+    /// Keep stdin open
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
+    /// Set an environment variable (KEY alone: the host's value)
+    #[arg(short, long = "env", value_name = "KEY[=VAL]")]
+    env: Vec<String>,
+    #[arg(value_name = "CONTAINER")]
+    name: String,
+    /// The command and its arguments
+    #[arg(value_name = "COMMAND", required = true, trailing_var_arg = true)]
+    cmd: Vec<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Image {
@@ -112,6 +303,8 @@ pub enum Image {
     Rootfs(PathBuf),
     Tar(PathBuf),
     Bundle(PathBuf),
+    /// An imported image, by id.
+    Named(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,10 +314,24 @@ pub struct Volume {
     pub readonly: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Net {
     None,
     Host,
+    /// A bridge network by name (`bridge`: the default one, nsrun0).
+    Bridge(String),
+    /// User-mode networking through slirp4netns (rootless too).
+    Slirp,
+}
+
+fn parse_net(v: &str) -> Result<Net, String> {
+    match v {
+        "none" => Ok(Net::None),
+        "host" => Ok(Net::Host),
+        "slirp4netns" => Ok(Net::Slirp),
+        _ if check_name(v).is_ok() => Ok(Net::Bridge(v.to_owned())),
+        _ => Err(format!("invalid network {v:?}: use none, host, bridge or a network's name")),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -139,7 +346,28 @@ pub struct RunOpts {
     pub image: Image,
     pub hostname: Option<String>,
     pub net: Net,
+    pub publish: Vec<crate::net::proxy::Port>,
+    pub security: SecurityOpts,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub limits: crate::limits::LimitOpts,
+    pub read_only: bool,
+    pub tmpfs: Vec<Tmpfs>,
+    pub init: bool,
+    /// The command line as given (recorded for `start`).
+    pub argv: Vec<String>,
+    /// `--entrypoint`: replaces the image's (and drops its Cmd).
+    pub entrypoint: Option<String>,
+    /// The operands: `[IMAGE] COMMAND...` (see `run::resolve_image`).
     pub cmd: Vec<String>,
+}
+
+/// A tmpfs mount (`--tmpfs`, `--mount type=tmpfs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tmpfs {
+    pub dst: String,
+    /// Comma-separated mount options.
+    pub options: String,
 }
 
 #[derive(Debug, Clone)]
@@ -153,165 +381,113 @@ pub struct ExecOpts {
 
 #[derive(Debug)]
 pub enum Cmd {
-    Help(&'static str),
-    Run(RunOpts),
+    /// Text for stdout, exit status 0 (help, version, completion scripts).
+    Print(String),
+    Run(Box<RunOpts>),
     Exec(ExecOpts),
-    Ps { all: bool, quiet: bool },
-    Logs { name: String },
+    Ps { all: bool, quiet: bool, format: Option<String> },
+    Logs { name: String, follow: bool, tail: Option<usize> },
     Stop { timeout: u64, names: Vec<String> },
     Rm { force: bool, names: Vec<String> },
     Images,
     Rmi { names: Vec<String> },
+    Import { archive: PathBuf, name: String },
+    Kill { signal: nix::sys::signal::Signal, names: Vec<String> },
+    Wait { names: Vec<String> },
+    Start { names: Vec<String> },
+    Restart { timeout: u64, names: Vec<String> },
+    Inspect { names: Vec<String> },
+    Top { name: String },
+    Stats { no_stream: bool, names: Vec<String> },
+    Prune,
+    Commit { container: String, name: String },
+    Network(NetCmd),
 }
 
-fn usage_err(cmd: &str, msg: impl std::fmt::Display) -> Fail {
-    let see = if cmd.is_empty() { "'nsrun --help'".to_owned() } else { format!("'nsrun {cmd} --help'") };
-    Fail::new(125, format!("{msg} (see {see})"))
-}
-
-/// A flag as written (`-i`, `--name`) and its value, if it takes one.
-type Flag = (String, Option<String>);
-
-/// Split the options off `args`: `(flag, value)` pairs and the index where
-/// the operands start. `-it` becomes `-i -t`; `-v/a:/b` and `--name=x` carry
-/// their value inline; flags in `takes_value` take the next argument.
-fn split_opts(
-    cmd: &'static str,
-    args: &[String],
-    takes_value: &[&str],
-) -> Result<(Vec<Flag>, usize), Fail> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    let need = |f: &str, i: usize| -> Result<String, Fail> {
-        args.get(i).cloned().ok_or_else(|| usage_err(cmd, format!("flag needs an argument: {f}")))
+/// One line for a clap error, in nsrun's words where docker users know
+/// them ("unknown flag", "unknown command"), with the help to read.
+fn clap_fail(e: clap::Error, args: &[String]) -> Fail {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let ctx = |k| match e.get(k) {
+        Some(ContextValue::String(s)) => s.clone(),
+        Some(ContextValue::Strings(v)) => v.join(" "),
+        _ => String::new(),
     };
-    while i < args.len() {
-        let a = &args[i];
-        if a == "--" {
-            return Ok((out, i + 1));
+    let sub = args.first().filter(|s| !s.starts_with('-')).map(String::as_str).unwrap_or("");
+    let see = if sub.is_empty() || e.kind() == ErrorKind::InvalidSubcommand { "'nsrun --help'".to_owned() } else { format!("'nsrun {sub} --help'") };
+    let msg = match e.kind() {
+        ErrorKind::UnknownArgument => format!("unknown flag: {}", ctx(ContextKind::InvalidArg)),
+        ErrorKind::InvalidSubcommand => format!("unknown command: {:?}", ctx(ContextKind::InvalidSubcommand)),
+        _ => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_owned();
+            first
         }
-        if !a.starts_with('-') || a == "-" {
-            break;
-        }
-        i += 1;
-        if let Some(long) = a.strip_prefix("--") {
-            match long.split_once('=') {
-                Some((k, v)) => out.push((format!("--{k}"), Some(v.to_owned()))),
-                None if takes_value.contains(&a.as_str()) => {
-                    out.push((a.clone(), Some(need(a, i)?)));
-                    i += 1;
-                }
-                None => out.push((a.clone(), None)),
-            }
-            continue;
-        }
-        let chars: Vec<char> = a[1..].chars().collect();
-        for (k, c) in chars.iter().enumerate() {
-            let f = format!("-{c}");
-            if takes_value.contains(&f.as_str()) {
-                let rest: String = chars[k + 1..].iter().collect();
-                let v = if rest.is_empty() {
-                    i += 1;
-                    need(&f, i - 1)?
-                } else {
-                    rest
-                };
-                out.push((f, Some(v)));
-                break;
-            }
-            out.push((f, None));
-        }
-    }
-    Ok((out, i))
-}
-
-fn no_value(cmd: &'static str, f: &str, v: &Option<String>) -> Result<(), Fail> {
-    match v {
-        Some(_) => Err(usage_err(cmd, format!("flag {f} takes no value"))),
-        None => Ok(()),
-    }
+    };
+    Fail::new(125, format!("{msg} (see {see})"))
 }
 
 /// Parse the whole command line (without argv[0]).
 pub fn parse(args: &[String]) -> Result<Cmd, Fail> {
-    let Some((sub, rest)) = args.split_first() else { return Ok(Cmd::Help(USAGE)) };
-    match sub.as_str() {
-        "-h" | "--help" | "help" => Ok(Cmd::Help(USAGE)),
-        "run" => parse_run(rest),
-        "exec" => parse_exec(rest),
-        "ps" => parse_ps(rest),
-        "logs" => {
-            let (opts, end) = split_opts("logs", rest, &[])?;
-            if let Some((f, _)) = opts.first() {
-                return if f == "-h" || f == "--help" { Ok(Cmd::Help(LOGS_USAGE)) } else { Err(usage_err("logs", format!("unknown flag: {f}"))) };
-            }
-            match &rest[end..] {
-                [name] => Ok(Cmd::Logs { name: name.clone() }),
-                _ => Err(usage_err("logs", "\"nsrun logs\" requires exactly 1 argument")),
-            }
+    use clap::error::ErrorKind;
+    let argv = std::iter::once("nsrun".to_owned()).chain(args.iter().cloned());
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            return Ok(Cmd::Print(e.render().to_string().trim_end().to_owned()))
         }
-        "stop" => {
-            let (opts, end) = split_opts("stop", rest, &["-t", "--time", "--timeout"])?;
-            let mut timeout = 10;
-            for (f, v) in opts {
-                match f.as_str() {
-                    "-h" | "--help" => return Ok(Cmd::Help(STOP_USAGE)),
-                    "-t" | "--time" | "--timeout" => {
-                        let v = v.unwrap_or_default();
-                        timeout = v.parse().map_err(|_| usage_err("stop", format!("invalid value {v:?} for {f}: not a number of seconds")))?;
-                    }
-                    _ => return Err(usage_err("stop", format!("unknown flag: {f}"))),
-                }
-            }
-            let names = rest[end..].to_vec();
-            if names.is_empty() {
-                return Err(usage_err("stop", "\"nsrun stop\" requires at least 1 argument"));
-            }
-            Ok(Cmd::Stop { timeout, names })
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            return Ok(Cmd::Print(Cli::command().render_help().to_string().trim_end().to_owned()))
         }
-        "rm" => {
-            let (opts, end) = split_opts("rm", rest, &[])?;
-            let mut force = false;
-            for (f, v) in opts {
-                match f.as_str() {
-                    "-h" | "--help" => return Ok(Cmd::Help(RM_USAGE)),
-                    "-f" | "--force" => {
-                        no_value("rm", &f, &v)?;
-                        force = true
-                    }
-                    _ => return Err(usage_err("rm", format!("unknown flag: {f}"))),
-                }
-            }
-            let names = rest[end..].to_vec();
-            if names.is_empty() {
-                return Err(usage_err("rm", "\"nsrun rm\" requires at least 1 argument"));
-            }
-            Ok(Cmd::Rm { force, names })
+        Err(e) => return Err(clap_fail(e, args)),
+    };
+    Ok(match cli.cmd {
+        Sub::Run(r) => {
+            let mut o = run_opts(*r)?;
+            o.argv = args.to_vec();
+            Cmd::Run(Box::new(o))
         }
-        "images" => {
-            let (opts, end) = split_opts("images", rest, &[])?;
-            if let Some((f, _)) = opts.first() {
-                return if f == "-h" || f == "--help" { Ok(Cmd::Help(IMAGES_USAGE)) } else { Err(usage_err("images", format!("unknown flag: {f}"))) };
-            }
-            if end < rest.len() {
-                return Err(usage_err("images", "\"nsrun images\" accepts no arguments"));
-            }
-            Ok(Cmd::Images)
+        Sub::Kill { signal, names } => Cmd::Kill { signal, names },
+        Sub::Wait { names } => Cmd::Wait { names },
+        Sub::Start { names } => Cmd::Start { names },
+        Sub::Restart { time, names } => Cmd::Restart { timeout: time, names },
+        Sub::Inspect { names } => Cmd::Inspect { names },
+        Sub::Top { name } => Cmd::Top { name },
+        Sub::Stats { no_stream, names } => Cmd::Stats { no_stream, names },
+        Sub::Prune => Cmd::Prune,
+        Sub::Network { cmd } => Cmd::Network(cmd),
+        Sub::Exec(x) => Cmd::Exec(ExecOpts {
+            interactive: x.interactive,
+            tty: x.tty,
+            env: envs(x.env)?,
+            name: x.name,
+            cmd: x.cmd,
+        }),
+        Sub::Ps { all, quiet, format } => Cmd::Ps { all, quiet, format },
+        Sub::Logs { name, follow, tail } => Cmd::Logs { name, follow, tail },
+        Sub::Stop { time, names } => Cmd::Stop { timeout: time, names },
+        Sub::Rm { force, names } => Cmd::Rm { force, names },
+        Sub::Images => Cmd::Images,
+        Sub::Rmi { names } => Cmd::Rmi { names },
+        Sub::Import { archive, name } => Cmd::Import { archive, name },
+        Sub::Commit { container, name } => Cmd::Commit { container, name },
+        Sub::Completion { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "nsrun", &mut out);
+            Cmd::Print(String::from_utf8_lossy(&out).into_owned())
         }
-        "rmi" => {
-            let (opts, end) = split_opts("rmi", rest, &[])?;
-            if let Some((f, _)) = opts.first() {
-                return if f == "-h" || f == "--help" { Ok(Cmd::Help(RMI_USAGE)) } else { Err(usage_err("rmi", format!("unknown flag: {f}"))) };
-            }
-            let names = rest[end..].to_vec();
-            if names.is_empty() {
-                return Err(usage_err("rmi", "\"nsrun rmi\" requires at least 1 argument"));
-            }
-            Ok(Cmd::Rmi { names })
+    })
+}
+
+fn envs(list: Vec<String>) -> Result<Vec<String>, Fail> {
+    let mut out = Vec::new();
+    for v in list {
+        let e = parse_env(v)?;
+        if !e.is_empty() {
+            out.push(e);
         }
-        other if other.starts_with('-') => Err(usage_err("", format!("unknown flag: {other}"))),
-        other => Err(usage_err("", format!("unknown command: {other:?}"))),
     }
+    Ok(out)
 }
 
 fn parse_env(v: String) -> Result<String, Fail> {
@@ -326,7 +502,7 @@ fn parse_env(v: String) -> Result<String, Fail> {
 }
 
 fn parse_volume(v: &str) -> Result<Volume, Fail> {
-    let bad = || usage_err("run", format!("invalid volume specification: {v:?}"));
+    let bad = || Fail::new(125, format!("invalid volume specification: {v:?} (see 'nsrun run --help')"));
     let parts: Vec<&str> = v.split(':').collect();
     let (host, ctr, readonly) = match parts.as_slice() {
         [h, c] => (h, c, false),
@@ -340,66 +516,78 @@ fn parse_volume(v: &str) -> Result<Volume, Fail> {
     Ok(Volume { host: PathBuf::from(host), ctr: PathBuf::from(ctr), readonly })
 }
 
-fn parse_run(args: &[String]) -> Result<Cmd, Fail> {
-    const VALUED: &[&str] = &[
-        "-v", "--volume", "-e", "--env", "--name", "--rootfs", "--image", "--bundle", "--hostname", "--net",
-        "--network",
-    ];
-    let (opts, end) = split_opts("run", args, VALUED)?;
-    let mut o = RunOpts {
-        interactive: false,
-        tty: false,
-        detach: false,
-        rm: false,
-        name: None,
-        volumes: Vec::new(),
-        env: Vec::new(),
-        image: Image::Host,
-        hostname: None,
-        net: Net::None,
-        cmd: args[end..].to_vec(),
+fn run_opts(r: RunArgs) -> Result<RunOpts, Fail> {
+    let image = match (r.rootfs, r.image, r.bundle) {
+        (Some(p), _, _) => Image::Rootfs(p),
+        (_, Some(p), _) => Image::Tar(p),
+        (_, _, Some(p)) => Image::Bundle(p),
+        _ => Image::Host,
     };
-    let mut image_flag: Option<String> = None;
-    for (f, v) in opts {
-        let mut set_image = |img: Image, f: &str| -> Result<(), Fail> {
-            if let Some(prev) = &image_flag {
-                return Err(usage_err("run", format!("{prev} and {f} cannot be used together")));
-            }
-            image_flag = Some(f.to_owned());
-            o.image = img;
-            Ok(())
-        };
-        if matches!(f.as_str(), "-i" | "-t" | "-d" | "--interactive" | "--tty" | "--detach" | "--rm") {
-            no_value("run", &f, &v)?;
+    let mut security = SecurityOpts { privileged: r.privileged, cap_add: r.cap_add, cap_drop: r.cap_drop, ..Default::default() };
+    for s in &r.security_opt {
+        security.security_opt(s)?;
+    }
+    let mut env = Vec::new();
+    for f in &r.env_file {
+        let text = std::fs::read_to_string(f).map_err(|e| Fail::new(125, format!("open env file {}: {e}", f.display())))?;
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            env.push(line.to_owned());
         }
-        match f.as_str() {
-            "-h" | "--help" => return Ok(Cmd::Help(RUN_USAGE)),
-            "-i" | "--interactive" => o.interactive = true,
-            "-t" | "--tty" => o.tty = true,
-            "-d" | "--detach" => o.detach = true,
-            "--rm" => o.rm = true,
-            "--name" => o.name = v,
-            "-v" | "--volume" => o.volumes.push(parse_volume(&v.unwrap_or_default())?),
-            "-e" | "--env" => {
-                let e = parse_env(v.unwrap_or_default())?;
-                if !e.is_empty() {
-                    o.env.push(e);
-                }
-            }
-            "--rootfs" => set_image(Image::Rootfs(v.unwrap_or_default().into()), &f)?,
-            "--image" => set_image(Image::Tar(v.unwrap_or_default().into()), &f)?,
-            "--bundle" => set_image(Image::Bundle(v.unwrap_or_default().into()), &f)?,
-            "--hostname" => o.hostname = v,
-            "--net" | "--network" => {
-                o.net = match v.as_deref() {
-                    Some("none") => Net::None,
-                    Some("host") => Net::Host,
-                    other => {
-                        return Err(usage_err("run", format!("invalid network {:?}: use none or host", other.unwrap_or(""))))
-                    }
-                }
-            }
-            _ => return Err(usage_err("run", format!("unknown flag: {f}"))),
+    }
+    env.extend(r.env);
+    let mut volumes: Vec<Volume> = r.volume.iter().map(|v| parse_volume(v)).collect::<Result<_, _>>()?;
+    let mut tmpfs = Vec::new();
+    for t in &r.tmpfs {
+        let (dst, options) = t.split_once(':').unwrap_or((t, ""));
+        if !dst.starts_with('/') {
+            return Err(Fail::new(125, format!("invalid --tmpfs {t:?}: the path must be absolute")));
+        }
+        tmpfs.push(Tmpfs { dst: dst.to_owned(), options: options.to_owned() });
+    }
+    for m in &r.mount {
+        match parse_mount(m)? {
+            Mount::Bind(v) => volumes.push(v),
+            Mount::Tmpfs(t) => tmpfs.push(t),
+        }
+    }
+    let cmd = r.cmd;
+    let limits = crate::limits::LimitOpts {
+        memory: r.memory,
+        memory_swap: r.memory_swap,
+        cpus: r.cpus,
+        cpu_shares: r.cpu_shares,
+        pids_limit: r.pids_limit,
+        ulimits: r.ulimit,
+    };
+    let o = RunOpts {
+        interactive: r.interactive,
+        tty: r.tty,
+        detach: r.detach,
+        rm: r.rm,
+        name: r.name,
+        volumes,
+        env: envs(env)?,
+        image,
+        hostname: r.hostname,
+        net: r.net,
+        publish: r.publish,
+        security,
+        user: r.user,
+        workdir: r.workdir,
+        limits,
+        read_only: r.read_only,
+        tmpfs,
+        init: r.init,
+        argv: Vec::new(),
+        entrypoint: r.entrypoint,
+        cmd,
+    };
+    if !o.publish.is_empty() && !matches!(o.net, Net::Bridge(_) | Net::Slirp) {
+        return Err(Fail::new(125, "-p needs a bridge network (--net bridge) or --net slirp4netns"));
+    }
+    if let Some(w) = &o.workdir {
+        if !w.starts_with('/') {
+            return Err(Fail::new(125, format!("invalid --workdir {w:?}: the path must be absolute")));
         }
     }
     if let Some(n) = &o.name {
@@ -410,16 +598,51 @@ fn parse_run(args: &[String]) -> Result<Cmd, Fail> {
             return Err(Fail::new(125, format!("invalid hostname {h:?}")));
         }
     }
-    if o.cmd.is_empty() && !matches!(o.image, Image::Bundle(_)) {
-        return Err(usage_err("run", "\"nsrun run\" requires a command to run"));
+    Ok(o)
+}
+
+enum Mount {
+    Bind(Volume),
+    Tmpfs(Tmpfs),
+}
+
+/// `--mount type=bind,source=/a,target=/b,readonly` or
+/// `type=tmpfs,target=/t,tmpfs-size=64m,tmpfs-mode=1770` (docker's keys
+/// and aliases: src, dst/destination, ro).
+fn parse_mount(spec: &str) -> Result<Mount, Fail> {
+    let bad = |why: &str| Fail::new(125, format!("invalid --mount {spec:?}: {why}"));
+    let (mut kind, mut src, mut dst, mut ro) = ("", None, None, false);
+    let mut opts = Vec::new();
+    for kv in spec.split(',') {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        match k {
+            "type" => kind = v,
+            "source" | "src" => src = Some(v.to_owned()),
+            "target" | "destination" | "dst" => dst = Some(v.to_owned()),
+            "readonly" | "ro" => ro = v.is_empty() || v == "true" || v == "1",
+            "tmpfs-size" => opts.push(format!("size={}", crate::limits::parse_bytes(v).map_err(|e| bad(&e))?)),
+            "tmpfs-mode" => {
+                u32::from_str_radix(v, 8).map_err(|_| bad("tmpfs-mode must be octal"))?;
+                opts.push(format!("mode={v}"));
+            }
+            _ => return Err(bad(&format!("unknown key {k:?}"))),
+        }
     }
-    if o.detach && o.tty {
-        return Err(Fail::new(125, "-t cannot be combined with -d: nsrun has no attach"));
+    let dst = dst.filter(|d| d.starts_with('/')).ok_or_else(|| bad("an absolute target is required"))?;
+    match kind {
+        "bind" => {
+            let src = src.filter(|s| s.starts_with('/')).ok_or_else(|| bad("an absolute source is required"))?;
+            Ok(Mount::Bind(Volume { host: src.into(), ctr: dst.into(), readonly: ro }))
+        }
+        "tmpfs" if src.is_none() => {
+            if ro {
+                opts.push("ro".into());
+            }
+            Ok(Mount::Tmpfs(Tmpfs { dst, options: opts.join(",") }))
+        }
+        "tmpfs" => Err(bad("a tmpfs has no source")),
+        _ => Err(bad("type must be bind or tmpfs")),
     }
-    if o.detach && o.interactive {
-        return Err(Fail::new(125, "-i cannot be combined with -d: nsrun has no attach"));
-    }
-    Ok(Cmd::Run(o))
 }
 
 /// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 128
@@ -438,51 +661,6 @@ pub fn check_name(n: &str) -> Result<(), Fail> {
     }
 }
 
-fn parse_exec(args: &[String]) -> Result<Cmd, Fail> {
-    let (opts, end) = split_opts("exec", args, &["-e", "--env"])?;
-    let mut o = ExecOpts { interactive: false, tty: false, env: Vec::new(), name: String::new(), cmd: Vec::new() };
-    for (f, v) in opts {
-        match f.as_str() {
-            "-h" | "--help" => return Ok(Cmd::Help(EXEC_USAGE)),
-            "-i" | "--interactive" => o.interactive = true,
-            "-t" | "--tty" => o.tty = true,
-            "-e" | "--env" => {
-                let e = parse_env(v.unwrap_or_default())?;
-                if !e.is_empty() {
-                    o.env.push(e);
-                }
-            }
-            _ => return Err(usage_err("exec", format!("unknown flag: {f}"))),
-        }
-    }
-    match &args[end..] {
-        [name, cmd @ ..] if !cmd.is_empty() => {
-            o.name = name.clone();
-            o.cmd = cmd.to_vec();
-            Ok(Cmd::Exec(o))
-        }
-        _ => Err(usage_err("exec", "\"nsrun exec\" requires at least 2 arguments")),
-    }
-}
-
-fn parse_ps(args: &[String]) -> Result<Cmd, Fail> {
-    let (opts, end) = split_opts("ps", args, &[])?;
-    let (mut all, mut quiet) = (false, false);
-    for (f, v) in opts {
-        match f.as_str() {
-            "-h" | "--help" => return Ok(Cmd::Help(PS_USAGE)),
-            "-a" | "--all" => all = true,
-            "-q" | "--quiet" => quiet = true,
-            _ => return Err(usage_err("ps", format!("unknown flag: {f}"))),
-        }
-        no_value("ps", &f, &v)?;
-    }
-    if end < args.len() {
-        return Err(usage_err("ps", format!("unexpected argument {:?}", args[end])));
-    }
-    Ok(Cmd::Ps { all, quiet })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,15 +671,17 @@ mod tests {
 
     #[test]
     fn bundled_and_valued_flags() {
-        let Cmd::Run(o) = parse(&v("run -it --rm -v/a:/b:ro --name=x -e A=1 sh -c true")).unwrap() else { panic!() };
+        Cli::command().debug_assert();
+        let Cmd::Run(o) = parse(&v("run -it --rm -v/a:/b:ro --name=x -e A=1 sh -c true --rm")).unwrap() else { panic!() };
         assert!(o.interactive && o.tty && o.rm);
         assert_eq!(o.volumes, vec![Volume { host: "/a".into(), ctr: "/b".into(), readonly: true }]);
         assert_eq!(o.name.as_deref(), Some("x"));
         assert_eq!(o.env, vec!["A=1".to_owned()]);
-        assert_eq!(o.cmd, v("sh -c true"));
+        assert_eq!(o.cmd, v("sh -c true --rm"));
         let Cmd::Stop { timeout, .. } = parse(&v("stop -t 3 a")).unwrap() else { panic!() };
         assert_eq!(timeout, 3);
         assert!(parse(&v("run --bogus sh")).unwrap_err().msg.contains("unknown flag: --bogus"));
         assert!(parse(&v("run --name")).is_err());
+        assert!(parse(&v("frobnicate")).unwrap_err().msg.contains("unknown command"));
     }
 }

@@ -50,20 +50,32 @@ pub fn exec(o: ExecOpts) -> Result<i32> {
         env.retain(|x| x.split('=').next() != Some(key));
         env.push(e.clone());
     }
+    let mut spec = rec.security.clone().unwrap_or_else(|| serde_json::json!({"process": {}}));
+    spec["ociVersion"] = serde_json::json!("1.0.2");
+    spec["process"]["args"] = serde_json::json!(o.cmd);
+    spec["process"]["env"] = serde_json::json!(env);
+    spec["process"]["cwd"] = serde_json::json!(rec.cwd);
+    if spec["process"]["user"].is_null() {
+        spec["process"]["user"] = serde_json::json!({"uid": 0, "gid": 0});
+    }
     let msg = InitMsg {
-        spec: None,
-        args: o.cmd.clone(),
-        env,
-        cwd: rec.cwd.clone(),
+        spec: serde_json::to_string(&spec).ctx(|| "encode the exec config".to_owned())?,
+        rootfs: false,
+        seccomp_bpf: crate::security::compiled(&root, &spec)?,
         tty: o.tty,
         die_with_parent: true,
         ..Default::default()
     };
     let io = if o.tty { Io::Tty { interactive: o.interactive } } else { Io::Inherit { stdin: o.interactive } };
+    // exec'd processes join the container's cgroup (and count against its limits).
+    let procs = match &rec.cgroup {
+        Some(cg) => crate::limits::procs_files(cg)?,
+        None => Vec::new(),
+    };
     let sealed = SealedExe::current().ctx(|| "seal the nsrun binary".to_owned())?;
     // The container may have died since the check: the bootstrap then
     // fails to open its namespaces and reports it.
-    let started = supervise::start(&sealed, &cfg, &msg, io)?;
+    let started = supervise::start(&sealed, &cfg, &msg, io, &procs, None, None)?;
     if !state::same_process(rec.pid, rec.pid_start) {
         return Err(Fail::new(125, format!("container {} stopped while exec started", o.name)));
     }

@@ -29,6 +29,10 @@ use crate::{Context, Fail, Result};
 pub struct Layer {
     pub target: PathBuf,
     pub lower: PathBuf,
+    /// More lower directories under `lower`, topmost first (the layers of
+    /// an imported image).
+    #[serde(default)]
+    pub lowers: Vec<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
 }
@@ -65,6 +69,7 @@ pub fn validate(image: &Image) -> Result<()> {
         Image::Tar(p) => Err(missing("image", p)),
         Image::Bundle(p) if p.join("config.json").is_file() => Ok(()),
         Image::Bundle(p) => Err(missing("bundle config", &p.join("config.json"))),
+        Image::Named(_) => Ok(()),
     }
 }
 
@@ -75,7 +80,7 @@ pub fn prepare(state_root: &Path, dir: &Path, image: &Image, userns: bool) -> Re
         for d in ["upper", "work", "merged"] {
             crate::state::mkdir_p(&dir.join(d))?;
         }
-        let layer = Layer { target: merged.clone(), lower, upper: dir.join("upper"), work: dir.join("work") };
+        let layer = Layer { target: merged.clone(), lower, lowers: Vec::new(), upper: dir.join("upper"), work: dir.join("work") };
         Ok(Prepared { root: merged.clone(), overlay: Some(Overlay { layers: vec![layer], userxattr: userns }), desc, image_id: None })
     };
     match image {
@@ -93,6 +98,22 @@ pub fn prepare(state_root: &Path, dir: &Path, image: &Image, userns: bool) -> Re
             let id = lower.file_name().map(|n| n.to_string_lossy().into_owned());
             let mut p = single(lower, t.display().to_string())?;
             p.image_id = id;
+            Ok(p)
+        }
+        Image::Named(id) => {
+            let store = crate::images::Store::open(state_root);
+            let rec = store.image(id).ok_or_else(|| Fail::new(125, format!("no such image: {id}")))?;
+            let mut dirs: Vec<PathBuf> = rec.layers.iter().rev().map(|l| store.layer_dir(l)).collect();
+            if dirs.is_empty() {
+                return Err(Fail::new(125, format!("image {} has no layer", &id[..12])));
+            }
+            let top = dirs.remove(0);
+            let names = store.names_of(id);
+            let mut p = single(top, names.first().cloned().unwrap_or_else(|| id[..12].to_owned()))?;
+            if let Some(ov) = p.overlay.as_mut() {
+                ov.layers[0].lowers = dirs;
+            }
+            p.image_id = Some(id.clone());
             Ok(p)
         }
         Image::Host if !userns => single(PathBuf::from("/"), "host".into()),
@@ -187,7 +208,7 @@ fn host_rootless(dir: &Path) -> Result<Prepared> {
         crate::state::mkdir_p(&dir.join(d))?;
     }
     let busy = dirs_with_mounts();
-    let mut layers = vec![Layer { target: merged.clone(), lower: skel.clone(), upper: dir.join("upper"), work: dir.join("work") }];
+    let mut layers = vec![Layer { target: merged.clone(), lower: skel.clone(), lowers: Vec::new(), upper: dir.join("upper"), work: dir.join("work") }];
     let entries = std::fs::read_dir("/").ctx(|| "read /".to_owned())?;
     for e in entries.flatten() {
         let name = e.file_name();
@@ -211,7 +232,7 @@ fn host_rootless(dir: &Path) -> Result<Prepared> {
             let sub = dir.join("sub").join(n);
             crate::state::mkdir_p(&sub.join("upper"))?;
             crate::state::mkdir_p(&sub.join("work"))?;
-            layers.push(Layer { target: merged.join(n), lower: e.path(), upper: sub.join("upper"), work: sub.join("work") });
+            layers.push(Layer { target: merged.join(n), lower: e.path(), lowers: Vec::new(), upper: sub.join("upper"), work: sub.join("work") });
         }
     }
     Ok(Prepared { root: merged, overlay: Some(Overlay { layers, userxattr: true }), desc: "host".into(), image_id: None })

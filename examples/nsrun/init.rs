@@ -7,14 +7,17 @@
 
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::Command;
 
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::mount::{mount, MsFlags};
+use nix::errno::Errno;
+use nsboot_oci::process::ExecSteps;
 use nsboot_oci::rootfs::{prepare, RootfsOptions, RootfsPlan};
+use nsboot_oci::seccomp::SeccompPlan;
+use nsboot_oci::{ExecError, OciError, ProcessPlan};
 use serde::{Deserialize, Serialize};
 
 use crate::image::Overlay;
@@ -23,15 +26,15 @@ use crate::{Context, Fail, Result};
 /// Orders from the host side.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct InitMsg {
-    /// `run`: the OCI config to prepare the rootfs from. `None` for `exec`.
-    pub spec: Option<String>,
+    /// The OCI config: its `process` (args, env, cwd, user, capabilities,
+    /// noNewPrivileges, rlimits), `hostname` and `linux.seccomp` are
+    /// applied; the rootfs too when `rootfs` is set (`run`; `exec` joins
+    /// the container's).
+    pub spec: String,
+    pub rootfs: bool,
     /// Base of a relative `root.path` and bind sources.
     pub bundle: Option<PathBuf>,
     pub overlay: Option<Overlay>,
-    pub args: Vec<String>,
-    pub env: Vec<String>,
-    /// Working directory (`exec` only: `run` takes `process.cwd`).
-    pub cwd: String,
     /// Allocate a pseudo-terminal from the container's own /dev/ptmx, send
     /// its master to the host, make it the command's stdio and
     /// controlling terminal.
@@ -39,6 +42,13 @@ pub struct InitMsg {
     /// Its initial size (rows, columns), set before the command starts.
     pub winsize: Option<(u16, u16)>,
     pub lo_up: bool,
+    /// The compiled `linux.seccomp` (see `security::compiled`); `None`:
+    /// compile it here, if the spec has one.
+    #[serde(default)]
+    pub seccomp_bpf: Option<String>,
+    /// `--init`: stay PID 1 as a reaper that forwards signals to the command.
+    #[serde(default)]
+    pub init: bool,
     /// Die when the host-side nsrun dies (foreground runs and exec).
     pub die_with_parent: bool,
 }
@@ -92,13 +102,21 @@ fn setup_and_exec(sock: &mut UnixStream) -> Result<Never> {
     if let Some(o) = &msg.overlay {
         mount_overlay(o)?;
     }
-    match &msg.spec {
-        Some(spec) => {
-            let opts = RootfsOptions { no_pivot: false, bundle: msg.bundle.clone() };
-            let plan = RootfsPlan::from_json(spec.as_bytes(), &opts).ctx(|| "rootfs config".to_owned())?;
-            prepare(&plan, &mut |_| {}).ctx(|| "prepare rootfs".to_owned())?;
-        }
-        None => nix::unistd::chdir(msg.cwd.as_str()).ctx(|| format!("chdir to {}", msg.cwd))?,
+    // Checked by the host already (a bad config is 125 there); compiled
+    // here, in the single-threaded container process, before any change.
+    let process = ProcessPlan::from_json(msg.spec.as_bytes()).map_err(|e| Fail::new(125, format!("config: {e}")))?;
+    let seccomp = match &msg.seccomp_bpf {
+        Some(hex) => Some(crate::security::from_hex(hex)?),
+        None => seccomp_of(&msg.spec)?,
+    };
+    if msg.rootfs {
+        process.apply_sysctls().map_err(|e| Fail::new(125, e.to_string()))?;
+        let opts = RootfsOptions { no_pivot: false, bundle: msg.bundle.clone() };
+        let plan = RootfsPlan::from_json(msg.spec.as_bytes(), &opts).ctx(|| "rootfs config".to_owned())?;
+        prepare(&plan, &mut |_| {}).ctx(|| "prepare rootfs".to_owned())?;
+        // docker makes a missing working directory (as root, before the
+        // user switch); a read-only root refuses, and the chdir names it.
+        let _ = std::fs::create_dir_all(std::ffi::OsStr::from_bytes(process.cwd.as_bytes()));
     }
     if msg.lo_up {
         crate::sys::loopback_up().ctx(|| "bring lo up".to_owned())?;
@@ -106,29 +124,58 @@ fn setup_and_exec(sock: &mut UnixStream) -> Result<Never> {
     if msg.tty {
         console(sock, msg.winsize)?;
     }
+    if msg.init {
+        crate::reaper::fork_reaper(sock)?;
+    }
     // The host side blocks the signals it forwards, and the mask is
     // inherited through the bootstrap: the command starts with none.
     nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None)
         .ctx(|| "sigprocmask".to_owned())?;
-    let Some((prog, args)) = msg.args.split_first() else {
-        return Err(Fail::new(125, "no command given"));
+    // Seccomp loads as runc loads it: as late as possible with
+    // no_new_privs (after the user switch), before the capabilities drop
+    // without it (it then needs CAP_SYS_ADMIN).
+    let nnp = process.no_new_privileges;
+    let mut load = || -> std::result::Result<(), OciError> {
+        match &seccomp {
+            Some(s) => s.load().map(drop).map_err(|e| OciError::Caller { step: "seccomp", message: e.to_string() }),
+            None => Ok(()),
+        }
     };
-    let mut cmd = Command::new(prog);
-    cmd.args(args).env_clear();
-    for e in &msg.env {
-        if let Some((k, v)) = e.split_once('=') {
-            cmd.env(k, v);
-        }
+    let mut steps = ExecSteps::default();
+    if nnp {
+        steps.before_start = Some(&mut load);
+    } else {
+        steps.privileged = Some(&mut load);
     }
-    let e = cmd.exec();
-    Err(match e.kind() {
-        std::io::ErrorKind::NotFound if !prog.contains('/') => {
-            Fail::new(127, format!("exec: {prog:?}: executable file not found in $PATH"))
+    Err(exec_failure(process.apply(steps)))
+}
+
+/// `linux.seccomp` of the config, compiled.
+fn seccomp_of(spec: &str) -> Result<Option<SeccompPlan>> {
+    let v: serde_json::Value = serde_json::from_str(spec).ctx(|| "config".to_owned())?;
+    match v.pointer("/linux/seccomp") {
+        Some(s) if !s.is_null() => {
+            let raw = serde_json::to_vec(s).unwrap_or_default();
+            SeccompPlan::from_json(&raw).map(Some).map_err(|e| Fail::new(125, e.to_string()))
         }
-        std::io::ErrorKind::NotFound => Fail::new(127, format!("exec: {prog:?}: no such file or directory")),
-        std::io::ErrorKind::PermissionDenied => Fail::new(126, format!("exec: {prog:?}: permission denied")),
-        _ => Fail::new(126, format!("exec: {prog:?}: {e}")),
-    })
+        _ => Ok(None),
+    }
+}
+
+/// Docker's wording and status for a command that could not be started.
+fn exec_failure(e: OciError) -> Fail {
+    match &e {
+        OciError::Exec(ExecError::NotFound { program }) if !program.contains('/') => {
+            Fail::new(127, format!("exec: {program:?}: executable file not found in $PATH"))
+        }
+        OciError::Exec(ExecError::NotFound { program }) => Fail::new(127, format!("exec: {program:?}: no such file or directory")),
+        OciError::Exec(ExecError::Failed { path, errno: Errno::ENOENT | Errno::ENOTDIR }) => {
+            Fail::new(127, format!("exec: {path:?}: no such file or directory"))
+        }
+        OciError::Exec(ExecError::Failed { path, errno: Errno::EACCES }) => Fail::new(126, format!("exec: {path:?}: permission denied")),
+        OciError::Exec(ExecError::Failed { path, errno }) => Fail::new(126, format!("exec: {path:?}: {errno}")),
+        _ => Fail::new(125, e.to_string()),
+    }
 }
 
 /// The container's terminal: a pty of the container's devpts instance (so
@@ -166,11 +213,16 @@ fn mount_overlay(o: &Overlay) -> Result<()> {
     let none = None::<&str>;
     mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_SLAVE, none).ctx(|| "make / rslave".to_owned())?;
     for l in &o.layers {
-        let paths = [&l.lower, &l.upper, &l.work];
-        if paths.iter().any(|p| p.to_string_lossy().contains([',', ':'])) {
-            return Err(Fail::new(125, format!("overlay path with ',' or ':' is not supported: {}", l.upper.display())));
+        let paths = [&l.lower, &l.upper, &l.work].into_iter().chain(&l.lowers);
+        if let Some(bad) = paths.into_iter().find(|p| p.to_string_lossy().contains([',', ':'])) {
+            return Err(Fail::new(125, format!("overlay path with ',' or ':' is not supported: {}", bad.display())));
         }
-        let mut data = format!("lowerdir={},upperdir={},workdir={}", l.lower.display(), l.upper.display(), l.work.display());
+        let mut lower = l.lower.display().to_string();
+        for more in &l.lowers {
+            lower.push(':');
+            lower.push_str(&more.to_string_lossy());
+        }
+        let mut data = format!("lowerdir={lower},upperdir={},workdir={}", l.upper.display(), l.work.display());
         if o.userxattr {
             data.push_str(",userxattr");
         }

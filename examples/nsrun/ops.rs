@@ -40,13 +40,73 @@ fn status_text(rec: &Record) -> String {
     }
 }
 
-pub fn ps(all: bool, quiet: bool) -> Result<i32> {
+/// A container as `ps --format` sees it.
+fn ps_fields(r: &Record) -> Vec<(&'static str, String)> {
+    let running = state::is_running(r);
+    vec![
+        ("Name", r.name.clone()),
+        ("Names", r.name.clone()),
+        ("ID", r.id[..12].to_owned()),
+        ("Image", r.image.clone()),
+        ("Command", format!("{:?}", r.command.join(" "))),
+        ("Status", status_text(r)),
+        ("State", if running { "running" } else if r.status == Status::Created { "created" } else { "exited" }.to_owned()),
+        ("Pid", if running { r.pid.to_string() } else { "-".to_owned() }),
+        ("CreatedAt", r.created.to_string()),
+        ("RunningFor", format!("{} ago", ago(r.created))),
+    ]
+}
+
+/// `json`: one object per line; else a template where `{{.Field}}` is
+/// replaced (`\t` and `\n` as docker reads them); `table ...` adds a header.
+fn ps_format(rows: &[Record], fmt: &str) -> Result<()> {
+    if fmt == "json" || fmt == "{{json .}}" {
+        for r in rows {
+            let o: serde_json::Map<String, serde_json::Value> = ps_fields(r).into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
+            println!("{}", serde_json::Value::Object(o));
+        }
+        return Ok(());
+    }
+    let (table, tpl) = match fmt.strip_prefix("table") {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, fmt),
+    };
+    let tpl = tpl.replace("\\t", "\t").replace("\\n", "\n");
+    let render = |lookup: &dyn Fn(&str) -> Option<String>| -> Result<String> {
+        let mut out = String::new();
+        let mut rest = tpl.as_str();
+        while let Some(i) = rest.find("{{") {
+            out.push_str(&rest[..i]);
+            let j = rest[i..].find("}}").ok_or_else(|| Fail::new(125, format!("invalid --format {fmt:?}: unclosed {{{{")))? + i;
+            let key = rest[i + 2..j].trim();
+            let field = key.strip_prefix('.').ok_or_else(|| Fail::new(125, format!("invalid --format {fmt:?}: {key:?} is not a field")))?;
+            out.push_str(&lookup(field).ok_or_else(|| Fail::new(125, format!("invalid --format {fmt:?}: no field {field:?}")))?);
+            rest = &rest[j + 2..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    };
+    if table {
+        println!("{}", render(&|f| Some(f.to_ascii_uppercase()))?);
+    }
+    for r in rows {
+        let fields = ps_fields(r);
+        println!("{}", render(&|f| fields.iter().find(|(k, _)| *k == f).map(|(_, v)| v.clone()))?);
+    }
+    Ok(())
+}
+
+pub fn ps(all: bool, quiet: bool, format: Option<&str>) -> Result<i32> {
     let root = state::root()?;
     let rows: Vec<Record> = state::list(&root).into_iter().map(|(_, r)| r).filter(|r| all || state::is_running(r)).collect();
     if quiet {
         for r in rows {
             println!("{}", r.name);
         }
+        return Ok(0);
+    }
+    if let Some(f) = format {
+        ps_format(&rows, f)?;
         return Ok(0);
     }
     let table: Vec<[String; 5]> = rows
@@ -73,14 +133,46 @@ pub fn ps(all: bool, quiet: bool) -> Result<i32> {
     Ok(0)
 }
 
-pub fn logs(name: &str) -> Result<i32> {
+pub fn logs(name: &str, follow: bool, tail: Option<usize>) -> Result<i32> {
     let root = state::root()?;
     let (dir, rec) = state::load(&root, name)?;
     if !rec.detached {
         return Err(Fail::new(125, format!("container {name} has no log: its output went to the terminal (not started with -d)")));
     }
+    use std::io::{Read, Seek, Write};
     let mut f = std::fs::File::open(dir.join("ctr.log")).map_err(|e| Fail::new(125, format!("open the log of {name}: {e}")))?;
-    std::io::copy(&mut f, &mut std::io::stdout().lock()).map_err(|e| Fail::new(125, format!("print the log: {e}")))?;
+    let mut out = std::io::stdout().lock();
+    if let Some(n) = tail {
+        let mut all = Vec::new();
+        f.read_to_end(&mut all).map_err(|e| Fail::new(125, format!("read the log: {e}")))?;
+        let body = all.strip_suffix(b"\n").unwrap_or(&all);
+        let start = if n == 0 { body.len() } else { body.iter().enumerate().rev().filter(|(_, b)| **b == b'\n').nth(n - 1).map_or(0, |(i, _)| i + 1) };
+        let _ = out.write_all(&all[start.min(all.len())..]);
+    } else {
+        std::io::copy(&mut f, &mut out).map_err(|e| Fail::new(125, format!("print the log: {e}")))?;
+    }
+    let _ = out.flush();
+    if !follow {
+        return Ok(0);
+    }
+    loop {
+        // Whatever was written since, until the container has stopped
+        // (then one last read for its final output).
+        let alive = state::read(&dir).is_some_and(|r| state::is_running(&r));
+        let pos = f.stream_position().unwrap_or(0);
+        let mut buf = Vec::new();
+        let _ = f.read_to_end(&mut buf);
+        if !buf.is_empty() {
+            let _ = out.write_all(&buf);
+            let _ = out.flush();
+        } else {
+            let _ = f.seek(std::io::SeekFrom::Start(pos));
+        }
+        if !alive {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     Ok(0)
 }
 
@@ -131,7 +223,16 @@ fn kill_and_wait(dir: &Path, rec: &Record, timeout: u64) {
     settle(dir, rec, code);
 }
 
+/// `stop` without printing the names (for `restart`).
+pub fn stop_quiet(timeout: u64, names: &[String]) -> Result<i32> {
+    stop_inner(timeout, names, false)
+}
+
 pub fn stop(timeout: u64, names: &[String]) -> Result<i32> {
+    stop_inner(timeout, names, true)
+}
+
+fn stop_inner(timeout: u64, names: &[String], print: bool) -> Result<i32> {
     let root = state::root()?;
     let mut status = 0;
     for name in names {
@@ -140,7 +241,9 @@ pub fn stop(timeout: u64, names: &[String]) -> Result<i32> {
                 if state::is_running(&rec) {
                     kill_and_wait(&dir, &rec, timeout);
                 }
-                println!("{name}");
+                if print {
+                    println!("{name}");
+                }
             }
             Err(e) => {
                 eprintln!("nsrun: {}", e.msg);
@@ -176,11 +279,16 @@ fn rm_one(root: &Path, force: bool, name: &str) -> Result<()> {
         let _ = kill(Pid::from_raw(rec.pid), Signal::SIGKILL);
         wait_dead(&rec, Duration::from_secs(10));
     }
+    // Its supervisor removes it too; whoever is first (removal is idempotent).
+    rec.cgroup.as_ref().map(crate::limits::remove);
+    if let Some(a) = &rec.network {
+        crate::net::release(root, a);
+    }
     state::remove_dir(&dir).map_err(|e| Fail::new(125, format!("remove {}: {e}", dir.display())))
 }
 
 /// Bytes under `p` (files and symlinks, not following them).
-fn disk_size(p: &Path) -> u64 {
+pub fn disk_size(p: &Path) -> u64 {
     let Ok(md) = std::fs::symlink_metadata(p) else { return 0 };
     if !md.is_dir() {
         return md.len();
@@ -204,22 +312,32 @@ fn image_users(root: &Path, id: &str) -> Vec<String> {
 
 pub fn images() -> Result<i32> {
     let root = state::root()?;
-    let rows: Vec<[String; 4]> = crate::image::cached(&root)
-        .into_iter()
-        .map(|(id, dir)| {
-            let source = std::fs::read_to_string(crate::image::source_file(&dir)).unwrap_or_else(|_| "?".to_owned());
-            [id.clone(), human(disk_size(&dir)), image_users(&root, &id).len().to_string(), source]
-        })
-        .collect();
-    let head = ["IMAGE ID", "SIZE", "CONTAINERS", "SOURCE"].map(str::to_owned);
-    let mut w = [0usize; 3];
+    let store = crate::images::Store::open(&root);
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    for img in store.all() {
+        let size = human(store.size(&img));
+        let users = image_users(&root, &img.id).len().to_string();
+        let names = store.names_of(&img.id);
+        let names = if names.is_empty() { vec!["<none>:<none>".to_owned()] } else { names };
+        for n in names {
+            let (repo, tag) = n.rsplit_once(':').unwrap_or((&n, ""));
+            rows.push([repo.to_owned(), tag.to_owned(), img.id[..12].to_owned(), size.clone(), users.clone()]);
+        }
+    }
+    // The archives `run --image TAR` unpacked.
+    for (id, dir) in crate::image::cached(&root) {
+        let source = std::fs::read_to_string(crate::image::source_file(&dir)).unwrap_or_else(|_| "?".to_owned());
+        rows.push([source, "<archive>".to_owned(), id.clone(), human(disk_size(&dir)), image_users(&root, &id).len().to_string()]);
+    }
+    let head = ["REPOSITORY", "TAG", "IMAGE ID", "SIZE", "CONTAINERS"].map(str::to_owned);
+    let mut w = [0usize; 4];
     for row in std::iter::once(&head).chain(&rows) {
-        for (i, c) in row.iter().take(3).enumerate() {
+        for (i, c) in row.iter().take(4).enumerate() {
             w[i] = w[i].max(c.chars().count());
         }
     }
     for row in std::iter::once(&head).chain(&rows) {
-        println!("{:<w0$}   {:<w1$}   {:<w2$}   {}", row[0], row[1], row[2], row[3], w0 = w[0], w1 = w[1], w2 = w[2]);
+        println!("{:<w0$}   {:<w1$}   {:<w2$}   {:<w3$}   {}", row[0], row[1], row[2], row[3], row[4], w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3]);
     }
     Ok(0)
 }
@@ -240,6 +358,10 @@ pub fn rmi(names: &[String]) -> Result<i32> {
 }
 
 fn rmi_one(root: &Path, name: &str) -> Result<String> {
+    let store = crate::images::Store::open(root);
+    if store.lookup(name).is_some() {
+        return store.remove(name, |id| image_users(root, id));
+    }
     let by_path = std::fs::canonicalize(name).ok().map(|p| p.into_os_string());
     let (id, dir) = crate::image::cached(root)
         .into_iter()

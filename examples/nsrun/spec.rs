@@ -29,7 +29,7 @@ pub struct Input<'a> {
     pub cmd: &'a [String],
     pub tty: bool,
     pub userns: bool,
-    pub net: Net,
+    pub net: &'a Net,
     pub volumes: &'a [Volume],
     /// The host's `/` is the image: hide its /tmp and /run.
     pub host_image: bool,
@@ -75,7 +75,7 @@ pub fn build(i: &Input<'_>) -> Value {
         mounts.push(json!({"destination": v.ctr, "type": "bind", "source": v.host, "options": ["rbind", rw]}));
     }
     let mut namespaces = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"}), json!({"type": "cgroup"})];
-    if i.net == Net::None {
+    if *i.net != Net::Host {
         namespaces.push(json!({"type": "network"}));
     }
     if i.userns {

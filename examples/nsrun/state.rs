@@ -52,6 +52,19 @@ pub struct Record {
     /// The unpacked `--image` its write layer sits on (`nsrun images`).
     #[serde(default)]
     pub image_id: Option<String>,
+    /// The user, capabilities, no_new_privs and seccomp of the container's
+    /// process, which `exec` applies too.
+    #[serde(default)]
+    pub security: Option<serde_json::Value>,
+    /// The container's cgroup (root only), removed when it ends.
+    #[serde(default)]
+    pub cgroup: Option<nsboot_oci::cgroups::Cgroup>,
+    /// The `nsrun` arguments it was created with (for `start`).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Its place on a bridge network.
+    #[serde(default)]
+    pub network: Option<crate::net::Attachment>,
 }
 
 pub fn now() -> u64 {

@@ -54,6 +54,10 @@ pub struct Started {
     pub spawned: Spawned,
     pub tty: Option<Tty>,
     signals: SignalFd,
+    /// `--net slirp4netns`: held for its `Drop`, which ends it (after the
+    /// container, when `wait` returns).
+    #[allow(dead_code)]
+    pub slirp: Option<crate::net::slirp::Slirp>,
 }
 
 impl Started {
@@ -82,9 +86,20 @@ pub fn stdin_is_tty() -> bool {
 /// Start `msg.args` in the container described by `cfg`. On failure
 /// nothing is left running; the error carries the exit status to use
 /// (125 for nsrun, 126/127 for the command).
-pub fn start(sealed: &SealedExe, cfg: &BootstrapConfig, msg: &InitMsg, io: Io) -> Result<Started> {
+pub fn start(
+    sealed: &SealedExe,
+    cfg: &BootstrapConfig,
+    msg: &InitMsg,
+    io: Io,
+    cgroup_procs: &[OwnedFd],
+    net: Option<&(crate::net::Network, crate::net::Attachment)>,
+    slirp: Option<(&std::path::Path, &[crate::net::proxy::Port])>,
+) -> Result<Started> {
     let mut cmd = Command::new(sealed.exec_path());
     cmd.arg0("nsrun").arg("init").env_clear();
+    if !cgroup_procs.is_empty() {
+        crate::sys::join_cgroup_on_spawn(&mut cmd, cgroup_procs.iter().map(|f| f.as_raw_fd()).collect());
+    }
     let mut tty = None;
     match io {
         Io::Inherit { stdin } => {
@@ -133,6 +148,23 @@ pub fn start(sealed: &SealedExe, cfg: &BootstrapConfig, msg: &InitMsg, io: Io) -
     };
     drop(log_r);
     spawned.reap_stage1();
+    // The container waits for its orders: plug it into its network first.
+    if let Some((n, a)) = net {
+        if let Err(e) = crate::net::attach(spawned.stage2.as_raw(), n, a) {
+            let _ = kill(spawned.stage2, Signal::SIGKILL);
+            let _ = spawned.wait_init();
+            return Err(e);
+        }
+    }
+    let slirp = match slirp.map(|(dir, ports)| crate::net::slirp::start(spawned.stage2.as_raw(), dir, ports)) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            let _ = kill(spawned.stage2, Signal::SIGKILL);
+            let _ = spawned.wait_init();
+            return Err(e);
+        }
+    };
     let mut msg = msg.clone();
     if tty.is_some() {
         let ws = crate::sys::get_winsize(std::io::stdin().as_fd()).or_else(|| crate::sys::get_winsize(std::io::stdout().as_fd()));
@@ -172,7 +204,7 @@ pub fn start(sealed: &SealedExe, cfg: &BootstrapConfig, msg: &InitMsg, io: Io) -
         }
         _ => None,
     };
-    Ok(Started { spawned, tty, signals })
+    Ok(Started { spawned, tty, signals, slirp })
 }
 
 /// Read the init socket to its end: the bytes, and the pty master if one

@@ -59,3 +59,52 @@ pub unsafe fn fork() -> Result<i32, Errno> {
         nix::unistd::ForkResult::Child => Ok(0),
     }
 }
+
+/// Make the child of `cmd` write "0" (itself) into each of `procs`
+/// (open `cgroup.procs` files) between fork and exec, so that it and
+/// everything it starts are in the container's cgroup before any
+/// namespace exists. A failed write fails the spawn.
+pub fn join_cgroup_on_spawn(cmd: &mut std::process::Command, procs: Vec<RawFd>) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec; it only
+    // makes write(2) calls on fds numbers captured (no allocation, no
+    // lock), which is async-signal-safe. The fds stay open in the parent
+    // for the duration of the spawn (the caller owns them).
+    unsafe {
+        cmd.pre_exec(move || {
+            for &fd in &procs {
+                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// `lsetxattr(path, name, value)` (overlay's opaque and whiteout marks).
+pub fn set_xattr(path: &std::path::Path, name: &str, value: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    let n = std::ffi::CString::new(name)?;
+    // SAFETY: both strings are NUL-terminated and live across the call;
+    // the value pointer and length describe `value`.
+    let r = unsafe { libc::lsetxattr(p.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// `lgetxattr(path, name)`, `None` when absent or unreadable.
+pub fn get_xattr(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let n = std::ffi::CString::new(name).ok()?;
+    let mut buf = [0u8; 256];
+    // SAFETY: the strings are NUL-terminated; the kernel writes at most
+    // `buf.len()` bytes into `buf`.
+    let r = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (r >= 0).then(|| buf[..r as usize].to_vec())
+}

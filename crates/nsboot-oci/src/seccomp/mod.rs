@@ -273,6 +273,39 @@ impl SeccompPlan {
     pub fn skipped_syscalls(&self) -> &[String] {
         &self.skipped
     }
+
+    /// The compiled program as bytes (`struct sock_filter`s in native
+    /// order), for a caller that caches compiled filters (they depend on
+    /// the profile, the libseccomp version and the architecture only).
+    pub fn program_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.program.len() * 8);
+        for f in &self.program {
+            out.extend_from_slice(&f.code.to_ne_bytes());
+            out.push(f.jt);
+            out.push(f.jf);
+            out.extend_from_slice(&f.k.to_ne_bytes());
+        }
+        out
+    }
+
+    /// A plan from bytes [`program_bytes`](Self::program_bytes) gave, with
+    /// `flags` ([`flags`](Self::flags)). Not for a notify profile (no
+    /// listener path is kept).
+    pub fn from_program_bytes(bytes: &[u8], flags: libc::c_ulong) -> Result<Self> {
+        if bytes.is_empty() || bytes.len() % 8 != 0 || flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+            return Err(invalid("linux.seccomp", "not a cached program of a profile without notify"));
+        }
+        let program = bytes
+            .chunks_exact(8)
+            .map(|c| libc::sock_filter {
+                code: u16::from_ne_bytes([c[0], c[1]]),
+                jt: c[2],
+                jf: c[3],
+                k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+            })
+            .collect();
+        Ok(Self { program, flags, listener_path: None, listener_metadata: None, skipped: Vec::new() })
+    }
 }
 
 fn invalid(key: &str, reason: &'static str) -> SeccompError {
