@@ -517,6 +517,17 @@ fn seccomp_step<'a>(
     }
 }
 
+type Step<'a> = &'a mut dyn FnMut() -> Result<(), OciError>;
+
+/// The seccomp step where it can load: `privileged` (early) or `before_start`.
+fn split_step(early: bool, step: Step<'_>) -> (Option<Step<'_>>, Option<Step<'_>>) {
+    if early {
+        (Some(step), None)
+    } else {
+        (None, Some(step))
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn container_main(
     go_r: OwnedFd,
@@ -565,11 +576,15 @@ fn container_main(
     cloexec_above(preserve_fds);
     let _ = fifo.as_raw_fd();
     let start_state = HookState::new(spec, id, bundle, HookStatus::Created, Some(pid));
-    let mut before_start = seccomp_step(seccomp, &start_state, pid);
+    // Without no_new_privs the filter needs CAP_SYS_ADMIN: load it while
+    // the process still has every capability (runc does the same).
+    let mut load = seccomp_step(seccomp, &start_state, pid);
+    let early = !plan.no_new_privileges;
     let mut start_hooks = || hooks.run(HookKind::StartContainer, &start_state).map(drop).map_err(OciError::from);
+    let (privileged, before_start) = split_step(early, &mut load);
     let steps = ExecSteps {
-        privileged: None,
-        before_start: Some(&mut before_start),
+        privileged,
+        before_start,
         gate: Some(StartGate::from_fds(created_w, fifo)),
         after_start: Some(&mut start_hooks),
     };
@@ -719,8 +734,15 @@ pub fn exec(ctx: &Ctx, id: &str, o: &ExecOpts, command: &[String]) -> Result<i32
         }
         cloexec_above(o.preserve_fds);
         let st = HookState::new(&spec, id, &bundle_s, HookStatus::Running, Some(saved.pid));
-        let mut before_start = seccomp_step(seccomp.as_ref(), &st, saved.pid);
-        let steps = ExecSteps { privileged: None, before_start: Some(&mut before_start), gate: None, after_start: None };
+        let mut load = seccomp_step(seccomp.as_ref(), &st, saved.pid);
+        let early = !plan.no_new_privileges;
+        let (privileged, before_start) = split_step(early, &mut load);
+        let steps = ExecSteps {
+            privileged,
+            before_start,
+            gate: None,
+            after_start: None,
+        };
         fail(plan.apply(steps))
     };
     drop((go_r, pid_w, exec_w, console));
