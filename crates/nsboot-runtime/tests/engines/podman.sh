@@ -42,7 +42,7 @@ check "no cgroup left" "" "$(ls -d /sys/fs/cgroup/memory/libpod_parent/libpod-"$
 check "--memory enforced (OOM kill)" 137 "$(rc $P run --rm --network none --memory 32m $IMG sh -c 'x=$(head -c 200000000 /dev/zero | tr "\0" a)')"
 check "--pids-limit enforced" "limited" "$($P run --rm --network none --pids-limit 10 $IMG sh -c '(for i in $(seq 30); do sleep 3 & done) 2>/dev/null; set -- /proc/[0-9]*; [ $# -le 10 ] && echo limited' 2>/dev/null)"
 if command -v script >/dev/null; then
-  out=$(timeout 30 script -qec "$P run --rm -it --network none $IMG tty" /dev/null | tr -d '\r\000')
+  out=$(timeout 30 script -qec "$P run --rm -it --network none $IMG tty" /dev/null | tr -d '\r\000' | grep -m1 -o '/dev/pts/[0-9]*')
   check "run -it (pty through script)" /dev/pts/0 "$out"
 else
   echo "SKIP - run -it: no script(1)"
