@@ -72,6 +72,18 @@ impl Env {
     }
 }
 
+/// A failed test still removes its containers (processes, cgroups).
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Ok(rd) = std::fs::read_dir(&self.root) {
+            for e in rd.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = Command::new(BIN).arg("--root").arg(&self.root).args(["delete", "--force", &id]).output();
+            }
+        }
+    }
+}
+
 /// A bundle from our own `spec`, args `args`, terminal off, a private
 /// cgroupsPath with memory and pids limits.
 fn env(tag: &str, args: &[&str]) -> Option<Env> {
