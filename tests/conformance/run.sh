@@ -34,13 +34,25 @@ for t in $tests; do
   "$GO" build -ldflags "-X main.version=$ver" -o "$t/$n.t" "$t/$n.go"
 done
 runtimes=${RUNTIMES:-runc crun ours}
+# crun refuses to start on this hybrid host while the unified hierarchy has
+# a controller enabled (hugetlb here), even with --cgroup-manager=disabled:
+# it runs with that flag in a private mount namespace without
+# /sys/fs/cgroup/unified (it then sets no cgroup at all: strictly less).
+cat > "$tmp/crun" <<'WRAP'
+#!/bin/sh
+if mountpoint -q /sys/fs/cgroup/unified 2>/dev/null; then
+  exec unshare -m --propagation private sh -c 'umount -l /sys/fs/cgroup/unified && exec crun --cgroup-manager=disabled "$@"' crun "$@"
+fi
+exec crun --cgroup-manager=disabled "$@"
+WRAP
+chmod +x "$tmp/crun"
 {
   printf 'test'; for r in $runtimes; do printf '\t%s' "$r"; done; printf '\n'
   for t in $tests; do
     n=$(basename "$t")
     printf '%s' "$n"
     for r in $runtimes; do
-      bin=$r; [ "$r" = ours ] && bin=$ours
+      bin=$r; [ "$r" = ours ] && bin=$ours; [ "$r" = crun ] && bin=$tmp/crun
       log=$tmp/$n.$r.tap
       if RUNTIME=$(command -v "$bin") timeout 120 "./$t/$n.t" >"$log" 2>&1 \
          && grep -q '^ok' "$log" && ! grep -q '^not ok' "$log"; then
