@@ -292,8 +292,9 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
     let fifo = state::make_fifo(&dir_path.join(state::FIFO))?;
     let hier = Hierarchies::detect().map_err(|e| Error::msg(format!("cgroups: {e}")))?;
     let cg = cg_plan.create(&hier).map_err(|e| Error::msg(format!("cgroups: {e}")))?;
+    // nsboot-oci printed them on stderr already; the log file gets them too.
     for w in &cg.warnings {
-        ctx.log.warn(w);
+        ctx.log.to_file("warning", w);
     }
     g.cgroup = Some(cg.clone());
     let annotations = spec.annotations().clone().unwrap_or_default().into_iter().collect();

@@ -67,6 +67,12 @@ impl Log {
             None => {}
         }
     }
+    /// Only into `--log` (for lines already printed on stderr).
+    pub fn to_file(&self, level: &str, msg: &str) {
+        if self.file.is_some() {
+            self.write(level, msg)
+        }
+    }
     pub fn warn(&self, msg: &str) {
         self.write("warning", msg)
     }

@@ -355,3 +355,39 @@ fn spec_and_features() {
     let o = Command::new(BIN).args(["spec", "--bundle"]).arg(d.path()).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn rootless_run_as_nobody() {
+    if !common::is_root() || !common::have("setpriv") {
+        skip("needs root to switch to nobody (setpriv)");
+        return;
+    }
+    let Some(rootfs) = busybox_rootfs("rootless", &["sh", "id", "cat"]) else { return };
+    let dir = TestDir::adopt(PathBuf::from(format!("/tmp/nsboot-rt-rootless-{}-{}", std::process::id(), rand_u32())));
+    std::fs::create_dir_all(dir.join("bundle")).unwrap();
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", BIN])
+            .arg("--root")
+            .arg(dir.join("root"))
+            .args(args)
+            .env_remove("XDG_RUNTIME_DIR")
+            .output()
+            .unwrap()
+    };
+    let _ = Command::new("chown").args(["-R", "65534:65534"]).arg(dir.path()).status();
+    let bundle = dir.join("bundle");
+    let o = as_nobody(&["spec", "--rootless", "--bundle", bundle.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    edit_config(&bundle, |c| {
+        c["process"]["terminal"] = false.into();
+        c["process"]["args"] = serde_json::json!(["sh", "-c", "id -u; cat /proc/self/uid_map"]);
+        c["root"]["path"] = rootfs.to_string_lossy().into();
+    });
+    let o = as_nobody(&["run", "--bundle", bundle.to_str().unwrap(), "rl1"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out} {}", String::from_utf8_lossy(&o.stderr));
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words, ["0", "0", "65534", "1"], "{out}");
+    assert!(!dir.join("root/rl1").exists());
+}
