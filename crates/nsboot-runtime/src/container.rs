@@ -71,7 +71,38 @@ pub fn load_config(bundle: &Path) -> Result<Config, Error> {
     }
     let spec: Spec =
         serde_json::from_value(value.clone()).map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    let json = match bind_data_dropped(&value) {
+        Some(v) => serde_json::to_vec(&v)?,
+        None => json,
+    };
     Ok(Config { bundle, json, value, spec })
+}
+
+/// A bind mount's filesystem data options (`mode=755`, `size=1k`) mean
+/// nothing to the kernel (mount(2) ignores data with MS_BIND; runc passes
+/// them and they vanish); nsboot-oci's rootfs plan refuses them as
+/// unknown, so they are dropped here. `None`: nothing to drop.
+fn bind_data_dropped(v: &serde_json::Value) -> Option<serde_json::Value> {
+    let mounts = v.get("mounts")?.as_array()?;
+    let is_bind = |m: &serde_json::Value| {
+        m.get("type").and_then(|t| t.as_str()) == Some("bind")
+            || m.get("options").and_then(|o| o.as_array()).is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"))
+    };
+    let has_data = |m: &serde_json::Value| {
+        m.get("options").and_then(|o| o.as_array()).is_some_and(|o| o.iter().any(|x| x.as_str().is_some_and(|x| x.contains('='))))
+    };
+    if !mounts.iter().any(|m| is_bind(m) && has_data(m)) {
+        return None;
+    }
+    let mut v = v.clone();
+    for m in v["mounts"].as_array_mut()? {
+        if is_bind(m) {
+            if let Some(o) = m.get_mut("options").and_then(|o| o.as_array_mut()) {
+                o.retain(|x| !x.as_str().is_some_and(|x| x.contains('=')));
+            }
+        }
+    }
+    Some(v)
 }
 
 /// `--systemd-cgroup`: "slice:prefix:name" → "/slice/prefix-name.scope"
