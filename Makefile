@@ -9,17 +9,21 @@ TARGET_DIR := target/$(PROFILE)
 # captures a passing test's output, so `make test` prints them at the end.
 export NSBOOT_TEST_SKIP_DIR := $(CURDIR)/target/skips
 
-.PHONY: all build run test test-suites test-rust test-go header-check deps clean-tests
+.PHONY: all build build-deps run test test-suites test-rust test-go header-check deps clean-tests
 
 all: build
 
-build:
+build: build-deps
 	$(CARGO) build $(CARGO_FLAGS) --lib --examples
 
 deps:
 	./scripts/install-deps.sh
 
-run:
+# libseccomp-dev (nsboot-oci's seccomp filters); a no-op when installed.
+build-deps:
+	./scripts/install-deps.sh --build
+
+run: build-deps
 	$(CARGO) build --release --example nsrun
 	target/release/examples/nsrun run --rm -it sh
 

@@ -4,6 +4,9 @@
 set -eu
 pkgs="busybox-static golang-go runc crun golang-github-opencontainers-runc-dev uidmap pkg-config util-linux iproute2 procps valgrind python3 libseccomp-dev"
 [ "${1:-}" = "--bench" ] && pkgs="$pkgs hyperfine strace"
+# --build: only what compiling the workspace needs (nsboot-oci links
+# Debian's libseccomp), for `make run` and `make build` on a fresh machine.
+[ "${1:-}" = "--build" ] && pkgs="libseccomp-dev pkg-config"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -89,8 +89,21 @@ chmod 0755 "$WORK"
 # ---- 1. Rust unit tests under valgrind ---------------------------------
 for UNIT in $UNITS; do
 	step "Rust unit tests under valgrind ($UNIT)"
+	skip=""
+	case "$UNIT" in */nsboot_oci-*)
+		# valgrind 3.19 does not know seccomp(2) (syscall 317), so
+		# libseccomp under it finds no kernel API level for
+		# SCMP_ACT_NOTIFY; the test runs natively in `cargo test`.
+		msg="seccomp::tests::notify_* under valgrind (valgrind 3.19 has no seccomp(2); run natively by cargo test)"
+		echo "SKIP: $msg"
+		if [ -n "${NSBOOT_TEST_SKIP_DIR:-}" ]; then
+			mkdir -p "$NSBOOT_TEST_SKIP_DIR" && echo "sanitize.sh: $msg" >> "$NSBOOT_TEST_SKIP_DIR/scripts.txt"
+		fi
+		skip="--skip seccomp::tests::notify_" ;;
+	esac
+	# shellcheck disable=SC2086
 	check 0 "cargo test --lib under memcheck" valgrind -q --error-exitcode=99 --leak-check=full \
-		--errors-for-leak-kinds=definite --vgdb=no "$UNIT" --test-threads=2 -q
+		--errors-for-leak-kinds=definite --vgdb=no "$UNIT" --test-threads=2 -q $skip
 done
 
 # ---- the C programs and a bundle ---------------------------------------
