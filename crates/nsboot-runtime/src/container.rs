@@ -352,11 +352,15 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
     let (mapped_r, mapped_w) = pipe()?; // runtime → P1: "maps written"
     if matches!(mode, Mode::Run { .. }) {
         nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::msg(format!("prctl PR_SET_CHILD_SUBREAPER: {e}")))?;
+        // Forwarded to the container by `forward_until_exit` (the
+        // children unblock them first thing).
+        forwarded().thread_block().map_err(|e| Error::msg(format!("sigprocmask: {e}")))?;
     }
     let bundle_s = cfg.bundle.to_string_lossy().into_owned();
     let lock_fd = g.dir.as_ref().map(|d| d.lock_fd());
 
     let ForkResult::Parent { child: p1 } = fork()? else {
+        let _ = forwarded().thread_unblock();
         drop((go_w, pid_r, exec_r, created_r, map_r, mapped_w));
         if let Some(fd) = lock_fd {
             let _ = nix::unistd::close(fd);
@@ -497,7 +501,7 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
         return Ok(0);
     };
     drop(dir); // unlock while it runs (kill/state/exec from other processes)
-    let code = wait_exit(Pid::from_raw(pid));
+    let code = forward_until_exit(Pid::from_raw(pid));
     if !keep {
         let dir = Dir::open(&ctx.root, id)?;
         let _ = cg.remove();
@@ -505,6 +509,39 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
         dir.remove();
     }
     Ok(code)
+}
+
+/// The signals `run` (foreground) passes on to the container, as runc.
+fn forwarded() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::Signal::*;
+    let mut set = nix::sys::signal::SigSet::empty();
+    for s in [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGCHLD] {
+        set.add(s);
+    }
+    set
+}
+
+/// Wait for `pid` (our child: we are its subreaper), passing the
+/// forwarded signals to it; reap anything else that is re-parented to us.
+fn forward_until_exit(pid: Pid) -> i32 {
+    let set = forwarded();
+    loop {
+        loop {
+            match waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, c)) if p == pid => return c,
+                Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => return 128 + sig as i32,
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+        match set.wait() {
+            Ok(Signal::SIGCHLD) => {}
+            Ok(sig) => {
+                let _ = kill(pid, sig);
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 fn wait_pid_quiet(pid: i32) {

@@ -391,3 +391,23 @@ fn rootless_run_as_nobody() {
     assert_eq!(words, ["0", "0", "65534", "1"], "{out}");
     assert!(!dir.join("root/rl1").exists());
 }
+
+#[test]
+fn run_forwards_signals_to_the_container() {
+    let Some(e) = env("sig", &["sh", "-c", "trap 'echo got-term; exit 9' TERM; while true; do sleep 0.1; done"]) else { return };
+    let out = e.dir.join("sig-out");
+    let mut child = Command::new(BIN)
+        .arg("--root")
+        .arg(&e.root)
+        .args(["run", "--bundle", e.bundle.to_str().unwrap(), "s1"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(|| e.rt(&["state", "s1"]).status.success() && e.status("s1") == "running"));
+    std::thread::sleep(Duration::from_millis(200));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(9));
+    assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), "got-term");
+    e.assert_gone("s1");
+}
