@@ -38,8 +38,21 @@ runtimes=${RUNTIMES:-runc crun ours}
 # a controller enabled (hugetlb here), even with --cgroup-manager=disabled:
 # it runs with that flag in a private mount namespace without
 # /sys/fs/cgroup/unified (it then sets no cgroup at all: strictly less).
+# crun 1.8.1 also refuses any ociVersion above 1.1 ("unknown version
+# specified") and this runtime-tools generates "1.3.0": the wrapper
+# rewrites it to "1.1.0" in the bundle's config.json on create/run.
 cat > "$tmp/crun" <<'WRAP'
 #!/bin/sh
+bundle=.; cmd=
+prev=
+for a in "$@"; do
+  case "$prev" in --bundle|-b) bundle=$a ;; esac
+  case "$a" in --bundle=*) bundle=${a#--bundle=} ;; create|run) [ -z "$cmd" ] && cmd=$a ;; esac
+  prev=$a
+done
+if [ -n "$cmd" ] && [ -f "$bundle/config.json" ]; then
+  sed -i 's/"ociVersion": *"1\.[2-9][^"]*"/"ociVersion":"1.1.0"/' "$bundle/config.json"
+fi
 if mountpoint -q /sys/fs/cgroup/unified 2>/dev/null; then
   exec unshare -m --propagation private sh -c 'umount -l /sys/fs/cgroup/unified && exec crun --cgroup-manager=disabled "$@"' crun "$@"
 fi
