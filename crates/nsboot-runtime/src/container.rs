@@ -256,7 +256,21 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
     let plan = ProcessPlan::from_json(&cfg.json).map_err(|e| Error::msg(format!("{}/config.json: {e}", cfg.bundle.display())))?;
     let hooks = Hooks::from_spec(spec).map_err(|e| Error::msg(format!("{}/config.json: {e}", cfg.bundle.display())))?;
     let ropts = RootfsOptions { no_pivot: o.no_pivot, bundle: Some(cfg.bundle.clone()) };
-    let rootfs = RootfsPlan::from_json(&cfg.json, &ropts).map_err(|e| Error::msg(format!("{}/config.json: {e}", cfg.bundle.display())))?;
+    // Without a mount namespace nothing is mounted (it would be the
+    // host's mount table): the container only gets chroot(root.path).
+    let has_mountns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
+    let rootfs = if has_mountns {
+        Rootfs::Plan(Box::new(
+            RootfsPlan::from_json(&cfg.json, &ropts).map_err(|e| Error::msg(format!("{}/config.json: {e}", cfg.bundle.display())))?,
+        ))
+    } else {
+        let r = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_else(|| PathBuf::from("rootfs"));
+        Rootfs::Chroot(cfg.bundle.join(r))
+    };
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(SeccompPlan::from_spec(s).map_err(|e| Error::msg(format!("{}/config.json: {e}", cfg.bundle.display())))?),
         None => None,
@@ -586,6 +600,14 @@ fn seccomp_step<'a>(
     }
 }
 
+/// How the container gets its root.
+enum Rootfs {
+    /// nsboot-oci's rootfs stage (mounts, pivot_root) in the new mount namespace.
+    Plan(Box<RootfsPlan>),
+    /// No mount namespace: chroot only.
+    Chroot(PathBuf),
+}
+
 type Step<'a> = &'a mut dyn FnMut() -> Result<(), OciError>;
 
 /// The seccomp step where it can load: `privileged` (early) or `before_start`.
@@ -607,7 +629,7 @@ fn container_main(
     new_cgroupns: bool,
     plan: &ProcessPlan,
     hooks: &Hooks,
-    rootfs: &RootfsPlan,
+    rootfs: &Rootfs,
     seccomp: Option<&SeccompPlan>,
     spec: &Spec,
     id: &str,
@@ -633,8 +655,17 @@ fn container_main(
         fail(e);
     }
     let mut warn = |w: &str| eprintln!("nsboot-runtime: warning: {w}");
-    if let Err(e) = prepare(rootfs, &mut warn) {
-        child_fail(&exec_w, ErrorRecord::other(&e, e.errno(), 1));
+    match rootfs {
+        Rootfs::Plan(p) => {
+            if let Err(e) = prepare(p, &mut warn) {
+                child_fail(&exec_w, ErrorRecord::other(&e, e.errno(), 1));
+            }
+        }
+        Rootfs::Chroot(dir) => {
+            if let Err(e) = nix::unistd::chroot(dir).and_then(|_| nix::unistd::chdir("/")) {
+                child_fail(&exec_w, ErrorRecord::other(&format!("chroot {}: {e}", dir.display()), Some(e), 1));
+            }
+        }
     }
     if let Some(sock) = console {
         let pty = Pty::open(plan.console_size).unwrap_or_else(|e| fail(e));
