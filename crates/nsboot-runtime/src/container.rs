@@ -785,6 +785,7 @@ pub fn exec(ctx: &Ctx, id: &str, o: &ExecOpts, command: &[String]) -> Result<i32
         .map(|n| n.typ())
         .collect();
     let mut order = types.clone();
+    // A joined (path) namespace is found in /proc/<pid>/ns too.
     order.sort_by_key(|t| match t {
         LinuxNamespaceType::User => 0,
         LinuxNamespaceType::Mount => 2,
@@ -826,6 +827,12 @@ pub fn exec(ctx: &Ctx, id: &str, o: &ExecOpts, command: &[String]) -> Result<i32
             std::process::exit(1);
         }
         let fail = |e: OciError| -> ! { child_fail(&exec_w, e.record()) };
+        if !types.contains(&LinuxNamespaceType::Mount) {
+            // The container was only chroot-ed (no mount namespace to join).
+            if let Err(e) = nix::unistd::chroot(&saved.rootfs).and_then(|_| nix::unistd::chdir("/")) {
+                child_fail(&exec_w, ErrorRecord::other(&format!("chroot {}: {e}", saved.rootfs.display()), Some(e), 1));
+            }
+        }
         if let Some(sock) = console {
             let pty = Pty::open(plan.console_size).unwrap_or_else(|e| fail(e));
             send_master(sock.as_fd(), pty.master.as_fd()).unwrap_or_else(|e| fail(e));
