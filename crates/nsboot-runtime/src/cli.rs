@@ -222,7 +222,23 @@ pub enum Cmd {
     },
 }
 
+/// In a user namespace other than the initial one (rootless podman runs
+/// the runtime as uid 0 of its own namespace).
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+        .unwrap_or(false)
+}
+
+/// runc's rule: `$XDG_RUNTIME_DIR` for a non-root euid, and for "root" in
+/// a user namespace whose `$USER` is not root (rootless engines).
 pub fn default_root() -> PathBuf {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    let honor_xdg = !nix::unistd::geteuid().is_root()
+        || (in_user_namespace() && std::env::var("USER").map(|u| u != "root").unwrap_or(true));
+    if let (true, Some(d)) = (honor_xdg, &xdg) {
+        return PathBuf::from(d).join("nsboot-runtime");
+    }
     if nix::unistd::geteuid().is_root() {
         return PathBuf::from("/run/nsboot-runtime");
     }

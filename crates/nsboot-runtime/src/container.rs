@@ -336,12 +336,24 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
     g.dir = Some(dir);
     let fifo = state::make_fifo(&dir_path.join(state::FIFO))?;
     let hier = Hierarchies::detect().map_err(|e| Error::msg(format!("cgroups: {e}")))?;
-    let cg = cg_plan.create(&hier).map_err(|e| Error::msg(format!("cgroups: {e}")))?;
-    // nsboot-oci printed them on stderr already; the log file gets them too.
-    for w in &cg.warnings {
-        ctx.log.to_file("warning", w);
-    }
-    g.cgroup = Some(cg.clone());
+    let cg = match cg_plan.create(&hier) {
+        Ok(cg) => {
+            // nsboot-oci printed them on stderr already; the log file gets them too.
+            for w in &cg.warnings {
+                ctx.log.to_file("warning", w);
+            }
+            Some(cg)
+        }
+        // Rootless engines run the runtime as root of their own user
+        // namespace: without a delegated cgroup it runs without one, with
+        // a warning, as runc's rootless mode does on cgroup v1.
+        Err(e) if crate::cli::in_user_namespace() && e.to_string().contains("Permission denied") => {
+            ctx.log.warn(&format!("rootless: no cgroup ({e})"));
+            None
+        }
+        Err(e) => return Err(Error::msg(format!("cgroups: {e}"))),
+    };
+    g.cgroup = cg.clone();
     let annotations = spec.annotations().clone().unwrap_or_default().into_iter().collect();
     let mut saved = Saved {
         id: id.to_owned(),
@@ -353,7 +365,7 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
         owner: String::new(),
         oci_version: spec.version().clone(),
         annotations,
-        cgroup: Some(cg.clone()),
+        cgroup: cg.clone(),
         config: cfg.value.clone(),
     };
     g.dir.as_ref().map(|d| d.save(&saved)).transpose()?;
@@ -454,7 +466,9 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
             }
         }
     };
-    cg.add_pid(Pid::from_raw(pid)).map_err(|e| Error::msg(format!("cgroups: {e}")))?;
+    if let Some(cg) = &cg {
+        cg.add_pid(Pid::from_raw(pid)).map_err(|e| Error::msg(format!("cgroups: {e}")))?;
+    }
     for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
         if let Err(e) = hooks.run(kind, &hstate(HookStatus::Creating)) {
             run_poststop(ctx.log);
@@ -505,7 +519,9 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
         Some(r) => {
             // The program was not executed: the container is gone.
             wait_pid_quiet(pid);
-            let _ = cg.remove();
+            if let Some(cg) = &cg {
+                let _ = cg.remove();
+            }
             run_poststop(ctx.log);
             dir.remove();
             return Err(Error::msg(r.message));
@@ -518,7 +534,9 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
     let code = forward_until_exit(Pid::from_raw(pid));
     if !keep {
         let dir = Dir::open(&ctx.root, id)?;
-        let _ = cg.remove();
+        if let Some(cg) = &cg {
+            let _ = cg.remove();
+        }
         run_poststop(ctx.log);
         dir.remove();
     }

@@ -47,4 +47,26 @@ if command -v script >/dev/null; then
 else
   echo "SKIP - run -it: no script(1)"
 fi
+# Rootless: as a user with a subordinate id range (newuidmap), if this
+# host has one; no slirp4netns here, so --network none; no delegated v1
+# cgroup, so the runtime runs the container without one (a warning).
+RU=${NSBOOT_ROOTLESS_USER:-nsboot-rootless}
+if id "$RU" >/dev/null 2>&1 && grep -q "^$RU:" /etc/subuid && command -v newuidmap >/dev/null && command -v setpriv >/dev/null; then
+  R=$TMP/rootless; mkdir -p "$R/run" "$R/home"; cp "$RT" "$R/rt"; cp "$TMP/bb.tar" "$TMP/containers.conf" "$R/"
+  chown -R "$RU" "$R"; chmod 0700 "$R/run"
+  as_user() {
+    setpriv --reuid "$RU" --regid "$(id -g "$RU")" --init-groups env -i HOME="$R/home" XDG_RUNTIME_DIR="$R/run" \
+      PATH=/usr/bin:/bin:/usr/sbin:/sbin CONTAINERS_CONF="$R/containers.conf" \
+      podman --root "$R/st" --runroot "$R/rr" --storage-driver vfs --runtime "$R/rt" "$@"
+  }
+  as_user import -q "$R/bb.tar" localhost/nsboot-bb:1 >/dev/null
+  check "rootless run --rm" "0 rootless" "$(as_user run --rm --network none $IMG sh -c 'echo $(id -u) rootless' 2>/dev/null)"
+  rid=$(as_user run -d --network none $IMG sh -c 'trap "exit 0" TERM; while :; do sleep 1; done' 2>/dev/null)
+  check "rootless exec (uid map)" "0 $(id -u "$RU") 1" "$(as_user exec "$rid" head -n1 /proc/self/uid_map 2>/dev/null | tr -s ' ' | sed 's/^ //')"
+  check "rootless stop + rm" 0 "$(rc as_user rm -f -t 3 "$rid")"
+  as_user rmi -af >/dev/null 2>&1 || true
+  rm -rf "$R"
+else
+  echo "SKIP - rootless podman: no user $RU with a /etc/subuid range and newuidmap"
+fi
 finish
