@@ -61,7 +61,9 @@ pub fn kill(ctx: &Ctx, id: &str, signal: &str, all: bool) -> Result<(), Error> {
         return Err(Error::msg(format!("cannot kill container {id}: it is {}", st.as_str())));
     }
     if all {
-        let pids = s.cgroup.as_ref().map(|c| c.pids()).transpose()?.unwrap_or_default();
+        let mut pids = s.cgroup.as_ref().map(|c| c.pids()).transpose()?.unwrap_or_default();
+        // No cgroup (rootless without delegation): the init at least.
+        pids.insert(s.pid);
         for p in pids {
             let _ = sys_kill(Pid::from_raw(p), sig);
         }
