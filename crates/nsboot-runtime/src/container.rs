@@ -470,7 +470,9 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
         cg.add_pid(Pid::from_raw(pid)).map_err(|e| Error::msg(format!("cgroups: {e}")))?;
     }
     for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
-        if let Err(e) = hooks.run(kind, &hstate(HookStatus::Creating)) {
+        // "created", as crun and the validation suite (hooks_stdin) have it:
+        // the container exists by the time these run.
+        if let Err(e) = hooks.run(kind, &hstate(HookStatus::Created)) {
             run_poststop(ctx.log);
             return Err(Error::msg(e.to_string()));
         }
