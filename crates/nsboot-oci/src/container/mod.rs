@@ -211,9 +211,11 @@ impl Plans {
             path: cfg.clone(),
             problem: format!("read: {e}"),
         })?;
+        // First: it names the key of a bad capability or rlimit, which
+        // the typed parse below would only call an unknown variant.
+        let process = ProcessPlan::from_json(&json)?;
         let spec: Spec = serde_json::from_slice(&json)
             .map_err(|e| OciError::Config(crate::error::ConfigError::Parse(e.to_string())))?;
-        let process = ProcessPlan::from_spec(&spec)?;
         let ropts = RootfsOptions { no_pivot: opts.no_pivot, bundle: Some(opts.bundle.clone()) };
         let rootfs = RootfsPlan::from_spec(&spec, &ropts)?;
         let linux = spec.linux().as_ref();
