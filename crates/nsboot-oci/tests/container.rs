@@ -192,6 +192,18 @@ fn create_out(state: &Path, b: &Bundle, id: &str) -> (Option<i32>, String, Strin
     (st.code(), std::fs::read_to_string(&outf).unwrap(), std::fs::read_to_string(&errf).unwrap())
 }
 
+/// Deletes (with force) the container of a state dir when a test ends,
+/// also by a failed assertion: a panicking test leaves nothing either.
+struct DeleteOnDrop(PathBuf);
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = Command::new(cli()).args(["delete", "--force", s(&self.0)]).output();
+        }
+    }
+}
+
 fn create(state: &Path, b: &Bundle, id: &str) -> i32 {
     let (code, out, err) = create_out(state, b, id);
     assert_eq!(code, Some(0), "create: {err}");
@@ -222,6 +234,7 @@ fn fork_bomb_stops_at_pids_max() {
     link_applets(&b, &["seq"]);
     let st = TempDir::new("bomb-state");
     let state = st.path().join("c");
+    let _guard = DeleteOnDrop(state.clone());
     let pid = create(&state, &b, &id);
     // Before any fork: the init is in the limited cgroup, which holds 16.
     assert_eq!(cgroup_procs("pids", &cgp).trim(), pid.to_string(), "the init is not (alone) in the pids cgroup");
@@ -266,6 +279,7 @@ fn memory_hog_is_oom_killed_inside_its_limit() {
     link_applets(&b, &["head", "tr"]);
     let st = TempDir::new("oom-state");
     let state = st.path().join("c");
+    let _guard = DeleteOnDrop(state.clone());
     let pid = create(&state, &b, &id);
     assert_eq!(cgroup_procs("memory", &cgp).trim(), pid.to_string(), "the init is not in the memory cgroup");
     let lim: u64 = std::fs::read_to_string(cg("memory", &cgp).join("memory.limit_in_bytes")).unwrap().trim().parse().unwrap();
@@ -309,6 +323,7 @@ fn hooks_run_in_order_across_create_start_delete_processes() {
     link_applets(&b, &["sed"]);
     let st = TempDir::new("hooks-state");
     let state = st.path().join("c");
+    let _guard = DeleteOnDrop(state.clone());
     let pid = create(&state, &b, &id);
     let got = || std::fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(
@@ -339,6 +354,7 @@ fn delete_of_a_created_container_never_runs_the_program() {
     let b = Bundle::new("delcreated", &c);
     let st = TempDir::new("delcreated-state");
     let state = st.path().join("c");
+    let _guard = DeleteOnDrop(state.clone());
     let pid = create(&state, &b, &id);
     // Created: the init sits in its rootfs without having exec'd.
     assert!(Path::new(&format!("/proc/{pid}/root/etc/plain")).exists());
