@@ -222,7 +222,10 @@ impl Plans {
         let rootfs = RootfsPlan::from_spec(&spec, &ropts)?;
         let linux = spec.linux().as_ref();
         let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
-            Some(s) => Some(SeccompPlan::from_spec(s)?),
+            Some(s) => Some(match seccomp_cache_dir() {
+                Some(dir) => SeccompPlan::from_spec_cached(s, &dir)?,
+                None => SeccompPlan::from_spec(s)?,
+            }),
             None => None,
         };
         let cgroup = match linux {
@@ -324,6 +327,18 @@ fn default_state_dir(id: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/run"));
     base.join("nsboot-oci").join(id)
+}
+
+/// Where compiled seccomp programs are cached: `seccomp-cache` beside the
+/// default state directories (`/run/nsboot-oci`, or
+/// `$XDG_RUNTIME_DIR/nsboot-oci` when not root); `NSBOOT_OCI_SECCOMP_CACHE`
+/// names another directory, or `off`.
+fn seccomp_cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("NSBOOT_OCI_SECCOMP_CACHE") {
+        Some(v) if v == "off" => None,
+        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
+        _ => default_state_dir("x").parent().map(|p| p.join("seccomp-cache")),
+    }
 }
 
 /// What create has made so far, undone in reverse on failure.
