@@ -173,7 +173,9 @@ pub(crate) fn release_gate(st: &ContainerState) -> Result<()> {
             Ok(_) => {}
             Err(e) => return Err(sys("ioctl FIONREAD", shown)(e)),
         }
-        if !st.alive() {
+        // Dead with the byte still in the FIFO: it never passed the gate
+        // (dead after taking it: it ran, and may have exited already).
+        if !st.alive() && crate::sys::pipe_pending(fd.as_fd()).is_ok_and(|n| n > 0) {
             return Err(not_created("exited at its start gate"));
         }
         if t0.elapsed() > Duration::from_secs(10) {
