@@ -7,7 +7,11 @@
  *         [--uidmap-helper PATH] [--gidmap-helper PATH] [--setgroup]
  *         [--rootless] [--oom N] [--time TEXT] [--dialect 1.1|1.2]
  *         [--sealed] [--log FILE] [--rootfs CONFIG.JSON [--bundle DIR]
- *         [--no-pivot]] -- PROGRAM [ARG...]
+ *         [--no-pivot] [--exec]] -- PROGRAM [ARG...]
+ *
+ * --exec: NSBOOT_ROOTFS_EXEC, stage-2 applies the config's process
+ * (user, capabilities, seccomp, ...) and execs its process.args instead
+ * of returning into PROGRAM.
  *
  * LIST is a comma-separated list of namespace names. Map TEXT uses ';'
  * between lines. Exit: the program's status (128+N for a signal), or 125
@@ -131,6 +135,8 @@ int main(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--no-pivot") == 0) {
 			rootfs_flags |= NSBOOT_ROOTFS_NO_PIVOT;
+		} else if (strcmp(a, "--exec") == 0) {
+			rootfs_flags |= NSBOOT_ROOTFS_EXEC;
 		} else if (strcmp(a, "--sealed") == 0) {
 			sealed = 1;
 		} else if (strcmp(a, "--log") == 0 && v) {

@@ -50,6 +50,7 @@
 //! to the runtime as an [`ErrorRecord`] ([`ContainerError::Container`]).
 
 mod error;
+mod features;
 mod state;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -66,6 +67,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
 pub use error::{ContainerError, Result};
+pub use features::{contributions, features, features_json};
 pub use state::{delete_by_state, kill_by_state, start_by_state, status_by_state, ContainerState};
 
 use crate::cgroups::sys::{clone_parent_into_cgroup, Forked};
@@ -211,14 +213,19 @@ impl Plans {
             path: cfg.clone(),
             problem: format!("read: {e}"),
         })?;
+        // First: it names the key of a bad capability or rlimit, which
+        // the typed parse below would only call an unknown variant.
+        let process = ProcessPlan::from_json(&json)?;
         let spec: Spec = serde_json::from_slice(&json)
             .map_err(|e| OciError::Config(crate::error::ConfigError::Parse(e.to_string())))?;
-        let process = ProcessPlan::from_spec(&spec)?;
         let ropts = RootfsOptions { no_pivot: opts.no_pivot, bundle: Some(opts.bundle.clone()) };
         let rootfs = RootfsPlan::from_spec(&spec, &ropts)?;
         let linux = spec.linux().as_ref();
         let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
-            Some(s) => Some(SeccompPlan::from_spec(s)?),
+            Some(s) => Some(match seccomp_cache_dir() {
+                Some(dir) => SeccompPlan::from_spec_cached(s, &dir)?,
+                None => SeccompPlan::from_spec(s)?,
+            }),
             None => None,
         };
         let cgroup = match linux {
@@ -320,6 +327,18 @@ fn default_state_dir(id: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/run"));
     base.join("nsboot-oci").join(id)
+}
+
+/// Where compiled seccomp programs are cached: `seccomp-cache` beside the
+/// default state directories (`/run/nsboot-oci`, or
+/// `$XDG_RUNTIME_DIR/nsboot-oci` when not root); `NSBOOT_OCI_SECCOMP_CACHE`
+/// names another directory, or `off`.
+fn seccomp_cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("NSBOOT_OCI_SECCOMP_CACHE") {
+        Some(v) if v == "off" => None,
+        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
+        _ => default_state_dir("x").parent().map(|p| p.join("seccomp-cache")),
+    }
 }
 
 /// What create has made so far, undone in reverse on failure.
@@ -787,5 +806,53 @@ impl Created {
             self.wait()?;
         }
         state::finish_delete(&self.state, &self.spec, &self.hooks)
+    }
+}
+
+/// The process side of a config for a process that is already in its
+/// namespaces with its rootfs prepared (nsboot's stage-2 with
+/// `NSBOOT_ROOTFS_EXEC`): `process` and `linux.seccomp`, applied with the
+/// filter loaded last, then `execve` of `process.args`. No hooks, no
+/// cgroup, no start gate: those are the bootstrap caller's.
+#[derive(Debug)]
+pub struct ExecPlan {
+    process: ProcessPlan,
+    seccomp: Option<SeccompPlan>,
+}
+
+impl ExecPlan {
+    /// Check `process` and `linux.seccomp` of `json` (the seccomp program
+    /// is compiled here).
+    pub fn from_json(json: &[u8]) -> Result<Self> {
+        let process = ProcessPlan::from_json(json)?;
+        let spec: Spec = serde_json::from_slice(json)
+            .map_err(|e| OciError::Config(crate::error::ConfigError::Parse(e.to_string())))?;
+        let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(s) => Some(SeccompPlan::from_spec(s)?),
+            None => None,
+        };
+        if seccomp.as_ref().is_some_and(SeccompPlan::needs_listener) {
+            return Err(invalid(
+                "linux.seccomp.listenerPath",
+                "",
+                "SCMP_ACT_NOTIFY needs the runtime's state (use Container::create)",
+            ));
+        }
+        Ok(ExecPlan { process, seccomp })
+    }
+
+    /// sysctls, then [`ProcessPlan::apply`] with the seccomp filter; returns
+    /// only on failure.
+    pub fn exec(&self) -> OciError {
+        if let Err(e) = self.process.apply_sysctls() {
+            return e;
+        }
+        let mut load = || -> std::result::Result<(), OciError> {
+            if let Some(sc) = &self.seccomp {
+                sc.load().map_err(|e| OciError::Caller { step: "seccomp load", message: e.to_string() })?;
+            }
+            Ok(())
+        };
+        self.process.apply(ExecSteps { privileged: None, before_start: Some(&mut load), gate: None, after_start: None })
     }
 }

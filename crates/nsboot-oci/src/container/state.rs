@@ -165,20 +165,41 @@ pub(crate) fn release_gate(st: &ContainerState) -> Result<()> {
             Err(e) => return Err(sys("write", shown)(e)),
         }
     }
+    // The init took the byte: it passed the gate.
     let t0 = Instant::now();
     loop {
         match crate::sys::pipe_pending(fd.as_fd()) {
-            Ok(0) => return Ok(()),
+            Ok(0) => break,
             Ok(_) => {}
             Err(e) => return Err(sys("ioctl FIONREAD", shown)(e)),
         }
-        if !st.alive() {
+        // Dead with the byte still in the FIFO: it never passed the gate
+        // (dead after taking it: it ran, and may have exited already).
+        if !st.alive() && crate::sys::pipe_pending(fd.as_fd()).is_ok_and(|n| n > 0) {
             return Err(not_created("exited at its start gate"));
         }
         if t0.elapsed() > Duration::from_secs(10) {
             return Err(sys("start gate", shown)(Errno::ETIMEDOUT));
         }
         std::thread::sleep(Duration::from_micros(50));
+    }
+    // Then wait until its FIFO fd (O_CLOEXEC) is gone: it ran
+    // startContainer and exec'd (or exited). The write end of a FIFO polls
+    // POLLERR once it has no reader left.
+    loop {
+        let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLOUT)];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO) {
+            Ok(_) if fds[0].revents().is_some_and(|r| r.contains(nix::poll::PollFlags::POLLERR)) => return Ok(()),
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(sys("poll", shown)(e)),
+        }
+        if !st.alive() {
+            return Ok(());
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            return Err(sys("start (waiting for the exec)", shown)(Errno::ETIMEDOUT));
+        }
+        std::thread::sleep(Duration::from_micros(100));
     }
 }
 
@@ -204,10 +225,13 @@ pub fn status_by_state(state_dir: &Path) -> Result<(ContainerState, Status)> {
     Ok((st, s))
 }
 
-/// `start` from another process than the creator: release the gate, then
-/// run `poststart`. Returns once the init took the start byte (it then
-/// runs `startContainer` and execs; an exec failure is its exit status,
-/// as with runc's `start`).
+/// `start` from another process than the creator: release the gate, wait
+/// until the init ran `startContainer` and exec'd (its exec.fifo fd, which
+/// is `O_CLOEXEC`, closed), then run `poststart`. An init that exits there
+/// instead (a failing `startContainer` hook, a failed exec) cannot be told
+/// from a program that exited at once by a process that is not its
+/// parent: both return Ok, the failure is the container's exit status
+/// (as with runc's `start`); [`super::Created::start`] tells them apart.
 pub fn start_by_state(state_dir: &Path) -> Result<()> {
     let st = ContainerState::load(state_dir)?;
     let spec = st.spec()?;
@@ -262,6 +286,6 @@ mod tests {
     fn rfc3339_dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_796_522_461), "2026-12-06T03:21:01Z");
+        assert_eq!(rfc3339(1_796_522_461), "2026-12-06T02:01:01Z");
     }
 }
