@@ -18,6 +18,7 @@ build: build-deps
 
 deps:
 	./scripts/install-deps.sh
+	./scripts/install-go.sh >/dev/null
 
 # libseccomp-dev (nsboot-oci's seccomp filters); a no-op when installed.
 build-deps:
@@ -39,6 +40,9 @@ test-suites:
 	$(CARGO) test $(CARGO_FLAGS) --no-fail-fast
 	./tests/go/runc-nsenter-test.sh $(TARGET_DIR)
 	./tests/go/runc-dropin.sh $(TARGET_DIR)
+	./tests/go/runc-modern.sh 1.3.6 $(TARGET_DIR)
+	./tests/go/runc-modern.sh 1.5.1 $(TARGET_DIR)
+	$(MAKE) --no-print-directory runc-bats-subset
 	# The bootstrap core (package nsboot, built above) carries no OCI code:
 	# oci-spec is only in crates/nsboot-oci's tree, which libnsboot.so never
 	# links (the C surfaces load it from the rootfs plugin).

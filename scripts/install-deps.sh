@@ -2,7 +2,7 @@
 # Install the Debian packages the test suite and benchmarks use; a no-op
 # when they are all present (idempotent, safe to run on every CI start).
 set -eu
-pkgs="busybox-static golang-go runc crun golang-github-opencontainers-runc-dev uidmap pkg-config util-linux iproute2 procps valgrind python3 libseccomp-dev"
+pkgs="busybox-static golang-go runc crun golang-github-opencontainers-runc-dev uidmap pkg-config util-linux iproute2 procps valgrind python3 python3-pip bats jq gawk libseccomp-dev xz-utils"
 [ "${1:-}" = "--bench" ] && pkgs="$pkgs hyperfine strace"
 # --build: only what compiling the workspace needs (nsboot-oci links
 # Debian's libseccomp), for `make run` and `make build` on a fresh machine.

@@ -30,9 +30,30 @@ pub fn prepare(env: &BootEnv, token: &SingleThreaded) -> Result<Plan, StageError
         write_all_raw(env.init_fd, b"\0").map_err(StageError::InitByte)?;
     }
     crate::nslog!(Debug, "=> nsexec container setup");
+    if env.dialect != Dialect::Runc11 && log::enabled(log::Level::Debug) {
+        log_cpu_affinity();
+    }
     let cfg = message::read(env.init_fd, env.dialect)?;
     env.fault_point("stage0-after-message");
     prepare_plan(Plan::new(cfg, env)?)
+}
+
+/// runc >= 1.2 logs the CPU affinity stage-0 starts with, before the
+/// process can be moved into the container's cgroup (some kernels then
+/// reset it to the cgroup's cpuset): "affinity: 0x%zx" of the first 64 CPUs,
+/// as its nsexec.c log_cpu_affinity() does. runc's own
+/// tests/integration/cpu_affinity.bats checks `execCPUAffinity.initial`
+/// by this line.
+fn log_cpu_affinity() {
+    match nix::sched::sched_getaffinity(Pid::from_raw(0)) {
+        Ok(set) => {
+            let mask = (0..64usize)
+                .filter(|&i| set.is_set(i).unwrap_or(false))
+                .fold(0u64, |m, i| m | (1u64 << i));
+            crate::nslog!(Debug, "affinity: {mask:#x}");
+        }
+        Err(e) => crate::nslog!(Warning, "sched_getaffinity: {}", e.desc()),
+    }
 }
 
 /// The part of [`prepare`] that follows the message: OOM score, dumpable.
