@@ -123,6 +123,12 @@ fn cgroups_path(ctx: &Ctx, spec: &Spec) -> Result<Option<PathBuf>, Error> {
     Ok(Some(p))
 }
 
+/// Compiled seccomp programs (nsboot-oci's cache: 0700, owned by us,
+/// keyed by the exact profile), under `--root`.
+fn seccomp_cache(ctx: &Ctx) -> PathBuf {
+    ctx.root.join(".seccomp-cache")
+}
+
 fn fork() -> Result<ForkResult, Error> {
     // SAFETY: nsboot-runtime never starts a thread (clap, serde and the
     // nsboot-oci planning code run on the main thread only).
@@ -272,7 +278,10 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
         Rootfs::Chroot(cfg.bundle.join(r))
     };
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(SeccompPlan::from_spec(s).map_err(|e| Error::msg(format!("{}/config.json: {e}", cfg.bundle.display())))?),
+        Some(s) => Some(
+            SeccompPlan::from_spec_cached(s, &seccomp_cache(ctx))
+                .map_err(|e| Error::msg(format!("{}/config.json: {e}", cfg.bundle.display())))?,
+        ),
         None => None,
     };
     let cg_plan = CgroupPlan::new(
@@ -786,7 +795,7 @@ pub fn exec(ctx: &Ctx, id: &str, o: &ExecOpts, command: &[String]) -> Result<i32
     let plan = ProcessPlan::from_json(&json).map_err(|e| Error::msg(format!("exec process: {e}")))?;
     let spec: Spec = serde_json::from_value(config.clone())?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(SeccompPlan::from_spec(s).map_err(|e| Error::msg(format!("seccomp: {e}")))?),
+        Some(s) => Some(SeccompPlan::from_spec_cached(s, &seccomp_cache(ctx)).map_err(|e| Error::msg(format!("seccomp: {e}")))?),
         None => None,
     };
     let console = match (plan.terminal, &o.console_socket) {

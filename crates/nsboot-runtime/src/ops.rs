@@ -167,7 +167,12 @@ pub fn ps(ctx: &Ctx, id: &str, format: Format, ps_args: &[String]) -> Result<(),
 pub fn list(ctx: &Ctx, format: Format, quiet: bool) -> Result<(), Error> {
     let mut rows: Vec<(Saved, Status)> = Vec::new();
     if let Ok(rd) = std::fs::read_dir(&ctx.root) {
-        let mut names: Vec<String> = rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+        // Dot entries are the runtime's own (the seccomp cache).
+        let mut names: Vec<String> = rd
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
         names.sort();
         for n in names {
             let Ok(dir) = Dir::open(&ctx.root, &n) else { continue };
