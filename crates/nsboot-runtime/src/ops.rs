@@ -63,7 +63,9 @@ pub fn kill(ctx: &Ctx, id: &str, signal: &str, all: bool) -> Result<(), Error> {
     if all {
         let mut pids = s.cgroup.as_ref().map(|c| c.pids()).transpose()?.unwrap_or_default();
         // No cgroup (rootless without delegation): the init at least.
-        pids.insert(s.pid);
+        if s.pid > 0 {
+            pids.insert(s.pid);
+        }
         for p in pids {
             let _ = sys_kill(Pid::from_raw(p), sig);
         }
@@ -71,6 +73,9 @@ pub fn kill(ctx: &Ctx, id: &str, signal: &str, all: bool) -> Result<(), Error> {
             let _ = set_frozen(&s, false);
         }
         return Ok(());
+    }
+    if s.pid <= 0 {
+        return Err(Error::msg(format!("cannot kill container {id}: no init process")));
     }
     sys_kill(Pid::from_raw(s.pid), sig).map_err(|e| Error::msg(format!("kill {} (container {id}): {e}", s.pid)))
 }
@@ -109,7 +114,11 @@ pub fn delete(ctx: &Ctx, id: &str, force: bool) -> Result<(), Error> {
         }
         Status::Stopped => {}
         _ => {
-            let _ = sys_kill(Pid::from_raw(s.pid), Signal::SIGKILL);
+            // pid 0 (a create that never got that far) must not reach
+            // kill(2): it would signal our own process group.
+            if s.pid > 0 {
+                let _ = sys_kill(Pid::from_raw(s.pid), Signal::SIGKILL);
+            }
             if st == Status::Paused {
                 let _ = set_frozen(&s, false);
             }

@@ -411,3 +411,37 @@ fn run_forwards_signals_to_the_container() {
     assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), "got-term");
     e.assert_gone("s1");
 }
+
+#[test]
+fn a_crashed_create_is_removed_by_delete() {
+    let Some(e) = env("crash", &["sleep", "1000"]) else { return };
+    // A unique duration marks the hook process so that the test can find it.
+    let marker = format!("30.{}", rand_u32() % 1000);
+    let marker = marker.as_str();
+    // The runtime is killed while a createRuntime hook runs (the container
+    // process exists, waiting for "go"; the cgroup and state dir exist).
+    edit_config(&e.bundle, |c| {
+        c["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", marker]}]});
+    });
+    let mut child = Command::new(BIN)
+        .arg("--root")
+        .arg(&e.root)
+        .args(["create", "--bundle", e.bundle.to_str().unwrap(), "cr1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(|| e.cgroup_dir("pids").join("cgroup.procs").exists()
+        && std::fs::read_to_string(e.cgroup_dir("pids").join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty())));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(e.root.join("cr1").exists());
+    e.ok(&["delete", "cr1"]);
+    e.assert_gone("cr1");
+    // The hook outlives the killed runtime: end it by its pid.
+    for pid in std::fs::read_dir("/proc").unwrap().flatten().filter_map(|d| d.file_name().to_str()?.parse::<i32>().ok()) {
+        if std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == format!("sleep\0{marker}\0").as_bytes()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
