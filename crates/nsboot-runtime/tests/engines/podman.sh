@@ -44,6 +44,10 @@ check "--pids-limit enforced" "limited" "$($P run --rm --network none --pids-lim
 if command -v script >/dev/null; then
   out=$(timeout 30 script -qec "$P run --rm -it --network none $IMG tty" /dev/null | tr -d '\r\000' | grep -m1 -o '/dev/pts/[0-9]*')
   check "run -it (pty through script)" /dev/pts/0 "$out"
+  tid=$($P run -d --network none $IMG sh -c 'trap "exit 0" TERM; while :; do sleep 1; done')
+  out=$(timeout 30 script -qec "$P exec -it $tid sh -c 'tty; echo exec-tty'" /dev/null | tr -d '\r\000' | grep -o 'pts/[0-9]* *$\|exec-tty' | tr '\n' ' ')
+  check "exec -it (pty through --console-socket)" "pts/0 exec-tty " "$out"
+  $P rm -f -t 2 "$tid" >/dev/null 2>&1 || true
 else
   echo "SKIP - run -it: no script(1)"
 fi
