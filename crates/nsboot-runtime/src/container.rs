@@ -383,6 +383,10 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
     let (pid_r, pid_w) = pipe()?;
     let (exec_r, exec_w) = pipe()?;
     let (created_r, created_w) = pipe()?;
+    // "in the cgroup": the runtime joins the container's cgroups after
+    // "go", while the container prepares its rootfs; the first v1
+    // cgroup.procs write waits for an RCU grace period (~10 ms here).
+    let (joined_r, joined_w) = pipe()?;
     let (map_r, map_w) = pipe()?; // P1 → runtime: "user namespace made"
     let (mapped_r, mapped_w) = pipe()?; // runtime → P1: "maps written"
     if matches!(mode, Mode::Run { .. }) {
@@ -396,7 +400,7 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
 
     let ForkResult::Parent { child: p1 } = fork()? else {
         let _ = forwarded().thread_unblock();
-        drop((go_w, pid_r, exec_r, created_r, map_r, mapped_w));
+        drop((go_w, pid_r, exec_r, created_r, map_r, mapped_w, joined_w));
         if let Some(fd) = lock_fd {
             let _ = nix::unistd::close(fd);
         }
@@ -435,9 +439,23 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
             Err(e) => die(e.0),
         }
         drop(pid_w);
-        container_main(go_r, exec_w, created_w, fifo, console, new_cgroupns, &plan, &hooks, &rootfs, seccomp.as_ref(), spec, id, &bundle_s, o.preserve_fds)
+        let join_early = new_cgroupns || needs_cgroup_early(spec);
+        container_main(
+            Pipes { go_r, exec_w, created_w, joined_r, join_early },
+            fifo,
+            console,
+            new_cgroupns,
+            &plan,
+            &hooks,
+            &rootfs,
+            seccomp.as_ref(),
+            spec,
+            id,
+            &bundle_s,
+            o.preserve_fds,
+        )
     };
-    drop((go_r, pid_w, exec_w, created_w, map_w, mapped_r, fifo, console));
+    drop((go_r, pid_w, exec_w, created_w, map_w, mapped_r, fifo, console, joined_r));
     g.pids.push(p1);
     if new_user {
         let mut b = [0u8; 1];
@@ -475,9 +493,6 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
             }
         }
     };
-    if let Some(cg) = &cg {
-        cg.add_pid(Pid::from_raw(pid)).map_err(|e| Error::msg(format!("cgroups: {e}")))?;
-    }
     for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
         // "created", as crun and the validation suite (hooks_stdin) have it:
         // the container exists by the time these run.
@@ -492,6 +507,13 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
         return Err(Error::msg("the container process went away before it was created"));
     }
     drop(go_w);
+    if let Some(cg) = &cg {
+        cg.add_pid(Pid::from_raw(pid)).map_err(|e| Error::msg(format!("cgroups: {e}")))?;
+    }
+    if !write_all(&joined_w, b"j") {
+        return Err(Error::msg("the container process went away before it was created"));
+    }
+    drop(joined_w);
     let mut b = [0u8; 1];
     if read_all(&created_r, &mut b) != 1 {
         let msg = match container_error(&exec_r) {
@@ -629,6 +651,27 @@ fn seccomp_step<'a>(
     }
 }
 
+/// The container process's ends of the pipes to the runtime.
+struct Pipes {
+    go_r: OwnedFd,
+    exec_w: OwnedFd,
+    created_w: OwnedFd,
+    joined_r: OwnedFd,
+    /// Wait for the cgroup join right after "go" (cgroup namespace,
+    /// createContainer hooks, a cgroupfs mount), else just before apply.
+    join_early: bool,
+}
+
+/// Whether the container needs to be in its cgroups before its rootfs is
+/// prepared: createContainer hooks run as its children, a cgroupfs mount
+/// shows the cgroups it is in.
+fn needs_cgroup_early(spec: &Spec) -> bool {
+    let hooks = spec.hooks().as_ref().and_then(|h| h.create_container().as_ref()).is_some_and(|h| !h.is_empty());
+    let cgroup_mount =
+        spec.mounts().as_ref().is_some_and(|m| m.iter().any(|m| m.typ().as_deref() == Some("cgroup") || m.typ().as_deref() == Some("cgroup2")));
+    hooks || cgroup_mount
+}
+
 /// How the container gets its root.
 enum Rootfs {
     /// nsboot-oci's rootfs stage (mounts, pivot_root) in the new mount namespace.
@@ -650,9 +693,7 @@ fn split_step(early: bool, step: Step<'_>) -> (Option<Step<'_>>, Option<Step<'_>
 
 #[allow(clippy::too_many_arguments)]
 fn container_main(
-    go_r: OwnedFd,
-    exec_w: OwnedFd,
-    created_w: OwnedFd,
+    pipes: Pipes,
     fifo: OwnedFd,
     console: Option<OwnedFd>,
     new_cgroupns: bool,
@@ -665,12 +706,26 @@ fn container_main(
     bundle: &str,
     preserve_fds: u32,
 ) -> ! {
+    let Pipes { go_r, exec_w, created_w, joined_r, join_early } = pipes;
     let mut go = [0u8; 5];
     if read_all(&go_r, &mut go) != 5 {
         std::process::exit(1);
     }
     drop(go_r);
     let pid = i32::from_ne_bytes([go[1], go[2], go[3], go[4]]);
+    let mut joined = Some(joined_r);
+    let mut wait_joined = || {
+        if let Some(fd) = joined.take() {
+            let mut b = [0u8; 1];
+            if read_all(&fd, &mut b) != 1 {
+                // The runtime failed to join the cgroup (it reports it).
+                std::process::exit(1);
+            }
+        }
+    };
+    if join_early {
+        wait_joined();
+    }
     let fail = |e: OciError| -> ! { child_fail(&exec_w, e.record()) };
     if new_cgroupns {
         if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
@@ -702,6 +757,8 @@ fn container_main(
         drop(sock);
         pty.into_stdio().unwrap_or_else(|e| fail(e));
     }
+    // In the container's cgroups before anything of the user's runs.
+    wait_joined();
     cloexec_above(preserve_fds);
     let _ = fifo.as_raw_fd();
     let start_state = HookState::new(spec, id, bundle, HookStatus::Created, Some(pid));

@@ -431,17 +431,24 @@ fn a_crashed_create_is_removed_by_delete() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_for(|| e.cgroup_dir("pids").join("cgroup.procs").exists()
-        && std::fs::read_to_string(e.cgroup_dir("pids").join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty())));
+    let hook_pids = || -> Vec<i32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|d| d.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == format!("sleep\0{marker}\0").as_bytes()))
+            .collect()
+    };
+    // The hook runs: the state dir, the cgroup and the container process exist.
+    assert!(wait_for(|| !hook_pids().is_empty()));
+    assert!(e.cgroup_dir("pids").exists());
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(e.root.join("cr1").exists());
     e.ok(&["delete", "cr1"]);
     e.assert_gone("cr1");
     // The hook outlives the killed runtime: end it by its pid.
-    for pid in std::fs::read_dir("/proc").unwrap().flatten().filter_map(|d| d.file_name().to_str()?.parse::<i32>().ok()) {
-        if std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == format!("sleep\0{marker}\0").as_bytes()) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        }
+    for pid in hook_pids() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     }
 }
