@@ -118,15 +118,15 @@ def cmd(rt, i):
                 "run", "--bundle", full, f"bn{i}"]
     return [rt, "--root", os.path.join(run_root, rt + "-root"), "run", "--bundle", full, f"b{rt}{i}"]
 
-def one(rt, i):
+def one(rt, i, env=None):
     t0 = time.perf_counter_ns()
-    p = subprocess.Popen(cmd(rt, i), stdout=devnull, stderr=subprocess.PIPE)
+    p = subprocess.Popen(cmd(rt, i), stdout=devnull, stderr=subprocess.PIPE, env=env)
     err = p.stderr.read().decode(errors="replace")
     p.wait()
     dt = (time.perf_counter_ns() - t0) / 1e6
     if p.returncode != 0:
         sys.exit(f"{rt} run {i} failed ({p.returncode}): {err}")
-    return dt
+    return (dt, err) if env else dt
 
 def peak_rss(rt, i):
     """GNU time's %M (wait4: the runtime and the children it reaped), KiB;
@@ -168,5 +168,33 @@ print("\n| step | median difference |")
 print("| --- | ---: |")
 for name, a, b in steps:
     print(f"| {name} | {base[a] - base[b]:+.2f} ms |")
+
+# Step costs from the runtime's own clock (NSBOOT_OCI_TIMES=1: the time of
+# each runtime-side step), medians over interleaved runs of the variants;
+# "full, no cache" compiles the seccomp profile every time.
+m = min(n, 40)
+cols = ["nsboot bare", "nsboot +caps", "nsboot +caps+seccomp", "nsboot", "nsboot +hook", "nsboot (no seccomp cache)"]
+steps_t = {c: {} for c in cols}
+order = []
+for i in range(m):
+    for c in cols:
+        env = dict(os.environ, NSBOOT_OCI_TIMES="1")
+        rt = c
+        if c == "nsboot (no seccomp cache)":
+            env["NSBOOT_OCI_SECCOMP_CACHE"] = "off"
+            rt = "nsboot"
+        _, err = one(rt, 200000 + i, env)
+        for line in err.splitlines():
+            if line.startswith("nsboot-oci time "):
+                name, us = line[len("nsboot-oci time "):].rsplit(" ", 1)
+                if name not in order:
+                    order.append(name)
+                steps_t[c].setdefault(name, []).append(int(us) / 1000)
+print(f"\nruntime-side steps (NSBOOT_OCI_TIMES=1), median ms of {m} runs each, interleaved:")
+print("| step | " + " | ".join(cols) + " |")
+print("| --- |" + " ---: |" * len(cols))
+for name in order:
+    row = [f"{statistics.median(steps_t[c][name]):.2f}" if steps_t[c].get(name) else "–" for c in cols]
+    print(f"| {name} | " + " | ".join(row) + " |")
 shutil.rmtree(tmp, ignore_errors=True)
 shutil.rmtree(run_root, ignore_errors=True)
