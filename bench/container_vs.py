@@ -14,7 +14,8 @@ runtime then sees the same cgroup v1 layout (nsboot then has no cgroup2 to
 clone3 into and writes cgroup.procs, as runc and crun do). "crun-nocg" is
 crun --cgroup-manager=disabled: no cgroup (strictly less work).
 
-Also nsboot variants, interleaved with the rest, whose median differences
+Order: interleaved, shuffled every round (see below). Also nsboot
+variants, interleaved with the rest, whose median differences
 give the cost of each step: bare (no caps, seccomp, cgroup, hook), +caps,
 +caps+seccomp, +caps+seccomp+cgroup (= the full config), full + a prestart
 hook (/bin/true).
@@ -22,7 +23,7 @@ hook (/bin/true).
 Prints median / p10 / p90 wall time (Popen to wait, stderr drained) and
 the median peak RSS (GNU time %M in a separate pass of up to 15 runs).
 """
-import copy, json, os, shutil, statistics, subprocess, sys, tempfile, time
+import copy, json, os, random, shutil, statistics, subprocess, sys, tempfile, time
 
 if os.path.ismount("/sys/fs/cgroup/unified") and not os.environ.get("NSBOOT_BENCH_INNER"):
     os.environ["NSBOOT_BENCH_INNER"] = "1"
@@ -141,8 +142,16 @@ times = {rt: [] for rt in runtimes}
 rss = {rt: [] for rt in runtimes}
 for rt in runtimes:
     one(rt, 999999)  # warm-up (page cache, seccomp cache)
+# A new random order every round: each runtime's run pays part of the
+# previous run's asynchronous teardown (the network namespace is destroyed
+# by a kernel worker after the process exits, and the next unshare of one
+# waits for it); a fixed order would charge one runtime's teardown to the
+# same neighbour every time.
+rng = random.Random(16)
 for i in range(n):
-    for rt in runtimes:
+    order_i = runtimes[:]
+    rng.shuffle(order_i)
+    for rt in order_i:
         times[rt].append(one(rt, i))
 for i in range(min(n, 15)):
     for rt in runtimes:
@@ -177,7 +186,9 @@ cols = ["nsboot bare", "nsboot +caps", "nsboot +caps+seccomp", "nsboot", "nsboot
 steps_t = {c: {} for c in cols}
 order = []
 for i in range(m):
-    for c in cols:
+    cols_i = cols[:]
+    rng.shuffle(cols_i)
+    for c in cols_i:
         env = dict(os.environ, NSBOOT_OCI_TIMES="1")
         rt = c
         if c == "nsboot (no seccomp cache)":

@@ -567,7 +567,7 @@ fn create_inner<'a>(
     }
     let st = |status| State::new(&plans.spec, &opts.id, &bundle, status, Some(pid.as_raw()));
     undo.poststop = Some((&plans.hooks, st(Status::Stopped)));
-    mark("cgroup join (v1 cgroup.procs)");
+    mark("reap namespace process + cgroup join (v1 cgroup.procs)");
     for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
         for w in plans.hooks.run(kind, &st(Status::Creating))? {
             eprintln!("nsboot-oci: warning: {w}");
