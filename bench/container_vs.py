@@ -14,7 +14,8 @@ runtime then sees the same cgroup v1 layout (nsboot then has no cgroup2 to
 clone3 into and writes cgroup.procs, as runc and crun do). "crun-nocg" is
 crun --cgroup-manager=disabled: no cgroup (strictly less work).
 
-Also nsboot variants, interleaved with the rest, whose median differences
+Order: interleaved, shuffled every round (see below). Also nsboot
+variants, interleaved with the rest, whose median differences
 give the cost of each step: bare (no caps, seccomp, cgroup, hook), +caps,
 +caps+seccomp, +caps+seccomp+cgroup (= the full config), full + a prestart
 hook (/bin/true).
@@ -22,7 +23,7 @@ hook (/bin/true).
 Prints median / p10 / p90 wall time (Popen to wait, stderr drained) and
 the median peak RSS (GNU time %M in a separate pass of up to 15 runs).
 """
-import copy, json, os, shutil, statistics, subprocess, sys, tempfile, time
+import copy, json, os, random, shutil, statistics, subprocess, sys, tempfile, time
 
 if os.path.ismount("/sys/fs/cgroup/unified") and not os.environ.get("NSBOOT_BENCH_INNER"):
     os.environ["NSBOOT_BENCH_INNER"] = "1"
@@ -33,6 +34,10 @@ n = int(sys.argv[2]) if len(sys.argv) > 2 else 50
 here = os.path.dirname(os.path.abspath(__file__))
 fixture = os.path.join(here, "..", "crates/nsboot-oci/tests/fixtures/docker-default-seccomp.json")
 tmp = tempfile.mkdtemp(prefix="nsboot-ct-bench-")
+# Runtime state (nsboot's state dirs, crun's and runc's --root) on tmpfs,
+# where runtimes keep it (/run/runc, /run/crun): creating files on this
+# VM's ext4 /tmp costs 1-5 ms each under load.
+run_root = tempfile.mkdtemp(prefix="nsboot-ct-bench-", dir="/run")
 
 DOCKER_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
                "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
@@ -106,23 +111,23 @@ devnull = open(os.devnull, "w")
 
 def cmd(rt, i):
     if rt == "nsboot":
-        return [cli, "run", os.path.join(tmp, f"ns-state-{i}"), full, f"bns{i}"]
+        return [cli, "run", os.path.join(run_root, f"ns-state-{i}"), full, f"bns{i}"]
     if rt.startswith("nsboot "):
-        return [cli, "run", os.path.join(tmp, f"ns-state-{rt[7:]}-{i}"), variants[rt], f"bv{i}"]
+        return [cli, "run", os.path.join(run_root, f"ns-state-{rt[7:]}-{i}"), variants[rt], f"bv{i}"]
     if rt == "crun-nocg":
-        return ["crun", "--root", os.path.join(tmp, "crun-nocg-root"), "--cgroup-manager=disabled",
+        return ["crun", "--root", os.path.join(run_root, "crun-nocg-root"), "--cgroup-manager=disabled",
                 "run", "--bundle", full, f"bn{i}"]
-    return [rt, "--root", os.path.join(tmp, rt + "-root"), "run", "--bundle", full, f"b{rt}{i}"]
+    return [rt, "--root", os.path.join(run_root, rt + "-root"), "run", "--bundle", full, f"b{rt}{i}"]
 
-def one(rt, i):
+def one(rt, i, env=None):
     t0 = time.perf_counter_ns()
-    p = subprocess.Popen(cmd(rt, i), stdout=devnull, stderr=subprocess.PIPE)
+    p = subprocess.Popen(cmd(rt, i), stdout=devnull, stderr=subprocess.PIPE, env=env)
     err = p.stderr.read().decode(errors="replace")
     p.wait()
     dt = (time.perf_counter_ns() - t0) / 1e6
     if p.returncode != 0:
         sys.exit(f"{rt} run {i} failed ({p.returncode}): {err}")
-    return dt
+    return (dt, err) if env else dt
 
 def peak_rss(rt, i):
     """GNU time's %M (wait4: the runtime and the children it reaped), KiB;
@@ -137,8 +142,16 @@ times = {rt: [] for rt in runtimes}
 rss = {rt: [] for rt in runtimes}
 for rt in runtimes:
     one(rt, 999999)  # warm-up (page cache, seccomp cache)
+# A new random order every round: each runtime's run pays part of the
+# previous run's asynchronous teardown (the network namespace is destroyed
+# by a kernel worker after the process exits, and the next unshare of one
+# waits for it); a fixed order would charge one runtime's teardown to the
+# same neighbour every time.
+rng = random.Random(16)
 for i in range(n):
-    for rt in runtimes:
+    order_i = runtimes[:]
+    rng.shuffle(order_i)
+    for rt in order_i:
         times[rt].append(one(rt, i))
 for i in range(min(n, 15)):
     for rt in runtimes:
@@ -164,4 +177,35 @@ print("\n| step | median difference |")
 print("| --- | ---: |")
 for name, a, b in steps:
     print(f"| {name} | {base[a] - base[b]:+.2f} ms |")
+
+# Step costs from the runtime's own clock (NSBOOT_OCI_TIMES=1: the time of
+# each runtime-side step), medians over interleaved runs of the variants;
+# "full, no cache" compiles the seccomp profile every time.
+m = min(n, 40)
+cols = ["nsboot bare", "nsboot +caps", "nsboot +caps+seccomp", "nsboot", "nsboot +hook", "nsboot (no seccomp cache)"]
+steps_t = {c: {} for c in cols}
+order = []
+for i in range(m):
+    cols_i = cols[:]
+    rng.shuffle(cols_i)
+    for c in cols_i:
+        env = dict(os.environ, NSBOOT_OCI_TIMES="1")
+        rt = c
+        if c == "nsboot (no seccomp cache)":
+            env["NSBOOT_OCI_SECCOMP_CACHE"] = "off"
+            rt = "nsboot"
+        _, err = one(rt, 200000 + i, env)
+        for line in err.splitlines():
+            if line.startswith("nsboot-oci time "):
+                name, us = line[len("nsboot-oci time "):].rsplit(" ", 1)
+                if name not in order:
+                    order.append(name)
+                steps_t[c].setdefault(name, []).append(int(us) / 1000)
+print(f"\nruntime-side steps (NSBOOT_OCI_TIMES=1), median ms of {m} runs each, interleaved:")
+print("| step | " + " | ".join(cols) + " |")
+print("| --- |" + " ---: |" * len(cols))
+for name in order:
+    row = [f"{statistics.median(steps_t[c][name]):.2f}" if steps_t[c].get(name) else "–" for c in cols]
+    print(f"| {name} | " + " | ".join(row) + " |")
 shutil.rmtree(tmp, ignore_errors=True)
+shutil.rmtree(run_root, ignore_errors=True)

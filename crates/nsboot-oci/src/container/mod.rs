@@ -80,6 +80,24 @@ use crate::rootfs::{RootfsOptions, RootfsPlan};
 use crate::seccomp::SeccompPlan;
 use error::sys;
 
+/// `NSBOOT_OCI_TIMES=1`: print on stderr the time each runtime-side step
+/// took (`nsboot-oci time <step> <µs>`), for BENCHMARKS.md §7.
+pub(crate) fn mark(step: &str) {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static ON: OnceLock<bool> = OnceLock::new();
+    static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+    if !*ON.get_or_init(|| std::env::var_os("NSBOOT_OCI_TIMES").is_some_and(|v| v == "1")) {
+        return;
+    }
+    let now = Instant::now();
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = *last {
+        eprintln!("nsboot-oci time {step} {}", now.duration_since(t).as_micros());
+    }
+    *last = Some(now);
+}
+
 /// What [`Container::create`] needs.
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
@@ -382,8 +400,10 @@ impl Container {
         // hooks get the bundle's absolute path (runtime-spec).
         opts.bundle = std::fs::canonicalize(&opts.bundle)
             .map_err(|e| ContainerError::State { path: opts.bundle.clone(), problem: format!("bundle: {e}") })?;
+        mark("begin");
         let plans = Plans::load(&opts)?;
         single_threaded()?;
+        mark("parse+check all plans");
         let mut state_dir = opts.state_dir.clone().unwrap_or_else(|| default_state_dir(&opts.id));
         if state_dir.is_relative() {
             let cwd = std::env::current_dir()
@@ -442,6 +462,7 @@ fn create_inner<'a>(
     std::fs::write(state_dir.join(state::CONFIG), &plans.json)
         .map_err(|e| ContainerError::State { path: state_dir.join(state::CONFIG), problem: format!("write: {e}") })?;
 
+    mark("state dir + exec.fifo + config copy");
     let cgroup = match &plans.cgroup {
         Some(p) => {
             let c = p.create(&Hierarchies::detect()?)?;
@@ -465,6 +486,7 @@ fn create_inner<'a>(
             (Some(a), Some(b))
         }
     };
+    mark("cgroup create");
     let (sync_rt, sync_ns) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
         .map_err(sys("socketpair", "sync"))?;
     let (go_r, go_w) = pipe()?;
@@ -530,6 +552,7 @@ fn create_inner<'a>(
         }
     }
     let (pid, in_cgroup) = init.expect("loop ends with a pid");
+    mark("fork + namespaces + clone3 init");
     undo.procs.insert(0, pid);
     let _ = wait_exit(nsproc);
     undo.procs.retain(|p| *p != nsproc);
@@ -544,11 +567,13 @@ fn create_inner<'a>(
     }
     let st = |status| State::new(&plans.spec, &opts.id, &bundle, status, Some(pid.as_raw()));
     undo.poststop = Some((&plans.hooks, st(Status::Stopped)));
+    mark("reap namespace process + cgroup join (v1 cgroup.procs)");
     for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
         for w in plans.hooks.run(kind, &st(Status::Creating))? {
             eprintln!("nsboot-oci: warning: {w}");
         }
     }
+    mark("prestart + createRuntime hooks");
     let mut go = [1u8; 5];
     go[1..].copy_from_slice(&pid.as_raw().to_ne_bytes());
     write_all(go_w.as_fd(), &go).map_err(sys("write", "go to the container"))?;
@@ -560,12 +585,14 @@ fn create_inner<'a>(
         });
         return Err(ContainerError::Container(rec));
     }
+    mark("container: createContainer, rootfs, process setup, seccomp load");
     let console = match console_rx {
         Some(rx) => Some(crate::sys::recv_fd(rx.as_fd()).map_err(sys("recvmsg SCM_RIGHTS", "console"))?.0),
         None => None,
     };
     let state = ContainerState::new(&opts.id, pid, &opts.bundle, state_dir, cgroup)?;
     state.save()?;
+    mark("state.json");
     // Created: nothing to undo any more.
     undo.state_dir = None;
     undo.cgroup = None;
@@ -770,6 +797,7 @@ impl Created {
     /// container's error (startContainer hook, exec).
     pub fn start(&mut self) -> Result<()> {
         state::release_gate(&self.state)?;
+        mark("start: gate, startContainer, exec");
         if let Some(r) = self.exec_r.take().and_then(|fd| read_record(fd.as_fd())) {
             return Err(ContainerError::Container(r));
         }
@@ -777,6 +805,7 @@ impl Created {
         for w in self.hooks.run(HookKind::Poststart, &st).unwrap_or_else(|e| vec![e]) {
             eprintln!("nsboot-oci: warning: {w}");
         }
+        mark("poststart hooks");
         Ok(())
     }
 
@@ -794,6 +823,7 @@ impl Created {
             return Ok(c);
         }
         let c = wait_exit(Pid::from_raw(self.pid()))?;
+        mark("program (until exit)");
         self.exit = Some(c);
         Ok(c)
     }

@@ -208,10 +208,13 @@ pub(crate) fn finish_delete(st: &ContainerState, spec: &Spec, hooks: &Hooks) -> 
     if let Some(c) = &st.cgroup {
         c.remove()?;
     }
+    super::mark("delete: cgroup remove");
     for w in hooks.run(HookKind::Poststop, &st.hook_state(spec, Status::Stopped)).unwrap_or_else(|e| vec![e]) {
         eprintln!("nsboot-oci: warning: {w}");
     }
-    match std::fs::remove_dir_all(&st.state_dir) {
+    let removed = std::fs::remove_dir_all(&st.state_dir);
+    super::mark("delete: poststop + state dir");
+    match removed {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_state(&st.state_dir, "remove")(e)),
