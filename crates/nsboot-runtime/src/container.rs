@@ -25,7 +25,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
-use nsboot_oci::cgroups::{CgroupPlan, Cgroup, Hierarchies};
+use nsboot_oci::cgroups::{Cgroup, CgroupPlan, Hierarchies};
 use nsboot_oci::console::{connect_socket, send_master, Pty};
 use nsboot_oci::hooks::{HookKind, Hooks, State as HookState, Status as HookStatus};
 use nsboot_oci::oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -86,10 +86,14 @@ fn bind_data_dropped(v: &serde_json::Value) -> Option<serde_json::Value> {
     let mounts = v.get("mounts")?.as_array()?;
     let is_bind = |m: &serde_json::Value| {
         m.get("type").and_then(|t| t.as_str()) == Some("bind")
-            || m.get("options").and_then(|o| o.as_array()).is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"))
+            || m.get("options")
+                .and_then(|o| o.as_array())
+                .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"))
     };
     let has_data = |m: &serde_json::Value| {
-        m.get("options").and_then(|o| o.as_array()).is_some_and(|o| o.iter().any(|x| x.as_str().is_some_and(|x| x.contains('='))))
+        m.get("options")
+            .and_then(|o| o.as_array())
+            .is_some_and(|o| o.iter().any(|x| x.as_str().is_some_and(|x| x.contains('='))))
     };
     if !mounts.iter().any(|m| is_bind(m) && has_data(m)) {
         return None;
@@ -117,7 +121,11 @@ fn cgroups_path(ctx: &Ctx, spec: &Spec) -> Result<Option<PathBuf>, Error> {
             return Err(Error::msg(format!("linux.cgroupsPath {s:?}: --systemd-cgroup expects \"slice:prefix:name\"")));
         }
         let slice = if parts[0].is_empty() { "system.slice" } else { parts[0] };
-        let unit = if parts[1].is_empty() { format!("{}.scope", parts[2]) } else { format!("{}-{}.scope", parts[1], parts[2]) };
+        let unit = if parts[1].is_empty() {
+            format!("{}.scope", parts[2])
+        } else {
+            format!("{}-{}.scope", parts[1], parts[2])
+        };
         return Ok(Some(PathBuf::from("/").join(slice).join(unit)));
     }
     Ok(Some(p))
@@ -243,7 +251,8 @@ fn ns_file(t: LinuxNamespaceType) -> &'static str {
 /// caller as root).
 fn id_map(spec: &Spec, uid: bool) -> String {
     let linux = spec.linux().as_ref();
-    let maps = if uid { linux.and_then(|l| l.uid_mappings().clone()) } else { linux.and_then(|l| l.gid_mappings().clone()) };
+    let maps =
+        if uid { linux.and_then(|l| l.uid_mappings().clone()) } else { linux.and_then(|l| l.gid_mappings().clone()) };
     match maps {
         Some(m) if !m.is_empty() => {
             m.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
@@ -259,7 +268,8 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
     state::validate_id(id)?;
     let cfg = load_config(&o.bundle)?;
     let spec = &cfg.spec;
-    let plan = ProcessPlan::from_json(&cfg.json).map_err(|e| Error::msg(format!("{}/config.json: {e}", cfg.bundle.display())))?;
+    let plan = ProcessPlan::from_json(&cfg.json)
+        .map_err(|e| Error::msg(format!("{}/config.json: {e}", cfg.bundle.display())))?;
     let hooks = Hooks::from_spec(spec).map_err(|e| Error::msg(format!("{}/config.json: {e}", cfg.bundle.display())))?;
     let ropts = RootfsOptions { no_pivot: o.no_pivot, bundle: Some(cfg.bundle.clone()) };
     // Without a mount namespace nothing is mounted (it would be the
@@ -271,7 +281,8 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
         .is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
     let rootfs = if has_mountns {
         Rootfs::Plan(Box::new(
-            RootfsPlan::from_json(&cfg.json, &ropts).map_err(|e| Error::msg(format!("{}/config.json: {e}", cfg.bundle.display())))?,
+            RootfsPlan::from_json(&cfg.json, &ropts)
+                .map_err(|e| Error::msg(format!("{}/config.json: {e}", cfg.bundle.display())))?,
         ))
     } else {
         let r = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_else(|| PathBuf::from("rootfs"));
@@ -329,7 +340,9 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
         }
     }
     let console = match (plan.terminal, &o.console_socket) {
-        (true, Some(path)) => Some(connect_socket(path).map_err(|e| Error::msg(format!("--console-socket {}: {e}", path.display())))?),
+        (true, Some(path)) => {
+            Some(connect_socket(path).map_err(|e| Error::msg(format!("--console-socket {}: {e}", path.display())))?)
+        }
         (true, None) => return Err(Error::msg("process.terminal is true: --console-socket is required")),
         (false, Some(p)) => {
             // runc refuses a socket it would not use.
@@ -390,7 +403,8 @@ pub fn create(ctx: &Ctx, id: &str, o: &CreateOpts, mode: Mode) -> Result<i32, Er
     let (map_r, map_w) = pipe()?; // P1 → runtime: "user namespace made"
     let (mapped_r, mapped_w) = pipe()?; // runtime → P1: "maps written"
     if matches!(mode, Mode::Run { .. }) {
-        nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::msg(format!("prctl PR_SET_CHILD_SUBREAPER: {e}")))?;
+        nix::sys::prctl::set_child_subreaper(true)
+            .map_err(|e| Error::msg(format!("prctl PR_SET_CHILD_SUBREAPER: {e}")))?;
         // Forwarded to the container by `forward_until_exit` (the
         // children unblock them first thing).
         forwarded().thread_block().map_err(|e| Error::msg(format!("sigprocmask: {e}")))?;
@@ -640,9 +654,10 @@ fn seccomp_step<'a>(
         let Some(s) = seccomp else { return Ok(()) };
         let listener = s.load().map_err(|e| OciError::Caller { step: "seccomp", message: e.to_string() })?;
         if let (Some(fd), Some(path)) = (listener, s.listener_path()) {
-            let oci: nsboot_oci::oci_spec::runtime::State = serde_json::to_value(st)
-                .and_then(serde_json::from_value)
-                .map_err(|e| OciError::Caller { step: "seccomp listener", message: e.to_string() })?;
+            let oci: nsboot_oci::oci_spec::runtime::State =
+                serde_json::to_value(st)
+                    .and_then(serde_json::from_value)
+                    .map_err(|e| OciError::Caller { step: "seccomp listener", message: e.to_string() })?;
             let ps = nsboot_oci::seccomp::notify::process_state(&oci, pid, s.listener_metadata());
             nsboot_oci::seccomp::notify::send_listener(path, &ps, fd.as_fd())
                 .map_err(|e| OciError::Caller { step: "seccomp listener", message: e.to_string() })?;
@@ -667,8 +682,9 @@ struct Pipes {
 /// shows the cgroups it is in.
 fn needs_cgroup_early(spec: &Spec) -> bool {
     let hooks = spec.hooks().as_ref().and_then(|h| h.create_container().as_ref()).is_some_and(|h| !h.is_empty());
-    let cgroup_mount =
-        spec.mounts().as_ref().is_some_and(|m| m.iter().any(|m| m.typ().as_deref() == Some("cgroup") || m.typ().as_deref() == Some("cgroup2")));
+    let cgroup_mount = spec.mounts().as_ref().is_some_and(|m| {
+        m.iter().any(|m| m.typ().as_deref() == Some("cgroup") || m.typ().as_deref() == Some("cgroup2"))
+    });
     hooks || cgroup_mount
 }
 
@@ -732,7 +748,9 @@ fn container_main(
             child_fail(&exec_w, ErrorRecord::other(&format!("unshare cgroup: {e}"), Some(e), 1));
         }
     }
-    if let Err(e) = hooks.run(HookKind::CreateContainer, &HookState::new(spec, id, bundle, HookStatus::Creating, Some(pid))) {
+    if let Err(e) =
+        hooks.run(HookKind::CreateContainer, &HookState::new(spec, id, bundle, HookStatus::Creating, Some(pid)))
+    {
         fail(e.into());
     }
     if let Err(e) = plan.apply_sysctls() {
@@ -814,8 +832,10 @@ pub fn exec(ctx: &Ctx, id: &str, o: &ExecOpts, command: &[String]) -> Result<i32
             p["env"] = serde_json::json!(env);
             if let Some(u) = &o.user {
                 let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
-                let uid: u32 = uid.parse().map_err(|_| Error::msg(format!("--user {u:?}: expected uid[:gid] (numbers)")))?;
-                let gid: u32 = gid.parse().map_err(|_| Error::msg(format!("--user {u:?}: expected uid[:gid] (numbers)")))?;
+                let uid: u32 =
+                    uid.parse().map_err(|_| Error::msg(format!("--user {u:?}: expected uid[:gid] (numbers)")))?;
+                let gid: u32 =
+                    gid.parse().map_err(|_| Error::msg(format!("--user {u:?}: expected uid[:gid] (numbers)")))?;
                 p["user"]["uid"] = serde_json::json!(uid);
                 p["user"]["gid"] = serde_json::json!(gid);
             }
@@ -852,11 +872,15 @@ pub fn exec(ctx: &Ctx, id: &str, o: &ExecOpts, command: &[String]) -> Result<i32
     let plan = ProcessPlan::from_json(&json).map_err(|e| Error::msg(format!("exec process: {e}")))?;
     let spec: Spec = serde_json::from_value(config.clone())?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(SeccompPlan::from_spec_cached(s, &seccomp_cache(ctx)).map_err(|e| Error::msg(format!("seccomp: {e}")))?),
+        Some(s) => Some(
+            SeccompPlan::from_spec_cached(s, &seccomp_cache(ctx)).map_err(|e| Error::msg(format!("seccomp: {e}")))?,
+        ),
         None => None,
     };
     let console = match (plan.terminal, &o.console_socket) {
-        (true, Some(path)) => Some(connect_socket(path).map_err(|e| Error::msg(format!("--console-socket {}: {e}", path.display())))?),
+        (true, Some(path)) => {
+            Some(connect_socket(path).map_err(|e| Error::msg(format!("--console-socket {}: {e}", path.display())))?)
+        }
         (true, None) => return Err(Error::msg("exec --tty needs --console-socket")),
         (false, _) => None,
     };
@@ -930,12 +954,7 @@ pub fn exec(ctx: &Ctx, id: &str, o: &ExecOpts, command: &[String]) -> Result<i32
         let mut load = seccomp_step(seccomp.as_ref(), &st, saved.pid);
         let early = !plan.no_new_privileges;
         let (privileged, before_start) = split_step(early, &mut load);
-        let steps = ExecSteps {
-            privileged,
-            before_start,
-            gate: None,
-            after_start: None,
-        };
+        let steps = ExecSteps { privileged, before_start, gate: None, after_start: None };
         fail(plan.apply(steps))
     };
     drop((go_r, pid_w, exec_w, console));

@@ -177,11 +177,8 @@ pub fn list(ctx: &Ctx, format: Format, quiet: bool) -> Result<(), Error> {
     let mut rows: Vec<(Saved, Status)> = Vec::new();
     if let Ok(rd) = std::fs::read_dir(&ctx.root) {
         // Dot entries are the runtime's own (the seccomp cache).
-        let mut names: Vec<String> = rd
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| !n.starts_with('.'))
-            .collect();
+        let mut names: Vec<String> =
+            rd.flatten().filter_map(|e| e.file_name().into_string().ok()).filter(|n| !n.starts_with('.')).collect();
         names.sort();
         for n in names {
             let Ok(dir) = Dir::open(&ctx.root, &n) else { continue };
@@ -199,12 +196,20 @@ pub fn list(ctx: &Ctx, format: Format, quiet: bool) -> Result<(), Error> {
         println!("{}", serde_json::to_string(&v)?);
         return Ok(());
     }
-    let table: Vec<[String; 6]> = std::iter::once(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from))
-        .chain(rows.iter().map(|(s, st)| {
-            let pid = if *st == Status::Stopped { 0 } else { s.pid };
-            [s.id.clone(), pid.to_string(), st.as_str().into(), s.bundle.display().to_string(), s.created.clone(), s.owner.clone()]
-        }))
-        .collect();
+    let table: Vec<[String; 6]> =
+        std::iter::once(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from))
+            .chain(rows.iter().map(|(s, st)| {
+                let pid = if *st == Status::Stopped { 0 } else { s.pid };
+                [
+                    s.id.clone(),
+                    pid.to_string(),
+                    st.as_str().into(),
+                    s.bundle.display().to_string(),
+                    s.created.clone(),
+                    s.owner.clone(),
+                ]
+            }))
+            .collect();
     let mut w = [0usize; 6];
     for r in &table {
         for (i, c) in r.iter().enumerate() {
@@ -252,7 +257,9 @@ pub fn freeze(ctx: &Ctx, id: &str, on: bool) -> Result<(), Error> {
     match (on, st) {
         (true, Status::Running) | (false, Status::Paused) => {}
         (true, _) => return Err(Error::msg(format!("cannot pause container {id}: it is {}", st.as_str()))),
-        (false, _) => return Err(Error::msg(format!("cannot resume container {id}: it is {} (not paused)", st.as_str()))),
+        (false, _) => {
+            return Err(Error::msg(format!("cannot resume container {id}: it is {} (not paused)", st.as_str())))
+        }
     }
     set_frozen(&s, on).map_err(|e| Error::msg(format!("{} {id}: {}", if on { "pause" } else { "resume" }, e.0)))
 }
@@ -282,7 +289,8 @@ pub fn update(ctx: &Ctx, id: &str, o: &UpdateOpts) -> Result<(), Error> {
         Some(p) => {
             let b = if p == Path::new("-") {
                 let mut v = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map_err(|e| Error::msg(format!("stdin: {e}")))?;
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)
+                    .map_err(|e| Error::msg(format!("stdin: {e}")))?;
                 v
             } else {
                 std::fs::read(p).map_err(|e| Error::io("read", p, e))?
@@ -327,7 +335,8 @@ pub fn update(ctx: &Ctx, id: &str, o: &UpdateOpts) -> Result<(), Error> {
     if let Some(v) = o.blkio_weight {
         set(&mut res, "blockIO", "weight", v.into());
     }
-    let resources: LinuxResources = serde_json::from_value(res.clone()).map_err(|e| Error::msg(format!("resources: {e}")))?;
+    let resources: LinuxResources =
+        serde_json::from_value(res.clone()).map_err(|e| Error::msg(format!("resources: {e}")))?;
     let cg = s.cgroup.as_ref().ok_or_else(|| Error::msg(format!("update {id}: the container has no cgroup")))?;
     // The container's cgroup as one path below every hierarchy's root.
     let mut rel: Option<PathBuf> = None;
@@ -382,7 +391,9 @@ pub fn features() -> Result<(), Error> {
             "knownFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_LOG"],
             "supportedFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_LOG"]
         })),
-        cgroup: Some(serde_json::json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false})),
+        cgroup: Some(
+            serde_json::json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false}),
+        ),
         annotations: vec![("org.opencontainers.runc.checkpoint.enabled".into(), "false".into())],
     };
     println!("{}", nsboot_oci::features::features_json(&extra));

@@ -83,7 +83,9 @@ pub fn validate_id(id: &str) -> Result<(), Error> {
     if ok {
         Ok(())
     } else {
-        Err(Error::msg(format!("invalid container id {id:?}: only [A-Za-z0-9_+.-] allowed, not empty, \".\" or \"..\"")))
+        Err(Error::msg(format!(
+            "invalid container id {id:?}: only [A-Za-z0-9_+.-] allowed, not empty, \".\" or \"..\""
+        )))
     }
 }
 
@@ -122,8 +124,7 @@ impl Dir {
 
     fn lock(path: PathBuf) -> Result<Dir, Error> {
         let f = std::fs::File::open(&path).map_err(|e| Error::io("open", &path, e))?;
-        let lock =
-            Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::io("flock", &path, e.into()))?;
+        let lock = Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::io("flock", &path, e.into()))?;
         Ok(Dir { path, _lock: lock })
     }
 

@@ -123,7 +123,9 @@ fn wait_for(mut f: impl FnMut() -> bool) -> bool {
 
 #[test]
 fn run_prints_and_returns_the_exit_status() {
-    let Some(e) = env("run", &["sh", "-c", "echo hello; cat /proc/self/status | grep NoNewPrivs; exit 3"]) else { return };
+    let Some(e) = env("run", &["sh", "-c", "echo hello; cat /proc/self/status | grep NoNewPrivs; exit 3"]) else {
+        return;
+    };
     let mounts = OwnMounts::new(&[e.dir.path()]);
     let o = e.rt(&["run", "--bundle", e.bundle.to_str().unwrap(), "r1"]);
     let out = String::from_utf8_lossy(&o.stdout);
@@ -190,7 +192,10 @@ fn kill_names_all_and_delete_force() {
     e.ok(&["delete", "--force", "k1"]);
     e.assert_gone("k1");
     for p in pids {
-        assert!(wait_for(|| !Path::new(&format!("/proc/{p}")).exists() || common::proc_state(p) == Some('Z')), "pid {p} alive");
+        assert!(
+            wait_for(|| !Path::new(&format!("/proc/{p}")).exists() || common::proc_state(p) == Some('Z')),
+            "pid {p} alive"
+        );
     }
     // --force of a container that does not exist: fine, as runc.
     e.ok(&["delete", "--force", "k1"]);
@@ -211,7 +216,19 @@ fn exec_joins_the_namespaces_and_cgroup() {
     assert!(out.contains("NoNewPrivs:\t1"), "{out}");
     assert!(!out.contains("pid=1\n"), "{out}");
     // The exit status comes back; --env/--cwd/--user apply.
-    let o = e.rt(&["exec", "--env", "FOO=bar", "--cwd", "/tmp", "--user", "1000:1000", "x1", "sh", "-c", "echo $FOO $(pwd) $(id -u):$(id -g); exit 5"]);
+    let o = e.rt(&[
+        "exec",
+        "--env",
+        "FOO=bar",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "1000:1000",
+        "x1",
+        "sh",
+        "-c",
+        "echo $FOO $(pwd) $(id -u):$(id -g); exit 5",
+    ]);
     assert_eq!(o.status.code(), Some(5));
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "bar /tmp 1000:1000");
     // A missing program: one line, not 0.
@@ -219,7 +236,11 @@ fn exec_joins_the_namespaces_and_cgroup() {
     assert_ne!(o.status.code(), Some(0));
     // exec --process
     let p = e.dir.join("process.json");
-    std::fs::write(&p, r#"{"args":["sh","-c","echo from-process-json"],"cwd":"/","user":{"uid":0,"gid":0},"env":["PATH=/bin"]}"#).unwrap();
+    std::fs::write(
+        &p,
+        r#"{"args":["sh","-c","echo from-process-json"],"cwd":"/","user":{"uid":0,"gid":0},"env":["PATH=/bin"]}"#,
+    )
+    .unwrap();
     assert_eq!(e.ok(&["exec", "--process", p.to_str().unwrap(), "x1"]).trim(), "from-process-json");
     e.ok(&["delete", "-f", "x1"]);
     e.assert_gone("x1");
@@ -237,7 +258,10 @@ fn pause_resume_update_ps() {
     assert_eq!(e.status("p1"), "running");
     assert_eq!(std::fs::read_to_string(e.cgroup_dir("freezer").join("freezer.state")).unwrap().trim(), "THAWED");
     e.ok(&["update", "--memory", "32m", "--pids-limit", "20", "p1"]);
-    assert_eq!(std::fs::read_to_string(e.cgroup_dir("memory").join("memory.limit_in_bytes")).unwrap().trim(), (32u64 << 20).to_string());
+    assert_eq!(
+        std::fs::read_to_string(e.cgroup_dir("memory").join("memory.limit_in_bytes")).unwrap().trim(),
+        (32u64 << 20).to_string()
+    );
     assert_eq!(std::fs::read_to_string(e.cgroup_dir("pids").join("pids.max")).unwrap().trim(), "20");
     let table = e.ok(&["ps", "p1"]);
     assert!(table.lines().next().unwrap().contains("PID") && table.contains("sleep 1000"), "{table}");
@@ -269,7 +293,12 @@ fn bad_input_is_one_line_exit_1_and_leaves_nothing() {
     edit_config(&e.bundle, |c| c["process"]["terminal"] = true.into());
     let notsock = e.dir.join("not-a-socket");
     std::fs::write(&notsock, "").unwrap();
-    check("console socket", &["create", "-b", &b, "--console-socket", notsock.to_str().unwrap(), "b2"], "b2", notsock.to_str().unwrap());
+    check(
+        "console socket",
+        &["create", "-b", &b, "--console-socket", notsock.to_str().unwrap(), "b2"],
+        "b2",
+        notsock.to_str().unwrap(),
+    );
     edit_config(&e.bundle, |c| c["process"]["terminal"] = false.into());
     // unknown ociVersion
     edit_config(&e.bundle, |c| c["ociVersion"] = "9.9.9".into());
@@ -334,7 +363,8 @@ fn json_log_format_for_engines() {
 
 #[test]
 fn spec_and_features() {
-    let f: serde_json::Value = serde_json::from_slice(&Command::new(BIN).arg("features").output().unwrap().stdout).unwrap();
+    let f: serde_json::Value =
+        serde_json::from_slice(&Command::new(BIN).arg("features").output().unwrap().stdout).unwrap();
     assert!(f["ociVersionMax"].is_string());
     assert!(f["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n == "pid"));
     let d = TestDir::adopt(PathBuf::from(format!("/tmp/nsboot-rt-spec-{}-{}", std::process::id(), rand_u32())));
@@ -394,7 +424,9 @@ fn rootless_run_as_nobody() {
 
 #[test]
 fn run_forwards_signals_to_the_container() {
-    let Some(e) = env("sig", &["sh", "-c", "trap 'echo got-term; exit 9' TERM; while true; do sleep 0.1; done"]) else { return };
+    let Some(e) = env("sig", &["sh", "-c", "trap 'echo got-term; exit 9' TERM; while true; do sleep 0.1; done"]) else {
+        return;
+    };
     let out = e.dir.join("sig-out");
     let mut child = Command::new(BIN)
         .arg("--root")
@@ -436,7 +468,10 @@ fn a_crashed_create_is_removed_by_delete() {
             .unwrap()
             .flatten()
             .filter_map(|d| d.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == format!("sleep\0{marker}\0").as_bytes()))
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c == format!("sleep\0{marker}\0").as_bytes())
+            })
             .collect()
     };
     // The hook runs: the state dir, the cgroup and the container process exist.
