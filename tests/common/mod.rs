@@ -347,9 +347,7 @@ pub fn busybox_bundle(tag: &str, rootless: bool) -> Option<TestDir> {
         std::fs::create_dir_all(rootfs.join(d)).expect("mkdir rootfs");
     }
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy busybox");
-    for a in
-        ["sh", "cat", "ls", "ps", "stat", "readlink", "echo", "touch", "hostname", "id", "mount", "grep", "wc", "head"]
-    {
+    for a in ["sh", "cat", "ls", "ps", "stat", "readlink", "echo", "touch", "hostname", "id", "mount", "grep", "wc", "head"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).expect("applet");
     }
     let mut spec = Command::new("runc");
@@ -471,8 +469,10 @@ pub fn detach_mounts_under(dir: &Path) {
         return;
     }
     for _ in 0..16 {
-        let mut under: Vec<String> =
-            mount_points().into_iter().filter(|p| p == &key || p.starts_with(&format!("{key}/"))).collect();
+        let mut under: Vec<String> = mount_points()
+            .into_iter()
+            .filter(|p| p == &key || p.starts_with(&format!("{key}/")))
+            .collect();
         if under.is_empty() {
             return;
         }
