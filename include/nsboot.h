@@ -39,7 +39,9 @@
  *   27300 NSBOOT_ROOTFS_CONFIG   string: OCI config.json applied by stage-2;
  *                                may repeat (chunks of <= 65530 bytes, concatenated)
  *   27301 NSBOOT_ROOTFS_BUNDLE   string: base dir for a relative root.path
- *   27302 NSBOOT_ROOTFS_FLAGS    u32: NSBOOT_ROOTFS_NO_PIVOT (1)
+ *   27302 NSBOOT_ROOTFS_FLAGS    u32: NSBOOT_ROOTFS_NO_PIVOT (1),
+ *                                NSBOOT_ROOTFS_EXEC (2): then the process
+ *                                setup and execve of process.args
  *   27303 NSBOOT_TIMENS_OFFSETS  string (runc 1.1 dialect only): lines
  *                                "monotonic|boottime SECS NSECS"
  *   27304 NSBOOT_CALLER_FLAGS    u32: NSBOOT_CALLER_PIDFDS (1),
@@ -66,6 +68,8 @@
 #define NSBOOT_ATTR_CALLER_FLAGS 27304
 #define NSBOOT_CALLER_PIDFDS 1
 #define NSBOOT_CALLER_ERROR_RECORD 2
+#define NSBOOT_ROOTFS_EXEC 2
+#define NSBOOT_CONTAINER_DELETE_FORCE 1
 
 /*
  * Fix the bootstrap's wire dialect when the program is built: write
@@ -102,6 +106,9 @@ typedef enum nsboot_status {
   NSBOOT_STATUS_ROOTFS = 6,
   // An output buffer was too small (the needed size is reported).
   NSBOOT_STATUS_BUFFER_TOO_SMALL = 7,
+  // A container operation (`nsboot_container_*`) failed: the message
+  // names the step, the key, path or syscall.
+  NSBOOT_STATUS_CONTAINER = 8,
   // nsboot panicked (a bug); the call had no effect beyond what the
   // message says.
   NSBOOT_STATUS_PANIC = 99,
@@ -299,6 +306,93 @@ enum nsboot_status nsboot_plan_explain(const uint8_t *msg,
                                        size_t len,
                                        size_t *out_len,
                                        struct nsboot_error **err);
+
+// Create the container of the OCI bundle `bundle` (its `config.json`)
+// with the id `id`: cgroup, namespaces from `linux.namespaces`, id maps,
+// hooks `prestart`/`createRuntime`/`createContainer`, rootfs, console,
+// process setup with the seccomp filter last; the container process then
+// waits at the start gate and `*pid` is its pid. State in `state_dir`
+// (NULL: `/run/nsboot-oci/<id>`, or `$XDG_RUNTIME_DIR/nsboot-oci/<id>`
+// when not root), which must not exist. `console_socket`: with
+// `process.terminal`, where the pty master is sent (required then:
+// from C there is no other way to get the master). `flags`: `NSBOOT_ROOTFS_NO_PIVOT`.
+// On failure nothing is left (no process, cgroup, mount, state).
+//
+// - NULL: `bundle` and `id` must not be NULL; `state_dir`, `console_socket`, `pid` and `err` may be NULL.
+// - Ownership: Borrows its arguments. The container process is a child of the caller (reap it with waitpid, or let `nsboot_container_delete` do it).
+// - Threads: The calling process must be single-threaded (it forks); refused otherwise.
+// - Errors: `NSBOOT_STATUS_INVALID_ARGUMENT` (config refused, naming the key: nothing was created), `NSBOOT_STATUS_CONTAINER` (the failing step, syscall, path or key; an error inside the container process is reported the same way), `NSBOOT_STATUS_NULL_PARAMETER`.
+enum nsboot_status nsboot_container_create(const char *bundle,
+                                           const char *id,
+                                           const char *state_dir,
+                                           const char *console_socket,
+                                           uint32_t flags,
+                                           int *pid,
+                                           struct nsboot_error **err);
+
+// Create, start, wait for and delete the container (see
+// `nsboot_container_create` for the arguments); `*status` is the
+// program's exit status, 128+N after signal N.
+//
+// - NULL: `bundle` and `id` must not be NULL; `state_dir`, `console_socket`, `status` and `err` may be NULL.
+// - Ownership: Borrows its arguments; nothing of the container is left when it returns.
+// - Threads: The calling process must be single-threaded (it forks).
+// - Errors: as `nsboot_container_create`; a program that cannot be executed is `NSBOOT_STATUS_CONTAINER` with the exec errno.
+enum nsboot_status nsboot_container_run(const char *bundle,
+                                        const char *id,
+                                        const char *state_dir,
+                                        const char *console_socket,
+                                        uint32_t flags,
+                                        int *status,
+                                        struct nsboot_error **err);
+
+// Start the created container whose state is in `state_dir`: it runs
+// `startContainer` and execs its program; `poststart` runs before this
+// returns.
+//
+// - NULL: `state_dir` must not be NULL; `err` may be NULL.
+// - Ownership: Borrows its arguments.
+// - Threads: Any thread.
+// - Errors: `NSBOOT_STATUS_CONTAINER` (not created, already started, state unreadable), `NSBOOT_STATUS_NULL_PARAMETER`.
+enum nsboot_status nsboot_container_start(const char *state_dir,
+                                          struct nsboot_error **err);
+
+// Send signal `sig` to the container's process.
+//
+// - NULL: `state_dir` must not be NULL; `err` may be NULL.
+// - Ownership: Borrows its arguments.
+// - Threads: Any thread.
+// - Errors: `NSBOOT_STATUS_CONTAINER` (not running; ESRCH), `NSBOOT_STATUS_INVALID_ARGUMENT` (not a signal), `NSBOOT_STATUS_NULL_PARAMETER`.
+enum nsboot_status nsboot_container_kill(const char *state_dir,
+                                         int sig,
+                                         struct nsboot_error **err);
+
+// Delete the container: a created one is killed, a running one only with
+// `NSBOOT_CONTAINER_DELETE_FORCE` in `flags` (SIGKILL); its cgroup and
+// state directory are removed, `poststop` runs.
+//
+// - NULL: `state_dir` must not be NULL; `err` may be NULL.
+// - Ownership: Borrows its arguments.
+// - Threads: Any thread.
+// - Errors: `NSBOOT_STATUS_CONTAINER` (running without force, cgroup busy, state unreadable), `NSBOOT_STATUS_NULL_PARAMETER`.
+enum nsboot_status nsboot_container_delete(const char *state_dir,
+                                           uint32_t flags,
+                                           struct nsboot_error **err);
+
+// The OCI `features` document (JSON, as `runc features` prints it) of
+// this build and kernel, seccomp and cgroup sections included, written
+// NUL-terminated into `buf` (`len` bytes). `*needed` (if not NULL) gets
+// the size it needs, NUL included; `NSBOOT_STATUS_BUFFER_TOO_SMALL` when
+// `len` is smaller (call again with a bigger buffer; `buf` may then be NULL).
+//
+// - NULL: `buf` may be NULL when `len` is 0; `needed` and `err` may be NULL.
+// - Ownership: Writes into the caller's buffer only on success.
+// - Threads: Any thread.
+// - Errors: `NSBOOT_STATUS_BUFFER_TOO_SMALL`, `NSBOOT_STATUS_CONTAINER` (the plugin could not be loaded).
+enum nsboot_status nsboot_container_features(char *buf,
+                                             size_t len,
+                                             size_t *needed,
+                                             struct nsboot_error **err);
 
 // runc's `nsexec()`: run the bootstrap if `_LIBCONTAINER_INITPIPE` is set.
 //

@@ -10,6 +10,7 @@
 #   $(LIBDIR)/libnsboot_rootfs.so.$(VERSION) the rootfs plugin (OCI code),
 #   $(LIBDIR)/libnsboot_rootfs.so.$(SOMAJOR)  dlopen-ed by libnsboot on demand
 #   $(INCLUDEDIR)/nsboot.h
+#   $(BINDIR)/nsboot-runtime              the OCI runtime (runc's command line)
 #   $(PKGCONFIGDIR)/nsboot.pc          dynamic: -lnsboot (Libs.private for --static)
 #   $(PKGCONFIGDIR)/nsboot-static.pc   the archive plus its native libs
 #
@@ -24,6 +25,7 @@
 PREFIX       ?= /usr/local
 EXEC_PREFIX  ?= $(PREFIX)
 LIBDIR       ?= $(EXEC_PREFIX)/lib
+BINDIR       ?= $(EXEC_PREFIX)/bin
 INCLUDEDIR   ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 DESTDIR      ?=
@@ -51,6 +53,7 @@ NSBOOT_CARGO_PROFILE := $(if $(filter debug,$(NSBOOT_INSTALL_PROFILE)),dev,$(NSB
 nsboot-build:
 ifneq ($(NSBOOT_NO_BUILD),1)
 	NSBOOT_PLUGIN_DIR=$(LIBDIR) $(CARGO) build --profile $(NSBOOT_CARGO_PROFILE) --lib
+	$(CARGO) build --profile $(NSBOOT_CARGO_PROFILE) -p nsboot-runtime --bin nsboot-runtime
 endif
 
 $(NSBOOT_OUT)/native-static-libs.txt:
@@ -62,7 +65,10 @@ $(NSBOOT_OUT)/native-static-libs.txt:
 	test -s $@.tmp && mv $@.tmp $@
 
 install: nsboot-build $(NSBOOT_OUT)/native-static-libs.txt
-	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	# NSBOOT_NO_BUILD=1 (the tests) may find no runtime binary: say so, go on.
+	if [ -f $(NSBOOT_OUT)/nsboot-runtime ]; then $(INSTALL) -m 0755 $(NSBOOT_OUT)/nsboot-runtime $(DESTDIR)$(BINDIR)/nsboot-runtime; \
+	else echo "make install: $(NSBOOT_OUT)/nsboot-runtime not built (cargo build -p nsboot-runtime): not installed" >&2; fi
 	$(INSTALL) -m 0755 $(NSBOOT_OUT)/libnsboot.so $(DESTDIR)$(LIBDIR)/libnsboot.so.$(NSBOOT_VERSION)
 	ln -sf libnsboot.so.$(NSBOOT_VERSION) $(DESTDIR)$(LIBDIR)/libnsboot.so.$(NSBOOT_SOMAJOR)
 	ln -sf libnsboot.so.$(NSBOOT_SOMAJOR) $(DESTDIR)$(LIBDIR)/libnsboot.so
@@ -82,4 +88,5 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libnsboot.so.$(NSBOOT_VERSION) $(DESTDIR)$(LIBDIR)/libnsboot.so.$(NSBOOT_SOMAJOR) \
 	      $(DESTDIR)$(LIBDIR)/libnsboot.so $(DESTDIR)$(LIBDIR)/libnsboot.a $(DESTDIR)$(INCLUDEDIR)/nsboot.h \
 	      $(DESTDIR)$(LIBDIR)/libnsboot_rootfs.so.$(NSBOOT_VERSION) $(DESTDIR)$(LIBDIR)/libnsboot_rootfs.so.$(NSBOOT_SOMAJOR) \
-	      $(DESTDIR)$(PKGCONFIGDIR)/nsboot.pc $(DESTDIR)$(PKGCONFIGDIR)/nsboot-static.pc
+	      $(DESTDIR)$(PKGCONFIGDIR)/nsboot.pc $(DESTDIR)$(PKGCONFIGDIR)/nsboot-static.pc \
+	      $(DESTDIR)$(BINDIR)/nsboot-runtime

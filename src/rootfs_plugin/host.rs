@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use nix::errno::Errno;
 
-use super::abi::{self, ErrorSink, Hooks, PluginV1};
+use super::abi::{self, ContainerV1, ErrorSink, Hooks, PluginV1};
 use crate::sys::dl::{c_path, object_path, Library};
 
 /// Why the rootfs step failed: what the plugin said, or why it could not be
@@ -60,7 +60,15 @@ fn candidates() -> Vec<PathBuf> {
     out
 }
 
-fn load() -> Result<&'static PluginV1, String> {
+/// The loaded plugin: the rootfs table, and the container table when the
+/// plugin has one (why not: the message).
+#[derive(Clone)]
+struct Loaded {
+    rootfs: &'static PluginV1,
+    container: Result<&'static ContainerV1, String>,
+}
+
+fn load() -> Result<Loaded, String> {
     let mut tried = Vec::new();
     let paths = candidates();
     let last = paths.len().saturating_sub(1);
@@ -104,15 +112,49 @@ fn load() -> Result<&'static PluginV1, String> {
                 abi::VERSION.to_string_lossy()
             ));
         }
-        return Ok(table);
+        let container = container_table(&lib, &shown);
+        return Ok(Loaded { rootfs: table, container });
     }
     Err("no candidate path for the rootfs plugin".to_owned())
 }
 
+/// The plugin's container table (a dlsym: the code is already mapped).
+fn container_table(lib: &Library, shown: &str) -> Result<&'static ContainerV1, String> {
+    let entry = lib
+        .symbol(abi::CONTAINER_ENTRY_SYMBOL)
+        .map_err(|e| format!("{shown} has no container entry points (an older plugin?): {e}"))?;
+    // SAFETY: CONTAINER_ENTRY_SYMBOL is defined by the plugin with exactly
+    // this signature (crates/nsboot-oci-plugin/src/container.rs).
+    let entry: extern "C" fn() -> *const ContainerV1 = unsafe { std::mem::transmute(entry) };
+    // SAFETY: NULL or a pointer to the plugin's static table.
+    let table = unsafe { entry().as_ref() }.ok_or_else(|| format!("{shown}: no container table"))?;
+    // SAFETY: `version` points to a static NUL-terminated string.
+    let version = unsafe { CStr::from_ptr(table.version) };
+    if table.abi != abi::CONTAINER_ABI || version != abi::VERSION {
+        return Err(format!(
+            "{shown}: container ABI {} version {} does not match libnsboot's ABI {} version {}",
+            table.abi,
+            version.to_string_lossy(),
+            abi::CONTAINER_ABI,
+            abi::VERSION.to_string_lossy()
+        ));
+    }
+    Ok(table)
+}
+
+fn loaded() -> Result<&'static Loaded, RootfsFailure> {
+    static PLUGIN: OnceLock<Result<Loaded, String>> = OnceLock::new();
+    PLUGIN.get_or_init(load).as_ref().map_err(|e| RootfsFailure::load(e.clone()))
+}
+
 /// The plugin's table, loaded on first use.
 fn plugin() -> Result<&'static PluginV1, RootfsFailure> {
-    static PLUGIN: OnceLock<Result<&'static PluginV1, String>> = OnceLock::new();
-    PLUGIN.get_or_init(load).clone().map_err(RootfsFailure::load)
+    loaded().map(|l| l.rootfs)
+}
+
+/// The plugin's container table (loads the plugin on first use).
+pub(crate) fn container_plugin() -> Result<&'static ContainerV1, RootfsFailure> {
+    loaded()?.container.clone().map_err(RootfsFailure::load)
 }
 
 /// Load the plugin now (it is otherwise loaded by the first
@@ -122,16 +164,16 @@ pub fn load_plugin() -> Result<(), RootfsFailure> {
 }
 
 /// Collects what the plugin reports through an [`ErrorSink`].
-struct Collected(Option<(c_int, String)>);
+pub(crate) struct Collected(pub(crate) Option<(c_int, String)>);
 
-extern "C" fn collect(ctx: *mut c_void, errno: c_int, msg: *const u8, len: usize) {
+pub(crate) extern "C" fn collect(ctx: *mut c_void, errno: c_int, msg: *const u8, len: usize) {
     // SAFETY: ctx is the `Collected` passed with this sink, alive for the
     // plugin call; msg points to `len` bytes for the duration of this call.
     let (out, bytes) = unsafe { (&mut *(ctx as *mut Collected), std::slice::from_raw_parts(msg, len)) };
     out.0 = Some((errno, String::from_utf8_lossy(bytes).into_owned()));
 }
 
-fn failure(status: c_int, got: Collected) -> RootfsFailure {
+pub(crate) fn failure(status: c_int, got: Collected) -> RootfsFailure {
     let (errno, message) = got.0.unwrap_or((0, format!("the rootfs plugin failed (status {status}) without a message")));
     let message = if status == abi::PANICKED { format!("internal error in the rootfs plugin: {message}") } else { message };
     RootfsFailure {

@@ -21,6 +21,8 @@
 #![allow(unsafe_code)]
 
 pub mod abi;
+mod container;
 mod host;
 
+pub use container::{ContainerPlugin, CreateArgs, ExecStep};
 pub use host::{load_plugin, RootfsFailure, RootfsStep};

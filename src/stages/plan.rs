@@ -5,7 +5,7 @@
 use super::env::BootEnv;
 use super::error::StageError;
 use crate::ns::NsKind;
-use crate::rootfs_plugin::RootfsStep;
+use crate::rootfs_plugin::{ExecStep, RootfsStep};
 use crate::wire::{BootstrapConfig, Dialect};
 
 /// The attribute that carries time offsets in `dialect`.
@@ -28,6 +28,10 @@ pub struct Plan {
     /// validated here by the rootfs plugin (loaded now, inherited by the
     /// stages), before anything is forked or mounted.
     pub rootfs: Option<RootfsStep>,
+    /// With `ROOTFS_FLAG_EXEC`: the process setup stage-2 applies after the
+    /// rootfs before it execs `process.args` (checked here, by the
+    /// plugin's container table).
+    pub exec: Option<ExecStep>,
     /// Whether stage-2 calls `setsid` (runc does; the LD_PRELOAD mode keeps
     /// the program in the terminal's session and process group).
     pub new_session: bool,
@@ -78,11 +82,16 @@ impl Plan {
             None => None,
             Some(json) => Some(RootfsStep::new(json, cfg.rootfs_bundle.as_deref(), cfg.rootfs_flags)?),
         };
+        let exec = match &cfg.rootfs_config {
+            Some(json) if cfg.rootfs_flags & crate::wire::ROOTFS_FLAG_EXEC != 0 => Some(ExecStep::new(json)?),
+            _ => None,
+        };
         Ok(Plan {
             cfg,
             dialect: env.dialect,
             mount_sources,
             rootfs,
+            exec,
             new_session: true,
         })
     }

@@ -70,5 +70,11 @@ fn setup(env: &BootEnv, plan: &Plan, ch: &SyncChannel) -> Result<(), StageError>
     plan.mark(Step::ReturnToProgram);
     crate::nslog!(Debug, "signal completion to stage-0");
     ch.send(SyncMsg::ChildFinish, "CHILD_FINISH (stage-2)")?;
+    if let Some(exec) = &plan.exec {
+        // NSBOOT_ROOTFS_EXEC: the whole process setup, then execve of
+        // process.args; only a failure comes back.
+        crate::nslog!(Debug, "process setup and exec (container plugin)");
+        return Err(exec.exec().into());
+    }
     Ok(())
 }

@@ -52,8 +52,12 @@ pub const CALLER_FLAGS_ALL: u32 = CALLER_FLAG_PIDFDS | CALLER_FLAG_ERROR_RECORD;
 
 /// `ROOTFS_FLAG_NO_PIVOT`: chroot after `MS_MOVE` instead of pivot_root.
 pub const ROOTFS_FLAG_NO_PIVOT: u32 = 1;
+/// `ROOTFS_FLAG_EXEC`: after the rootfs, stage-2 does the whole process
+/// setup of the config (`process`, `linux.sysctl`, `linux.seccomp`; the
+/// container plugin) and execs `process.args` instead of returning.
+pub const ROOTFS_FLAG_EXEC: u32 = 2;
 /// Every defined rootfs flag.
-pub const ROOTFS_FLAGS_ALL: u32 = ROOTFS_FLAG_NO_PIVOT;
+pub const ROOTFS_FLAGS_ALL: u32 = ROOTFS_FLAG_NO_PIVOT | ROOTFS_FLAG_EXEC;
 
 /// Human name of an attribute number in a dialect (for error messages).
 pub fn attr_name(kind: u16, dialect: super::Dialect) -> &'static str {

@@ -779,7 +779,7 @@ mod tests {
         a.extend(str_attr(NSBOOT_ROOTFS_CONFIG_ATTR, br#""1.0.2"}"#));
         let c = d11(&a).unwrap();
         assert_eq!(c.rootfs_config.as_deref(), Some(&br#"{"ociVersion":"1.0.2"}"#[..]));
-        let e = d11(&u32_attr(NSBOOT_ROOTFS_FLAGS_ATTR, 2)).unwrap_err();
+        let e = d11(&u32_attr(NSBOOT_ROOTFS_FLAGS_ATTR, 4)).unwrap_err();
         assert!(matches!(e, WireError::BadValue { name: "NSBOOT_ROOTFS_FLAGS", .. }));
     }
 

@@ -7,7 +7,7 @@
  *         [--uidmap-helper PATH] [--gidmap-helper PATH] [--setgroup]
  *         [--rootless] [--oom N] [--time TEXT] [--dialect 1.1|1.2]
  *         [--sealed] [--log FILE] [--rootfs CONFIG.JSON [--bundle DIR]
- *         [--no-pivot]] [--errors] [--seccomp-deny unshare|clone3]
+ *         [--no-pivot] [--exec]] [--errors] [--seccomp-deny unshare|clone3]
  *         -- PROGRAM [ARG...]
  *
  * --errors asks for the stages' structured errors (NSBOOT_CALLER_ERROR_RECORD)
@@ -17,6 +17,10 @@
  * and exits; --features prints nsboot_features() and exits.
  * --seccomp-deny installs a seccomp filter (inherited by the bootstrap)
  * making that system call fail with EPERM: a host seccomp profile.
+ *
+ * --exec: NSBOOT_ROOTFS_EXEC, stage-2 applies the config's process
+ * (user, capabilities, seccomp, ...) and execs its process.args instead
+ * of returning into PROGRAM.
  *
  * LIST is a comma-separated list of namespace names. Map TEXT uses ';'
  * between lines. Exit: the program's status (128+N for a signal), or 125
@@ -189,6 +193,8 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--seccomp-deny") == 0 && v) {
 			deny = strcmp(v, "clone3") == 0 ? SYS_clone3 : SYS_unshare;
 			i++;
+		} else if (strcmp(a, "--exec") == 0) {
+			rootfs_flags |= NSBOOT_ROOTFS_EXEC;
 		} else if (strcmp(a, "--sealed") == 0) {
 			sealed = 1;
 		} else if (strcmp(a, "--log") == 0 && v) {

@@ -9,7 +9,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use nsboot::rootfs_plugin::abi::{self, ErrorSink, Hooks, PluginV1};
 use nsboot_oci::rootfs::{RootfsOptions, RootfsPlan};
 
-fn report(err: *const ErrorSink, errno: Option<nix::errno::Errno>, msg: &str) {
+mod container;
+
+pub(crate) fn report(err: *const ErrorSink, errno: Option<nix::errno::Errno>, msg: &str) {
     // SAFETY: `err` is NULL or a valid sink for the duration of the call
     // (the host's contract).
     if let Some(sink) = unsafe { err.as_ref() } {
@@ -17,7 +19,7 @@ fn report(err: *const ErrorSink, errno: Option<nix::errno::Errno>, msg: &str) {
     }
 }
 
-fn guarded(err: *const ErrorSink, f: impl FnOnce() -> c_int) -> c_int {
+pub(crate) fn guarded(err: *const ErrorSink, f: impl FnOnce() -> c_int) -> c_int {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(s) => s,
         Err(p) => {

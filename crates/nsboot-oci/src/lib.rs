@@ -23,6 +23,7 @@
 
 pub mod cgroups;
 pub mod console;
+pub mod container;
 pub mod error;
 pub mod features;
 pub mod hooks;

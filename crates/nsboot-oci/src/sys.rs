@@ -332,3 +332,42 @@ pub fn executable(path: &CStr) -> nix::Result<()> {
     // SAFETY: path is a NUL-terminated string.
     ret_int(unsafe { libc::access(path.as_ptr(), libc::X_OK) }).map(drop)
 }
+
+/// Receive one fd sent with `SCM_RIGHTS` on `sock` (`MSG_CMSG_CLOEXEC`);
+/// the message body is returned with it (at most 256 bytes).
+pub fn recv_fd(sock: BorrowedFd<'_>) -> nix::Result<(OwnedFd, Vec<u8>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = [0u8; 256];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let (n, fds) = {
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)?;
+        let mut fds = Vec::new();
+        for c in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(r) = c {
+                fds.extend(r);
+            }
+        }
+        (msg.bytes, fds)
+    };
+    let mut owned: Vec<OwnedFd> = fds
+        .into_iter()
+        // SAFETY: recvmsg just installed these fds in this process (with
+        // MSG_CMSG_CLOEXEC); nothing else owns them.
+        .map(|fd| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+        .collect();
+    if owned.len() != 1 {
+        return Err(Errno::EBADMSG);
+    }
+    Ok((owned.remove(0), buf[..n].to_vec()))
+}
+
+nix::ioctl_read_bad!(fionread, libc::FIONREAD, libc::c_int);
+
+/// Bytes waiting in a pipe or FIFO (`ioctl(FIONREAD)`), from either end.
+pub fn pipe_pending(fd: BorrowedFd<'_>) -> nix::Result<i32> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int to the pointer, valid for the call.
+    unsafe { fionread(fd.as_raw_fd(), &mut n) }?;
+    Ok(n)
+}

@@ -22,6 +22,9 @@ pub enum nsboot_status {
     NSBOOT_STATUS_ROOTFS = 6,
     /// An output buffer was too small (the needed size is reported).
     NSBOOT_STATUS_BUFFER_TOO_SMALL = 7,
+    /// A container operation (`nsboot_container_*`) failed: the message
+    /// names the step, the key, path or syscall.
+    NSBOOT_STATUS_CONTAINER = 8,
     /// nsboot panicked (a bug); the call had no effect beyond what the
     /// message says.
     NSBOOT_STATUS_PANIC = 99,

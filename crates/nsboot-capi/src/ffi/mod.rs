@@ -7,6 +7,7 @@
 #![allow(non_camel_case_types)]
 
 pub mod api;
+pub mod container;
 pub mod ctor;
 pub mod error;
 pub mod msg;

@@ -605,6 +605,13 @@ impl Cgroup {
     /// kernel has it), wait until they are gone and remove every directory
     /// created, innermost first. Idempotent.
     pub fn remove(&self) -> Result<()> {
+        // Empty already (the usual delete, after the container's init was
+        // reaped): nothing to freeze or kill, only the directories to
+        // remove. No process can enter an empty cgroup but by being moved
+        // there, which only its owner does.
+        if self.pids()?.is_empty() {
+            return self.rmdirs();
+        }
         let freezer = self
             .dirs
             .iter()
@@ -651,6 +658,12 @@ impl Cgroup {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+        self.rmdirs()
+    }
+
+    /// rmdir every directory (child cgroups first) and the parents this
+    /// cgroup created.
+    fn rmdirs(&self) -> Result<()> {
         for d in &self.dirs {
             remove_tree(&d.path)?;
             if let Some(top) = &d.created_top {

@@ -228,3 +228,52 @@ pub(crate) fn bpf_attach_cgroup_device(
     }
     Ok(())
 }
+
+const CLONE_PARENT: u64 = libc::CLONE_PARENT as u64;
+
+/// Like [`fork_into_cgroup`], with `CLONE_PARENT`: the child is a child
+/// of the caller's parent (runc's stage-1 forks its init so), which lets
+/// an intermediate process that unshared a PID namespace create the
+/// container's init as a child of the runtime and exit. The child's exit
+/// signal is the caller's own (the kernel takes it with CLONE_PARENT).
+/// Without clone3 (`ENOSYS`/`E2BIG`) or without `cgroup`: `clone(2)` with
+/// `CLONE_PARENT` and no stack (a fork), `in_cgroup: false`.
+///
+/// # Safety
+///
+/// As for [`fork_into_cgroup`].
+pub unsafe fn clone_parent_into_cgroup(cgroup: Option<BorrowedFd<'_>>) -> Result<Forked, Errno> {
+    if let Some(fd) = cgroup {
+        let args = CloneArgs {
+            flags: CLONE_INTO_CGROUP | CLONE_PARENT,
+            exit_signal: 0,
+            cgroup: fd.as_raw_fd() as u64,
+            ..CloneArgs::default()
+        };
+        // SAFETY: as in fork_into_cgroup: a valid clone_args of the size
+        // passed, no CLONE_VM, no stack: a copy of this address space.
+        let ret = unsafe {
+            libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
+        };
+        match ret {
+            0 => return Ok(Forked::Child),
+            pid if pid > 0 => return Ok(Forked::Parent { child: Pid::from_raw(pid as libc::pid_t), in_cgroup: true }),
+            _ => match Errno::last() {
+                Errno::ENOSYS | Errno::E2BIG => {}
+                e => return Err(e),
+            },
+        }
+    }
+    // SAFETY: the raw clone syscall with CLONE_PARENT and a NULL stack
+    // behaves as fork(2) (the child continues on a copy of this stack);
+    // x86_64/aarch64 argument order (flags, stack, parent_tid, child_tid,
+    // tls); the caller upholds fork's contract (# Safety).
+    let ret = unsafe {
+        libc::syscall(libc::SYS_clone, libc::CLONE_PARENT as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+    };
+    match ret {
+        0 => Ok(Forked::Child),
+        pid if pid > 0 => Ok(Forked::Parent { child: Pid::from_raw(pid as libc::pid_t), in_cgroup: false }),
+        _ => Err(Errno::last()),
+    }
+}

@@ -23,9 +23,10 @@
 //! (libseccomp rule db + export) 10-20 ms, load (the seccomp(2) call: kernel
 //! copy, check, JIT) 0.7 ms; the same profile for x86_64 alone (337
 //! instructions): build 1.5 ms, load 0.29 ms. The build is the expensive
-//! part and it happens in the parent, before fork; a cache of the exported
-//! program keyed by the profile's hash (as crun does) would remove it from
-//! repeated creates — not done. `tests/seccomp.rs`
+//! part and it happens in the parent, before fork;
+//! [`SeccompPlan::from_spec_cached`] keeps the exported program in a cache
+//! keyed by the exact profile (as crun does), which `container::create`
+//! uses (see `cache.rs` and BENCHMARKS.md §7). `tests/seccomp.rs`
 //! (`docker_profile_build_and_load_time`) prints the debug-build figures.
 //!
 //! Behaviour follows runc (`libcontainer/seccomp/seccomp_linux.go`, read
@@ -37,6 +38,7 @@
 //! actions; `SCMP_ACT_NOTIFY` is refused as the default action and for
 //! `write` (the runtime writes after loading).
 
+mod cache;
 pub mod notify;
 
 use std::io::{Read, Seek, SeekFrom};
