@@ -110,7 +110,7 @@ fn docker_defaults_seen_from_inside_with_limits_and_a_blocked_syscall() {
     let id = unique("inside");
     let cgp = format!("/{id}");
     let script = "grep -E '^(Cap|NoNewPrivs)' /proc/self/status; id; umask; pwd; ulimit -n; ulimit -u; \
-                  unshare -U true; echo unshare=$?; cat /proc/self/cgroup";
+                  unshare -U true; echo unshare=$?; cat /proc/self/cgroup; echo fds: $(ls /proc/self/fd)";
     let mut c = config(script, &["mount", "pid", "uts", "ipc", "network"]);
     docker_process(&mut c);
     c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "umask": 23, "additionalGids": [1001]});
@@ -125,7 +125,13 @@ fn docker_defaults_seen_from_inside_with_limits_and_a_blocked_syscall() {
     link_applets(&b, &["unshare"]);
     let st = TempDir::new("inside-state");
     let state = st.path().join("c");
-    let out = run_cli(&["run", s(&state), s(b.path()), &id]);
+    // The runtime holds an inherited fd 9 (not O_CLOEXEC).
+    let out = Command::new("sh")
+        .args(["-c", "exec 9</dev/null; exec \"$@\"", "sh"])
+        .arg(cli())
+        .args(["run", s(&state), s(b.path()), &id])
+        .output()
+        .unwrap();
     let o = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{o}{}", text(&out.stderr));
     let line = |k: &str| common::status_line(&o, k).unwrap_or_else(|| panic!("{k} missing in {o}")).to_owned();
@@ -140,6 +146,9 @@ fn docker_defaults_seen_from_inside_with_limits_and_a_blocked_syscall() {
     // Docker's profile: unshare is EPERM (no CAP_SYS_ADMIN).
     assert!(o.contains("unshare=1"), "{o}");
     assert!(o.contains(&format!("pids:{cgp}\n")) && o.contains(&format!("memory:{cgp}\n")), "{o}");
+    // Only stdio (and ls's own directory fd) reach the program, not the
+    // runtime's fd 9 below.
+    assert!(o.contains("fds: 0 1 2 3\n"), "{o}");
     assert_nothing_left(&state, Some(&cgp), &b);
 }
 
