@@ -92,10 +92,13 @@ type Config struct {
 	OOMScoreAdj *int
 	// RootfsConfig is an OCI runtime-spec config.json that stage-2 applies
 	// (nsboot extension); RootfsBundle resolves a relative root.path;
-	// NoPivot enters the rootfs without pivot_root.
+	// NoPivot enters the rootfs without pivot_root; Exec makes stage-2
+	// apply the config's process (user, capabilities, seccomp, ...) and
+	// exec process.args instead of returning (NSBOOT_ROOTFS_EXEC).
 	RootfsConfig []byte
 	RootfsBundle string
 	NoPivot      bool
+	Exec         bool
 }
 
 // Message and attribute numbers (runc's libcontainer/message_linux.go).
@@ -117,6 +120,7 @@ const (
 	attrTimensOffset = 27290 // runc >= 1.2 only
 	attrNsbootTimens = 27303 // runc 1.1 dialect only (nsboot extension)
 	rootfsNoPivot    = 1
+	rootfsExec       = 2
 	rootfsChunk      = 65530 // largest string in one attribute
 	maxOffsetSecs    = 4611686018
 )
@@ -315,8 +319,8 @@ func (c *Config) Encode() ([]byte, error) {
 			return nil, err
 		}
 	}
-	if c.NoPivot {
-		w.int32(attrRootfsFlags, rootfsNoPivot)
+	if flags := rootfsFlags(c); flags != 0 {
+		w.int32(attrRootfsFlags, flags)
 	}
 	if c.Dialect == Runc11 && offsets != nil {
 		if err := w.bytes("NSBOOT_TIMENS_OFFSETS", attrNsbootTimens, offsets); err != nil {
@@ -329,4 +333,16 @@ func (c *Config) Encode() ([]byte, error) {
 	}
 	binary.LittleEndian.PutUint32(out[:4], uint32(len(out)))
 	return out, nil
+}
+
+// rootfsFlags is the NSBOOT_ROOTFS_FLAGS value of c (0: not sent).
+func rootfsFlags(c *Config) uint32 {
+	var f uint32
+	if c.NoPivot {
+		f |= rootfsNoPivot
+	}
+	if c.Exec {
+		f |= rootfsExec
+	}
+	return f
 }
