@@ -578,3 +578,41 @@ fn the_library_refuses_a_multithreaded_caller_and_creates_nothing() {
     assert!(e.to_string().contains("single-threaded check"), "{e}");
     assert!(!state.exists());
 }
+
+#[test]
+fn namespaces_joined_by_path() {
+    require_root!();
+    // A: created (waiting at its gate) with new net and uts namespaces.
+    let id_a = unique("join-a");
+    let a = Bundle::new("join-a", &config("true", &["mount", "pid", "network", "uts"]));
+    let st = TempDir::new("join-state");
+    let state_a = st.path().join("a");
+    let _guard = DeleteOnDrop(state_a.clone());
+    let pid_a = create(&state_a, &a, &id_a);
+    let ns = |pid: i32, kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+    // B joins A's network and uts namespaces by path, creates the rest.
+    let mut c = config("readlink /proc/self/ns/net; readlink /proc/self/ns/uts; readlink /proc/self/ns/ipc", &["mount", "pid", "ipc"]);
+    c["linux"]["namespaces"].as_array_mut().unwrap().extend([
+        json!({"type": "network", "path": format!("/proc/{pid_a}/ns/net")}),
+        json!({"type": "uts", "path": format!("/proc/{pid_a}/ns/uts")}),
+    ]);
+    let b = Bundle::new("join-b", &c);
+    link_applets(&b, &["readlink"]);
+    let out = run_cli(&["run", s(&st.path().join("b")), s(b.path()), &unique("join-b")]);
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{o}{}", text(&out.stderr));
+    let lines: Vec<&str> = o.lines().collect();
+    assert_eq!(lines[0], ns(pid_a, "net").to_str().unwrap(), "{o}");
+    assert_eq!(lines[1], ns(pid_a, "uts").to_str().unwrap(), "{o}");
+    assert_ne!(lines[0], ns(std::process::id() as i32, "net").to_str().unwrap(), "A's netns is the host's?");
+    assert_ne!(lines[2], ns(pid_a, "ipc").to_str().unwrap(), "ipc was to be new");
+    // A path that is not a namespace: refused by key, nothing created.
+    let mut c = config("true", &["mount", "pid"]);
+    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "network", "path": "/nonexistent/ns"}));
+    let bad = Bundle::new("join-bad", &c);
+    let state_bad = st.path().join("bad");
+    let (code, _, e) = create_out(&state_bad, &bad, &unique("join-bad"));
+    assert_ne!(code, Some(0));
+    assert!(e.contains("linux.namespaces[2].path /nonexistent/ns"), "{e}");
+    assert_nothing_left(&state_bad, None, &bad);
+}
