@@ -92,7 +92,9 @@ type Config struct {
 	OOMScoreAdj *int
 	// RootfsConfig is an OCI runtime-spec config.json that stage-2 applies
 	// (nsboot extension); RootfsBundle resolves a relative root.path;
-	// NoPivot enters the rootfs without pivot_root.
+	// NoPivot enters the rootfs without pivot_root; Exec makes stage-2
+	// apply the config's process (user, capabilities, seccomp, ...) and
+	// exec process.args instead of returning (NSBOOT_ROOTFS_EXEC).
 	RootfsConfig []byte
 	RootfsBundle string
 	NoPivot      bool
@@ -105,6 +107,8 @@ type Config struct {
 	// returns a *StageError (stage, step, syscall, errno, path, cause,
 	// hint). Same extension attribute as Pidfds.
 	ErrorRecords bool
+	// Exec: see NoPivot above (NSBOOT_ROOTFS_EXEC).
+	Exec bool
 }
 
 // Message and attribute numbers (runc's libcontainer/message_linux.go).
@@ -129,6 +133,7 @@ const (
 	callerPidfds     = 1
 	callerErrors     = 2
 	rootfsNoPivot    = 1
+	rootfsExec       = 2
 	rootfsChunk      = 65530 // largest string in one attribute
 	maxOffsetSecs    = 4611686018
 )
@@ -327,8 +332,8 @@ func (c *Config) Encode() ([]byte, error) {
 			return nil, err
 		}
 	}
-	if c.NoPivot {
-		w.int32(attrRootfsFlags, rootfsNoPivot)
+	if flags := rootfsFlags(c); flags != 0 {
+		w.int32(attrRootfsFlags, flags)
 	}
 	if c.Pidfds || c.ErrorRecords {
 		var f uint32
@@ -351,4 +356,16 @@ func (c *Config) Encode() ([]byte, error) {
 	}
 	binary.LittleEndian.PutUint32(out[:4], uint32(len(out)))
 	return out, nil
+}
+
+// rootfsFlags is the NSBOOT_ROOTFS_FLAGS value of c (0: not sent).
+func rootfsFlags(c *Config) uint32 {
+	var f uint32
+	if c.NoPivot {
+		f |= rootfsNoPivot
+	}
+	if c.Exec {
+		f |= rootfsExec
+	}
+	return f
 }

@@ -371,3 +371,16 @@ pub fn pipe_pending(fd: BorrowedFd<'_>) -> nix::Result<i32> {
     unsafe { fionread(fd.as_raw_fd(), &mut n) }?;
     Ok(n)
 }
+
+/// `close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`: every fd from `first` up
+/// is closed by the next execve (runc's init does the same: a container
+/// gets stdio and nothing else of its runtime).
+pub fn cloexec_from(first: u32) -> nix::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range takes integers only and changes fd flags.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}

@@ -110,7 +110,7 @@ fn docker_defaults_seen_from_inside_with_limits_and_a_blocked_syscall() {
     let id = unique("inside");
     let cgp = format!("/{id}");
     let script = "grep -E '^(Cap|NoNewPrivs)' /proc/self/status; id; umask; pwd; ulimit -n; ulimit -u; \
-                  unshare -U true; echo unshare=$?; cat /proc/self/cgroup";
+                  unshare -U true; echo unshare=$?; cat /proc/self/cgroup; echo fds: $(ls /proc/self/fd)";
     let mut c = config(script, &["mount", "pid", "uts", "ipc", "network"]);
     docker_process(&mut c);
     c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "umask": 23, "additionalGids": [1001]});
@@ -125,7 +125,13 @@ fn docker_defaults_seen_from_inside_with_limits_and_a_blocked_syscall() {
     link_applets(&b, &["unshare"]);
     let st = TempDir::new("inside-state");
     let state = st.path().join("c");
-    let out = run_cli(&["run", s(&state), s(b.path()), &id]);
+    // The runtime holds an inherited fd 9 (not O_CLOEXEC).
+    let out = Command::new("sh")
+        .args(["-c", "exec 9</dev/null; exec \"$@\"", "sh"])
+        .arg(cli())
+        .args(["run", s(&state), s(b.path()), &id])
+        .output()
+        .unwrap();
     let o = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{o}{}", text(&out.stderr));
     let line = |k: &str| common::status_line(&o, k).unwrap_or_else(|| panic!("{k} missing in {o}")).to_owned();
@@ -140,6 +146,9 @@ fn docker_defaults_seen_from_inside_with_limits_and_a_blocked_syscall() {
     // Docker's profile: unshare is EPERM (no CAP_SYS_ADMIN).
     assert!(o.contains("unshare=1"), "{o}");
     assert!(o.contains(&format!("pids:{cgp}\n")) && o.contains(&format!("memory:{cgp}\n")), "{o}");
+    // Only stdio (and ls's own directory fd) reach the program, not the
+    // runtime's fd 9 below.
+    assert!(o.contains("fds: 0 1 2 3\n"), "{o}");
     assert_nothing_left(&state, Some(&cgp), &b);
 }
 
@@ -568,4 +577,42 @@ fn the_library_refuses_a_multithreaded_caller_and_creates_nothing() {
     let e = nsboot_oci::container::Container::create(o).unwrap_err();
     assert!(e.to_string().contains("single-threaded check"), "{e}");
     assert!(!state.exists());
+}
+
+#[test]
+fn namespaces_joined_by_path() {
+    require_root!();
+    // A: created (waiting at its gate) with new net and uts namespaces.
+    let id_a = unique("join-a");
+    let a = Bundle::new("join-a", &config("true", &["mount", "pid", "network", "uts"]));
+    let st = TempDir::new("join-state");
+    let state_a = st.path().join("a");
+    let _guard = DeleteOnDrop(state_a.clone());
+    let pid_a = create(&state_a, &a, &id_a);
+    let ns = |pid: i32, kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+    // B joins A's network and uts namespaces by path, creates the rest.
+    let mut c = config("readlink /proc/self/ns/net; readlink /proc/self/ns/uts; readlink /proc/self/ns/ipc", &["mount", "pid", "ipc"]);
+    c["linux"]["namespaces"].as_array_mut().unwrap().extend([
+        json!({"type": "network", "path": format!("/proc/{pid_a}/ns/net")}),
+        json!({"type": "uts", "path": format!("/proc/{pid_a}/ns/uts")}),
+    ]);
+    let b = Bundle::new("join-b", &c);
+    link_applets(&b, &["readlink"]);
+    let out = run_cli(&["run", s(&st.path().join("b")), s(b.path()), &unique("join-b")]);
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{o}{}", text(&out.stderr));
+    let lines: Vec<&str> = o.lines().collect();
+    assert_eq!(lines[0], ns(pid_a, "net").to_str().unwrap(), "{o}");
+    assert_eq!(lines[1], ns(pid_a, "uts").to_str().unwrap(), "{o}");
+    assert_ne!(lines[0], ns(std::process::id() as i32, "net").to_str().unwrap(), "A's netns is the host's?");
+    assert_ne!(lines[2], ns(pid_a, "ipc").to_str().unwrap(), "ipc was to be new");
+    // A path that is not a namespace: refused by key, nothing created.
+    let mut c = config("true", &["mount", "pid"]);
+    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "network", "path": "/nonexistent/ns"}));
+    let bad = Bundle::new("join-bad", &c);
+    let state_bad = st.path().join("bad");
+    let (code, _, e) = create_out(&state_bad, &bad, &unique("join-bad"));
+    assert_ne!(code, Some(0));
+    assert!(e.contains("linux.namespaces[2].path /nonexistent/ns"), "{e}");
+    assert_nothing_left(&state_bad, None, &bad);
 }

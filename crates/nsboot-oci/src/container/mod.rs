@@ -748,6 +748,11 @@ fn init(ctx: InitCtx<'_>) -> ! {
         drop(sock);
         pty.into_stdio().unwrap_or_else(|e| fail(e.record()));
     }
+    // Nothing of the runtime's fds reaches the program but stdio (the
+    // gate and error pipes are O_CLOEXEC already).
+    if let Err(e) = crate::sys::cloexec_from(3) {
+        fail(OciError::from(crate::error::StepError { step: "close_range", target: "fds 3..".into(), errno: e }).record());
+    }
     let start_state = state(Status::Created);
     let mut load_seccomp = || -> std::result::Result<(), OciError> {
         let Some(sc) = &plans.seccomp else { return Ok(()) };

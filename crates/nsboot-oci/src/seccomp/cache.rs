@@ -77,9 +77,12 @@ impl SeccompPlan {
             }
         }
         let plan = Self::from_spec(spec)?;
+        // c_ulong is u64 here, u32 on 32-bit targets.
+        #[allow(clippy::useless_conversion)]
+        let flags = u64::from(plan.flags);
         let e = Entry {
             key,
-            flags: plan.flags as u64,
+            flags,
             skipped: plan.skipped.clone(),
             bpf: plan
                 .program
