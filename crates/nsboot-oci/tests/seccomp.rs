@@ -10,123 +10,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nsboot_oci::seccomp::notify;
+
+mod common;
+use common::{docker_profile_to_oci, DOCKER_CAPS};
 use serde_json::{json, Value};
 
 const HELPER: &str = env!("CARGO_BIN_EXE_nsboot-oci-helper");
 const EPERM: i32 = 1;
 const ENOENT: i32 = 2;
 const ENOSYS: i32 = 38;
-
-/// Docker's default capability set (moby `oci/caps/defaults.go`).
-const DOCKER_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
-fn kernel_at_least(min: &str) -> bool {
-    let rel = nix::sys::utsname::uname()
-        .unwrap()
-        .release()
-        .to_string_lossy()
-        .into_owned();
-    let num = |s: &str| -> Vec<u32> {
-        s.split(|c: char| !c.is_ascii_digit())
-            .take(2)
-            .map(|p| p.parse().unwrap_or(0))
-            .collect()
-    };
-    num(&rel) >= num(min)
-}
-
-/// Docker's conversion of its profile for x86_64 and `caps`: keep a rule
-/// when all `includes.caps` are held, the arch is in `includes.arches`, the
-/// kernel is at least `includes.minKernel`; drop it when any
-/// `excludes.caps` is held or the arch is in `excludes.arches`.
-fn docker_profile_to_oci(caps: &[&str]) -> Value {
-    let raw: Value =
-        serde_json::from_slice(&std::fs::read(fixture("docker-default-seccomp.json")).unwrap())
-            .unwrap();
-    let arch = "amd64";
-    let strs = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_owned))
-            .collect()
-    };
-    let mut out = Vec::new();
-    for call in raw["syscalls"].as_array().unwrap() {
-        let inc = &call["includes"];
-        let exc = &call["excludes"];
-        if !strs(inc.get("caps"))
-            .iter()
-            .all(|c| caps.contains(&c.as_str()))
-        {
-            continue;
-        }
-        let arches = strs(inc.get("arches"));
-        if !arches.is_empty() && !arches.iter().any(|a| a == arch) {
-            continue;
-        }
-        if let Some(k) = inc.get("minKernel").and_then(Value::as_str) {
-            if !kernel_at_least(k) {
-                continue;
-            }
-        }
-        if strs(exc.get("caps"))
-            .iter()
-            .any(|c| caps.contains(&c.as_str()))
-            || strs(exc.get("arches")).iter().any(|a| a == arch)
-        {
-            continue;
-        }
-        let mut c = json!({"names": call["names"], "action": call["action"]});
-        for k in ["args", "errnoRet"] {
-            if let Some(v) = call.get(k) {
-                c[k] = v.clone();
-            }
-        }
-        out.push(c);
-    }
-    let archmap = raw["archMap"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["architecture"] == "SCMP_ARCH_X86_64")
-        .unwrap();
-    let mut architectures = vec![archmap["architecture"].clone()];
-    architectures.extend(
-        archmap["subArchitectures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .cloned(),
-    );
-    json!({
-        "defaultAction": raw["defaultAction"],
-        "defaultErrnoRet": raw["defaultErrnoRet"],
-        "architectures": architectures,
-        "syscalls": out,
-    })
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
 
 /// A scratch directory, removed on drop (also when an assertion fails).
 struct Scratch(PathBuf);

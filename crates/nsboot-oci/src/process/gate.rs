@@ -75,7 +75,15 @@ impl StartGate {
         write_byte(&self.created).map_err(step("write", "start gate (created)"))?;
         drop(self.created);
         match read_byte(&self.start).map_err(step("read", "start gate (start)"))? {
-            true => Ok(()),
+            true => {
+                // The start fd stays open until execve closes it (it is
+                // O_CLOEXEC): a starter waiting for the FIFO's last reader
+                // to go (`container::start_by_state`) thereby knows that
+                // the startContainer hooks ran and the program was exec'd,
+                // and runs poststart only then.
+                let _ = std::os::fd::IntoRawFd::into_raw_fd(self.start);
+                Ok(())
+            }
             false => {
                 Err(OciError::Caller { step: "start gate", message: "closed without start (container deleted)".into() })
             }
