@@ -2,7 +2,9 @@
 # Install the Debian packages the test suite and benchmarks use; a no-op
 # when they are all present (idempotent, safe to run on every CI start).
 set -eu
-pkgs="busybox-static golang-go runc crun golang-github-opencontainers-runc-dev uidmap pkg-config util-linux iproute2 procps valgrind python3 python3-pip bats jq gawk libseccomp-dev xz-utils"
+# iptables, slirp4netns: nsrun's networks; podman, conmon, containerd: the engines
+# that drive nsboot-runtime (crates/nsboot-runtime/tests/engines.rs).
+pkgs="busybox-static golang-go runc crun golang-github-opencontainers-runc-dev uidmap pkg-config util-linux iproute2 procps valgrind python3 python3-pip bats jq gawk libseccomp-dev xz-utils iptables slirp4netns podman conmon containerd"
 [ "${1:-}" = "--bench" ] && pkgs="$pkgs hyperfine strace"
 # --build: only what compiling the workspace needs (nsboot-oci links
 # Debian's libseccomp), for `make run` and `make build` on a fresh machine.
