@@ -59,9 +59,12 @@ if id "$RU" >/dev/null 2>&1 && grep -q "^$RU:" /etc/subuid && command -v newuidm
   R=$TMP/rootless; mkdir -p "$R/run" "$R/home"; cp "$RT" "$R/rt"; cp "$TMP/bb.tar" "$TMP/containers.conf" "$R/"
   chown -R "$RU" "$R"; chmod 0700 "$R/run"
   as_user() {
-    setpriv --reuid "$RU" --regid "$(id -g "$RU")" --init-groups env -i HOME="$R/home" XDG_RUNTIME_DIR="$R/run" \
+    # From the user's own directory: the test's cwd (the repository) may
+    # be private to root (a clone in a 0700 directory).
+    cd "$R" && setpriv --reuid "$RU" --regid "$(id -g "$RU")" --init-groups env -i HOME="$R/home" XDG_RUNTIME_DIR="$R/run" \
       PATH=/usr/bin:/bin:/usr/sbin:/sbin CONTAINERS_CONF="$R/containers.conf" \
-      podman --root "$R/st" --runroot "$R/rr" --storage-driver vfs --runtime "$R/rt" "$@"
+      podman --root "$R/st" --runroot "$R/rr" --storage-driver vfs --runtime "$R/rt" "$@"; st=$?
+    cd - >/dev/null; return $st
   }
   as_user import -q "$R/bb.tar" localhost/nsboot-bb:1 >/dev/null
   check "rootless run --rm" "0 rootless" "$(as_user run --rm --network none $IMG sh -c 'echo $(id -u) rootless' 2>/dev/null)"
