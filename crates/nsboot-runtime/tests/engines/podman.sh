@@ -42,10 +42,13 @@ check "no cgroup left" "" "$(ls -d /sys/fs/cgroup/memory/libpod_parent/libpod-"$
 check "--memory enforced (OOM kill)" 137 "$(rc $P run --rm --network none --memory 32m $IMG sh -c 'x=$(head -c 200000000 /dev/zero | tr "\0" a)')"
 check "--pids-limit enforced" "limited" "$($P run --rm --network none --pids-limit 10 $IMG sh -c '(for i in $(seq 30); do sleep 3 & done) 2>/dev/null; set -- /proc/[0-9]*; [ $# -le 10 ] && echo limited' 2>/dev/null)"
 if command -v script >/dev/null; then
-  out=$(timeout 30 script -qec "$P run --rm -it --network none $IMG tty" /dev/null | tr -d '\r\000' | grep -m1 -o '/dev/pts/[0-9]*')
+  # script reads a pipe kept open 3 s (not the caller's stdin, not an
+  # early EOF that may end the session before tty prints); a miss is a FAIL
+  # line, not a silent exit under set -e.
+  out=$(sleep 3 | timeout 30 script -qec "$P run --rm -it --network none $IMG tty" /dev/null | tr -d '\r\000' | grep -m1 -o '/dev/pts/[0-9]*' || true)
   check "run -it (pty through script)" /dev/pts/0 "$out"
   tid=$($P run -d --network none $IMG sh -c 'trap "exit 0" TERM; while :; do sleep 1; done')
-  out=$(timeout 30 script -qec "$P exec -it $tid sh -c 'tty; echo exec-tty'" /dev/null | tr -d '\r\000' | grep -o 'pts/[0-9]* *$\|exec-tty' | tr '\n' ' ')
+  out=$(sleep 3 | timeout 30 script -qec "$P exec -it $tid sh -c 'tty; echo exec-tty'" /dev/null | tr -d '\r\000' | { grep -o 'pts/[0-9]* *$\|exec-tty' || true; } | tr '\n' ' ')
   check "exec -it (pty through --console-socket)" "pts/0 exec-tty " "$out"
   $P rm -f -t 2 "$tid" >/dev/null 2>&1 || true
 else
